@@ -1,0 +1,40 @@
+// Turns any EcgRecord into the model input: 12 canonical leads x 5000 samples at 500 Hz,
+// z-normalised per lead (REFERENCE.md section 1).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "diagecg/ecg-record.h"
+
+namespace diagecg {
+
+enum class LengthPolicy {
+    kCenter,    // longer: take the central window; shorter: pad with zeros at both ends
+    kStart,     // longer: take the first window; shorter: pad with zeros at the end
+    kError,     // any length other than the target is an error
+};
+LengthPolicy parse_length_policy(const std::string& s);   // "center" | "start" | "error"
+
+struct PreprocessConfig {
+    double sample_rate_hz = 500.0;      // model input rate
+    double duration_s = 10.0;           // model input length
+    LengthPolicy length_policy = LengthPolicy::kStart;
+    double max_gap_s = 0.1;             // NaN runs up to this long are linearly interpolated
+    bool bandpass = false;              // 0.5-40 Hz band-pass (off: the reference filters nothing)
+    double notch_hz = 0.0;              // powerline notch (0 = off; 50 or 60)
+    double flat_std = 1e-6;             // a lead with std below this is flat -> zeros
+    bool normalize = true;              // per-lead z-normalisation
+};
+
+struct PreprocessResult {
+    std::vector<float> signal;          // [12, n_samples], canonical lead order
+    int64_t n_samples = 0;
+    std::vector<std::string> notes;     // what was done (derived leads, resampling, padding, flat leads)
+};
+
+// Throws std::invalid_argument when the record cannot be made valid (missing leads, long NaN gaps,
+// length mismatch under kError).
+PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg = {});
+
+}  // namespace diagecg

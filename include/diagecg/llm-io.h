@@ -1,0 +1,48 @@
+// Model directories: load a Hugging Face Llama-family directory (config.json, safetensors, tokenizer.model)
+// into a Llama module, save one back, and extend its vocabulary with DiagECG's ECG tokens.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "diagecg/llm.h"
+#include "diagecg/text-tokenizer.h"
+
+namespace diagecg {
+
+struct LoadOptions {
+    torch::Dtype dtype = torch::kFloat;
+    torch::Device device = torch::kCPU;
+};
+
+struct LoadedModel {
+    std::string dir;
+    Llama model{nullptr};
+    std::shared_ptr<TextTokenizer> tokenizer;
+    Vocab vocab;                 // id layout (extended or not)
+};
+
+// The one table from our parameter names to HF tensor names: "layers.3.self_attn.q_proj.weight"
+// -> "model.layers.3.self_attn.q_proj.weight"; "lm_head.weight" -> "lm_head.weight".
+std::string hf_tensor_name(const std::string& param_name);
+
+// Loads weights into `model` (shapes from its config). Every missing, unexpected or mis-shaped
+// tensor is reported in one std::runtime_error.
+void load_weights(Llama& model, const std::string& dir);
+LoadedModel load_model(const std::string& dir, const LoadOptions& opts);
+
+// Writes DIR/config.json, DIR/model.safetensors (HF names, the model's dtype) and copies the
+// tokenizer model; each file is written atomically. Creates DIR.
+void save_model(const LoadedModel& m, const std::string& dir);
+
+// Appends the ECG code tokens and specials (vocab.h) after the text vocabulary. New embedding
+// (and untied head) rows are drawn from N(mean, 1e-5 * cov) of the existing rows, so they start
+// inside the embedding distribution rather than at zero. Tied embeddings stay tied.
+void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed);
+
+// A model with random weights (N(0, 0.02), norms 1): tests and benchmarks.
+Llama random_llama(const LlmConfig& cfg, uint64_t seed, const LoadOptions& opts);
+
+}  // namespace diagecg

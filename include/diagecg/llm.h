@@ -1,0 +1,107 @@
+// Llama-architecture decoder in LibTorch: RMSNorm, rotary embeddings (HF rotate-half), grouped-query
+// attention with a causal + padding mask, SwiGLU MLP. One forward path serves training, evaluation
+// and generation; generation passes a KvCache.
+// Shapes: B batch, N new tokens, S keys (n_past + N), D hidden, H heads, Hkv kv heads, Dh head dim, V vocab.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "diagecg/llm-config.h"
+
+namespace diagecg {
+
+// Preallocated keys/values for every layer: k[l], v[l]: [B, Hkv, capacity, Dh].
+class KvCache {
+public:
+    KvCache(const LlmConfig& cfg, int64_t batch, int64_t capacity, torch::Dtype dtype, torch::Device device);
+    int64_t n_past() const { return n_past_; }
+    int64_t capacity() const { return capacity_; }
+    int64_t batch() const { return batch_; }
+    void reset() { n_past_ = 0; }
+
+    // Writes this step's k/v ([B, Hkv, N, Dh]) at n_past and returns views of all keys/values so far.
+    std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v);
+    void advance(int64_t n) { n_past_ += n; }
+
+private:
+    std::vector<torch::Tensor> k_, v_;
+    int64_t batch_ = 0, capacity_ = 0, n_past_ = 0;
+};
+
+class RmsNormImpl : public torch::nn::Module {
+public:
+    RmsNormImpl(int64_t dim, double eps);
+    torch::Tensor forward(const torch::Tensor& x);   // [.., D] -> [.., D]
+    torch::Tensor weight;
+private:
+    double eps_;
+};
+TORCH_MODULE(RmsNorm);
+
+class AttentionImpl : public torch::nn::Module {
+public:
+    explicit AttentionImpl(const LlmConfig& cfg);
+    // x: [B, N, D]; cos, sin: [B, 1, N, Dh]; mask: [B, 1, N, S] additive f32 or undefined -> [B, N, D]
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                          const torch::Tensor& mask, KvCache* cache, int64_t layer);
+    torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+private:
+    int64_t n_head_, n_kv_head_, head_dim_;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+public:
+    explicit MlpImpl(const LlmConfig& cfg);
+    torch::Tensor forward(const torch::Tensor& x);   // [B, N, D] -> [B, N, D]
+    torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+class BlockImpl : public torch::nn::Module {
+public:
+    explicit BlockImpl(const LlmConfig& cfg);
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                          const torch::Tensor& mask, KvCache* cache, int64_t layer);
+    RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+    Attention self_attn{nullptr};
+    Mlp mlp{nullptr};
+};
+TORCH_MODULE(Block);
+
+class LlamaImpl : public torch::nn::Module {
+public:
+    explicit LlamaImpl(const LlmConfig& cfg);
+
+    // tokens: [B, N] i64. positions: [B, N] i64 rotary positions (undefined: n_past + 0..N-1).
+    // key_mask: [B, n_past + N] bool, false for padding keys (undefined: all keys valid).
+    // Returns final hidden states [B, N, D] (after the last norm).
+    torch::Tensor hidden(const torch::Tensor& tokens, KvCache* cache = nullptr,
+                         const torch::Tensor& positions = {}, const torch::Tensor& key_mask = {});
+    // h: [.., D] -> logits [.., V] f32
+    torch::Tensor logits(const torch::Tensor& h);
+    // hidden() then logits(): [B, N] -> [B, N, V] f32
+    torch::Tensor forward(const torch::Tensor& tokens, KvCache* cache = nullptr,
+                          const torch::Tensor& positions = {}, const torch::Tensor& key_mask = {});
+
+    const LlmConfig& config() const { return cfg_; }
+    void set_config(const LlmConfig& cfg) { cfg_ = cfg; }   // metadata only (e.g. the ECG extension record)
+    // Grows embedding (and untied head) to cfg.vocab_size = new_vocab rows; see llm-io.h for init.
+    void resize_vocab(int64_t new_vocab, const torch::Tensor& new_embed_rows, const torch::Tensor& new_head_rows);
+    torch::Dtype dtype() const { return embed_tokens->weight.scalar_type(); }
+    torch::Device device() const { return embed_tokens->weight.device(); }
+
+    torch::nn::Embedding embed_tokens{nullptr};
+    torch::nn::ModuleList layers{nullptr};
+    RmsNorm norm{nullptr};
+    torch::nn::Linear lm_head{nullptr};     // null when tie_word_embeddings
+private:
+    LlmConfig cfg_;
+    torch::Tensor inv_freq_;                // [Dh/2] f32, rope scaling applied
+};
+TORCH_MODULE(Llama);
+
+// Rotary inverse frequencies [Dh/2] with the config's rope scaling ("linear", "llama3").
+torch::Tensor rope_inv_freq(const LlmConfig& cfg);
+
+}  // namespace diagecg

@@ -1,0 +1,198 @@
+#include "diagecg/llm-io.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "diagecg/atomic-file.h"
+#include "diagecg/byte-reader.h"
+#include "diagecg/log.h"
+#include "diagecg/safetensors.h"
+
+namespace diagecg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+torch::Dtype to_torch(DType d, const std::string& name) {
+    switch (d) {
+        case DType::kF32: return torch::kFloat;
+        case DType::kF16: return torch::kHalf;
+        case DType::kBF16: return torch::kBFloat16;
+        default: throw std::runtime_error("tensor '" + name + "' has dtype " + dtype_name(d) + ", expected F32, F16 or BF16");
+    }
+}
+
+DType from_torch(torch::Dtype d) {
+    switch (d) {
+        case torch::kFloat: return DType::kF32;
+        case torch::kHalf: return DType::kF16;
+        case torch::kBFloat16: return DType::kBF16;
+        default: throw std::runtime_error(std::string("cannot save tensors of dtype ") + c10::toString(d));
+    }
+}
+
+std::string shape_str(c10::IntArrayRef s) {
+    std::ostringstream o;
+    o << s;
+    return o.str();
+}
+
+}  // namespace
+
+std::string hf_tensor_name(const std::string& param_name) {
+    // Our module tree mirrors HF's LlamaModel under "model.", except the output head.
+    static const std::map<std::string, std::string> kTopLevel = {
+        {"embed_tokens.weight", "model.embed_tokens.weight"},
+        {"norm.weight", "model.norm.weight"},
+        {"lm_head.weight", "lm_head.weight"},
+    };
+    if (const auto it = kTopLevel.find(param_name); it != kTopLevel.end()) return it->second;
+    if (param_name.rfind("layers.", 0) == 0) return "model." + param_name;
+    throw std::logic_error("no HF name for parameter '" + param_name + "'");
+}
+
+void load_weights(Llama& model, const std::string& dir) {
+    const SafetensorsSet set(dir);
+    std::vector<std::string> problems;
+    std::set<std::string> used;
+    torch::NoGradGuard ng;
+    for (auto& kv : model->named_parameters(/*recurse=*/true)) {
+        const std::string hf = hf_tensor_name(kv.key());
+        const SafetensorsFile* file = nullptr;
+        const TensorInfo* info = set.find(hf, &file);
+        if (!info) {
+            problems.push_back("missing tensor '" + hf + "' (shape " + shape_str(kv.value().sizes()) + ")");
+            continue;
+        }
+        used.insert(hf);
+        if (c10::IntArrayRef(info->shape) != kv.value().sizes()) {
+            problems.push_back("tensor '" + hf + "' has shape " + shape_str(info->shape) + ", expected " +
+                               shape_str(kv.value().sizes()));
+            continue;
+        }
+        try {
+            const auto src = torch::from_blob(const_cast<uint8_t*>(file->data(*info)), info->shape,
+                                              torch::TensorOptions().dtype(to_torch(info->dtype, hf)));
+            kv.value().copy_(src);
+        } catch (const std::runtime_error& e) {
+            problems.push_back(e.what());
+        }
+    }
+    for (const auto& name : set.names()) {
+        // HF checkpoints may carry derived buffers; everything else unknown is reported.
+        if (!used.count(name) && name.find("rotary_emb.inv_freq") == std::string::npos) {
+            problems.push_back("unexpected tensor '" + name + "'");
+        }
+    }
+    if (!problems.empty()) {
+        std::string msg = dir + ": " + std::to_string(problems.size()) + " problem(s) loading weights:";
+        for (const auto& p : problems) msg += "\n  " + p;
+        throw std::runtime_error(msg);
+    }
+}
+
+LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
+    if (!fs::is_directory(dir)) throw std::runtime_error("model directory " + dir + " does not exist");
+    LoadedModel m;
+    m.dir = dir;
+    const LlmConfig cfg = load_llm_config((fs::path(dir) / "config.json").string());
+    const fs::path tok = fs::path(dir) / "tokenizer.model";
+    if (!fs::exists(tok)) throw std::runtime_error("model directory " + dir + " has no tokenizer.model");
+    m.tokenizer = std::make_shared<TextTokenizer>(tok.string());
+    if (cfg.ecg.n_ecg_codes > 0) {
+        m.vocab = Vocab(cfg.ecg.base_vocab_size, cfg.ecg.n_ecg_codes);
+        if (m.vocab.size() != cfg.vocab_size)
+            throw std::runtime_error(dir + "/config.json: vocab_size " + std::to_string(cfg.vocab_size) +
+                                     " does not match base_vocab_size + n_ecg_codes + specials = " + std::to_string(m.vocab.size()));
+    } else {
+        m.vocab = Vocab(cfg.vocab_size, 0);
+    }
+    m.tokenizer->set_vocab(m.vocab);
+    m.model = Llama(cfg);
+    m.model->to(opts.dtype);
+    load_weights(m.model, dir);
+    m.model->to(opts.device);
+    m.model->eval();
+    log::debug("loaded {} ({} layers, d={}, vocab {})", dir, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size);
+    return m;
+}
+
+void save_model(const LoadedModel& m, const std::string& dir) {
+    fs::create_directories(dir);
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorView> views;
+    for (const auto& kv : m.model->named_parameters(true)) {
+        auto t = kv.value().detach().to(torch::kCPU).contiguous();
+        keep.push_back(t);
+        views.push_back({hf_tensor_name(kv.key()), from_torch(t.scalar_type()),
+                         t.sizes().vec(), t.data_ptr(), static_cast<size_t>(t.nbytes())});
+    }
+    write_safetensors((fs::path(dir) / "model.safetensors").string(), views, {{"format", "pt"}});
+    const fs::path src_tok = fs::path(m.dir) / "tokenizer.model";
+    const fs::path dst_tok = fs::path(dir) / "tokenizer.model";
+    if (fs::weakly_canonical(src_tok) != fs::weakly_canonical(dst_tok)) {
+        write_file_atomic(dst_tok.string(), read_file_text(src_tok.string()));
+    }
+    write_file_atomic((fs::path(dir) / "config.json").string(), llm_config_to_json(m.model->config()).dump(2) + "\n");
+}
+
+namespace {
+
+// rows ~ N(mean(E), 1e-5 * cov(E)): [n, D] f32
+torch::Tensor sample_like(const torch::Tensor& weight, int64_t n, at::Generator& gen) {
+    const auto e = weight.detach().to(torch::kCPU, torch::kDouble);
+    const auto mean = e.mean(0);
+    const auto c = e - mean;
+    const int64_t d = e.size(1);
+    auto cov = c.t().matmul(c) / static_cast<double>(e.size(0)) * 1e-5;
+    cov = cov + torch::eye(d, torch::kDouble) * 1e-12;
+    const auto chol = torch::linalg::cholesky(cov);
+    const auto z = torch::randn({n, d}, gen, torch::kDouble);
+    return (mean + z.matmul(chol.t())).to(torch::kFloat);
+}
+
+}  // namespace
+
+void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed) {
+    if (m.vocab.extended()) throw std::invalid_argument("model " + m.dir + " is already extended with ECG tokens");
+    const int64_t base = m.model->config().vocab_size;
+    const Vocab vocab(base, n_ecg_codes);
+    const int64_t n_new = vocab.size() - base;
+    auto gen = at::detail::createCPUGenerator(seed);
+    const auto embed_rows = sample_like(m.model->embed_tokens->weight, n_new, gen);
+    torch::Tensor head_rows;
+    if (m.model->lm_head) head_rows = sample_like(m.model->lm_head->weight, n_new, gen);
+    m.model->resize_vocab(vocab.size(), embed_rows, head_rows);
+    LlmConfig cfg = m.model->config();
+    cfg.ecg.n_ecg_codes = n_ecg_codes;
+    cfg.ecg.base_vocab_size = base;
+    m.model->set_config(cfg);
+    m.vocab = vocab;
+    m.tokenizer->set_vocab(vocab);
+}
+
+Llama random_llama(const LlmConfig& cfg, uint64_t seed, const LoadOptions& opts) {
+    Llama model(cfg);
+    auto gen = at::detail::createCPUGenerator(seed);
+    torch::NoGradGuard ng;
+    for (auto& kv : model->named_parameters(true)) {
+        auto& p = kv.value();
+        if (kv.key().find("norm") != std::string::npos) {
+            p.fill_(1.0);
+        } else {
+            p.normal_(0.0, 0.02, gen);
+        }
+    }
+    model->to(opts.dtype);
+    model->to(opts.device);
+    model->eval();
+    return model;
+}
+
+}  // namespace diagecg

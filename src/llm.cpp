@@ -1,0 +1,221 @@
+#include "diagecg/llm.h"
+
+#include <cmath>
+#include <limits>
+
+namespace diagecg {
+
+namespace F = torch::nn::functional;
+
+// ---------------------------------------------------------------------------------------------
+KvCache::KvCache(const LlmConfig& cfg, int64_t batch, int64_t capacity, torch::Dtype dtype, torch::Device device)
+    : batch_(batch), capacity_(capacity) {
+    TORCH_CHECK(batch > 0 && capacity > 0, "kv cache: batch and capacity must be positive");
+    const auto opts = torch::TensorOptions().dtype(dtype).device(device);
+    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+        k_.push_back(torch::zeros({batch, cfg.num_key_value_heads, capacity, cfg.dim_head()}, opts));
+        v_.push_back(torch::zeros({batch, cfg.num_key_value_heads, capacity, cfg.dim_head()}, opts));
+    }
+}
+
+std::pair<torch::Tensor, torch::Tensor> KvCache::append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+    const int64_t n = k.size(2);
+    TORCH_CHECK(k.size(0) == batch_, "kv cache: batch ", k.size(0), " != cache batch ", batch_);
+    TORCH_CHECK(n_past_ + n <= capacity_, "kv cache: ", n_past_, " + ", n, " tokens exceed its capacity ", capacity_);
+    k_[layer].narrow(2, n_past_, n).copy_(k);
+    v_[layer].narrow(2, n_past_, n).copy_(v);
+    return {k_[layer].narrow(2, 0, n_past_ + n), v_[layer].narrow(2, 0, n_past_ + n)};
+}
+
+// ---------------------------------------------------------------------------------------------
+RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
+    weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+    const auto xf = x.to(torch::kFloat);
+    const auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+    return weight * y.to(x.scalar_type());
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// x: [B, H, N, Dh]; rotate-half convention: (x1, x2) -> (-x2, x1)
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+    const int64_t half = x.size(-1) / 2;
+    const auto x1 = x.narrow(-1, 0, half);
+    const auto x2 = x.narrow(-1, half, half);
+    return x * cos + torch::cat({-x2, x1}, -1) * sin;
+}
+
+}  // namespace
+
+AttentionImpl::AttentionImpl(const LlmConfig& cfg)
+    : n_head_(cfg.num_attention_heads), n_kv_head_(cfg.num_key_value_heads), head_dim_(cfg.dim_head()) {
+    const int64_t d = cfg.hidden_size;
+    const bool bias = cfg.attention_bias;
+    q_proj = register_module("q_proj", torch::nn::Linear(torch::nn::LinearOptions(d, n_head_ * head_dim_).bias(bias)));
+    k_proj = register_module("k_proj", torch::nn::Linear(torch::nn::LinearOptions(d, n_kv_head_ * head_dim_).bias(bias)));
+    v_proj = register_module("v_proj", torch::nn::Linear(torch::nn::LinearOptions(d, n_kv_head_ * head_dim_).bias(bias)));
+    o_proj = register_module("o_proj", torch::nn::Linear(torch::nn::LinearOptions(n_head_ * head_dim_, d).bias(false)));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& mask, KvCache* cache, int64_t layer) {
+    const int64_t b = x.size(0), n = x.size(1);
+    const int64_t g = n_head_ / n_kv_head_;
+    auto q = q_proj(x).view({b, n, n_head_, head_dim_}).transpose(1, 2);      // [B, H, N, Dh]
+    auto k = k_proj(x).view({b, n, n_kv_head_, head_dim_}).transpose(1, 2);   // [B, Hkv, N, Dh]
+    auto v = v_proj(x).view({b, n, n_kv_head_, head_dim_}).transpose(1, 2);
+    q = apply_rope(q, cos, sin);
+    k = apply_rope(k, cos, sin);
+    if (cache) std::tie(k, v) = cache->append(layer, k, v);                  // [B, Hkv, S, Dh]
+    const int64_t s = k.size(2);
+
+    // Query heads h = j*g + i share kv head j: fold the g query heads into the row dimension.
+    const auto qg = q.reshape({b, n_kv_head_, g * n, head_dim_});
+    auto scores = torch::matmul(qg, k.transpose(-1, -2)).view({b, n_head_, n, s});   // [B, H, N, S]
+    scores = scores.to(torch::kFloat) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
+    if (mask.defined()) scores = scores + mask;
+    const auto probs = torch::softmax(scores, -1).to(v.scalar_type()).view({b, n_kv_head_, g * n, s});
+    const auto out = torch::matmul(probs, v)                                  // [B, Hkv, g*N, Dh]
+                         .view({b, n_head_, n, head_dim_})
+                         .transpose(1, 2)
+                         .reshape({b, n, n_head_ * head_dim_});
+    return o_proj(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+MlpImpl::MlpImpl(const LlmConfig& cfg) {
+    const auto lin = [](int64_t i, int64_t o) { return torch::nn::Linear(torch::nn::LinearOptions(i, o).bias(false)); };
+    gate_proj = register_module("gate_proj", lin(cfg.hidden_size, cfg.intermediate_size));
+    up_proj = register_module("up_proj", lin(cfg.hidden_size, cfg.intermediate_size));
+    down_proj = register_module("down_proj", lin(cfg.intermediate_size, cfg.hidden_size));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+    return down_proj(F::silu(gate_proj(x)) * up_proj(x));
+}
+
+BlockImpl::BlockImpl(const LlmConfig& cfg) {
+    input_layernorm = register_module("input_layernorm", RmsNorm(cfg.hidden_size, cfg.rms_norm_eps));
+    self_attn = register_module("self_attn", Attention(cfg));
+    post_attention_layernorm = register_module("post_attention_layernorm", RmsNorm(cfg.hidden_size, cfg.rms_norm_eps));
+    mlp = register_module("mlp", Mlp(cfg));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                 const torch::Tensor& mask, KvCache* cache, int64_t layer) {
+    const auto h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
+    return h + mlp(post_attention_layernorm(h));
+}
+
+// ---------------------------------------------------------------------------------------------
+torch::Tensor rope_inv_freq(const LlmConfig& cfg) {
+    const int64_t dh = cfg.dim_head();
+    auto inv = 1.0 / torch::pow(cfg.rope_theta, torch::arange(0, dh, 2, torch::kDouble) / static_cast<double>(dh));
+    const auto& rs = cfg.rope_scaling;
+    if (rs.type == "linear") {
+        inv = inv / rs.factor;
+    } else if (rs.type == "llama3") {
+        // Meta's Llama 3.1 rule: long wavelengths divided by factor, short kept, smooth blend between.
+        const double old_ctx = static_cast<double>(rs.original_max_position_embeddings);
+        const double low_wavelen = old_ctx / rs.low_freq_factor;
+        const double high_wavelen = old_ctx / rs.high_freq_factor;
+        auto acc = inv.accessor<double, 1>();
+        for (int64_t i = 0; i < inv.size(0); ++i) {
+            const double f = acc[i];
+            const double wavelen = 2.0 * M_PI / f;
+            if (wavelen < high_wavelen) continue;
+            if (wavelen > low_wavelen) {
+                acc[i] = f / rs.factor;
+            } else {
+                const double smooth = (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+                acc[i] = (1.0 - smooth) * f / rs.factor + smooth * f;
+            }
+        }
+    }
+    return inv.to(torch::kFloat);
+}
+
+LlamaImpl::LlamaImpl(const LlmConfig& cfg) : cfg_(cfg) {
+    cfg.validate();
+    embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) layers->push_back(Block(cfg));
+    norm = register_module("norm", RmsNorm(cfg.hidden_size, cfg.rms_norm_eps));
+    if (!cfg.tie_word_embeddings) {
+        lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
+    }
+    inv_freq_ = register_buffer("inv_freq", rope_inv_freq(cfg));
+}
+
+torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, const torch::Tensor& positions,
+                                const torch::Tensor& key_mask) {
+    TORCH_CHECK(tokens.dim() == 2, "llm: tokens must be [B, N], got ", tokens.sizes());
+    const int64_t b = tokens.size(0), n = tokens.size(1);
+    const int64_t n_past = cache ? cache->n_past() : 0;
+    const int64_t s = n_past + n;
+    const auto dev = device();
+
+    auto pos = positions.defined() ? positions.to(dev)
+                                   : torch::arange(n_past, s, torch::TensorOptions().dtype(torch::kLong).device(dev)).expand({b, n});
+    TORCH_CHECK(pos.sizes() == tokens.sizes(), "llm: positions ", pos.sizes(), " do not match tokens ", tokens.sizes());
+    // cos/sin: [B, 1, N, Dh], computed in f32 like HF, then cast to the model dtype.
+    const auto freqs = pos.to(torch::kFloat).unsqueeze(-1) * inv_freq_.to(dev);        // [B, N, Dh/2]
+    const auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);
+    const auto cos = emb.cos().to(dtype());
+    const auto sin = emb.sin().to(dtype());
+
+    // Additive mask [B, 1, N, S]: query i (absolute n_past+i) may see key j <= n_past+i that is not padding.
+    torch::Tensor mask;
+    if (n > 1 || key_mask.defined()) {
+        const auto opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
+        auto allowed = (torch::arange(s, opts).unsqueeze(0) <= torch::arange(n_past, s, opts).unsqueeze(1))
+                           .unsqueeze(0).unsqueeze(0);                              // [1, 1, N, S]
+        if (key_mask.defined()) {
+            TORCH_CHECK(key_mask.dim() == 2 && key_mask.size(0) == b && key_mask.size(1) == s,
+                        "llm: key_mask must be [B, S] = [", b, ", ", s, "], got ", key_mask.sizes());
+            allowed = allowed & key_mask.to(dev).to(torch::kBool).view({b, 1, 1, s});
+        }
+        // A finite minimum (not -inf) keeps fully masked rows (padding queries) free of NaN.
+        mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(dev))
+                   .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+    }
+
+    auto x = embed_tokens(tokens.to(dev));                                             // [B, N, D]
+    for (size_t l = 0; l < layers->size(); ++l) {
+        x = layers[l]->as<Block>()->forward(x, cos, sin, mask, cache, static_cast<int64_t>(l));
+    }
+    if (cache) cache->advance(n);
+    return norm(x);
+}
+
+torch::Tensor LlamaImpl::logits(const torch::Tensor& h) {
+    const auto out = lm_head ? lm_head(h) : F::linear(h, embed_tokens->weight);
+    return out.to(torch::kFloat);
+}
+
+torch::Tensor LlamaImpl::forward(const torch::Tensor& tokens, KvCache* cache, const torch::Tensor& positions,
+                                 const torch::Tensor& key_mask) {
+    return logits(hidden(tokens, cache, positions, key_mask));
+}
+
+void LlamaImpl::resize_vocab(int64_t new_vocab, const torch::Tensor& new_embed_rows, const torch::Tensor& new_head_rows) {
+    const int64_t old = cfg_.vocab_size;
+    TORCH_CHECK(new_vocab >= old, "llm: cannot shrink vocabulary from ", old, " to ", new_vocab);
+    TORCH_CHECK(new_embed_rows.size(0) == new_vocab - old, "llm: expected ", new_vocab - old, " new embedding rows");
+    torch::NoGradGuard ng;
+    const auto w = torch::cat({embed_tokens->weight.detach(), new_embed_rows.to(embed_tokens->weight.options())}, 0);
+    embed_tokens->weight.set_data(w);
+    embed_tokens->options.num_embeddings(new_vocab);
+    if (lm_head) {
+        TORCH_CHECK(new_head_rows.defined() && new_head_rows.size(0) == new_vocab - old, "llm: expected ", new_vocab - old, " new head rows");
+        lm_head->weight.set_data(torch::cat({lm_head->weight.detach(), new_head_rows.to(lm_head->weight.options())}, 0));
+        lm_head->options.out_features(new_vocab);
+    }
+    cfg_.vocab_size = new_vocab;
+}
+
+}  // namespace diagecg

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# End-to-end tests of the diagecg binary on real records: run it, check what it prints.
+# usage: cli-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
+set -uo pipefail
+BIN=$1
+DATA=$2
+ECG=$DATA/ecg
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+
+check() {   # check NAME CONDITION-COMMAND...
+  local name=$1; shift
+  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name" >&2; fi
+}
+json_get() {  # json_get FILE PYTHON-EXPR-ON-j
+  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
+# version and help
+check "version" bash -c "'$BIN' --version | grep -q '^diagecg [0-9]'"
+check "inspect help shows defaults" bash -c "'$BIN' inspect --help | grep -q -- '--units.*mV'"
+check "no subcommand is an error" bash -c "! '$BIN' >/dev/null 2>&1"
+
+# inspect: CinC PTB-XL record in a .mat with a byte offset
+"$BIN" inspect "$ECG/HR06000.hea" --json >"$TMP/hr.json" 2>"$TMP/hr.err"
+check "inspect HR06000 exit 0" test $? -eq 0
+check "HR06000 rate" test "$(json_get "$TMP/hr.json" "j['sample_rate_hz']")" = "500.0"
+check "HR06000 samples" test "$(json_get "$TMP/hr.json" "j['n_samples']")" = "5000"
+check "HR06000 lead order" test "$(json_get "$TMP/hr.json" "' '.join(l['name'] for l in j['leads'])")" = "I II III aVR aVL aVF V1 V2 V3 V4 V5 V6"
+check "HR06000 age" test "$(json_get "$TMP/hr.json" "j['patient']['age']")" = "59.0"
+check "HR06000 sex" test "$(json_get "$TMP/hr.json" "j['patient']['sex']")" = "female"
+check "HR06000 units" test "$(json_get "$TMP/hr.json" "j['leads'][0]['units'].lower()")" = "mv"
+# lead I first sample = init value 10 / gain 1000 -> min <= 0.01 <= max
+check "HR06000 lead I range holds first sample" test "$(json_get "$TMP/hr.json" "j['leads'][0]['min'] <= 0.01 <= j['leads'][0]['max']")" = "True"
+
+# MUSE lists AVF before AVL: canonical order puts aVL first, by name
+"$BIN" inspect "$ECG/muse-af.hea" --json >"$TMP/muse.json"
+check "muse canonical order" test "$(json_get "$TMP/muse.json" "[l['name'].lower() for l in j['leads']][3:6]")" = "['avr', 'avl', 'avf']"
+check "muse age" test "$(json_get "$TMP/muse.json" "j['patient']['age']")" = "71.0"
+
+# PTB diagnostic: 1000 Hz, 15 channels, Frank leads dropped with a note
+"$BIN" inspect "$ECG/s0010_re.hea" >"$TMP/ptb.txt" 2>"$TMP/ptb.err"
+check "ptb 1000 Hz" grep -q "1000 Hz, 38400 samples" "$TMP/ptb.txt"
+check "ptb frank leads noted" grep -qi "vx" "$TMP/ptb.txt"
+check "ptb text table has 12 leads" test "$(grep -cE '^(I|II|III|aVR|aVL|aVF|V[1-6]) ' "$TMP/ptb.txt")" -eq 12
+
+# plot
+"$BIN" plot "$ECG/00009.hea" -o "$TMP/p.svg" 2>/dev/null
+check "plot exit 0" test $? -eq 0
+check "plot is svg" grep -q "<svg" "$TMP/p.svg"
+check "plot has 13 traces" test "$(grep -o '<path' "$TMP/p.svg" | wc -l)" -ge 13
+check "plot title names record" grep -q "00009" "$TMP/p.svg"
+check "plot without -o fails" bash -c "! '$BIN' plot '$ECG/00009.hea' 2>/dev/null"
+
+# generate with the real stories260K checkpoint
+"$BIN" generate -m "$DATA/models/stories260K" -p "Once upon a time" -n 30 --temp 0 >"$TMP/gen.txt" 2>/dev/null
+check "generate greedy story" grep -q "^Once upon a time, there was a little" "$TMP/gen.txt"
+"$BIN" generate -m "$DATA/models/stories260K" -p "Once upon a time" -p "Lily" -n 10 --temp 0 --json >"$TMP/gen.jsonl" 2>/dev/null
+check "generate batch json lines" test "$(wc -l <"$TMP/gen.jsonl")" -eq 2
+check "generate missing model dir" bash -c "'$BIN' generate -m '$TMP/nope' -p x 2>&1 | grep -q 'does not exist'"
+
+# bad input: one clear line on stderr, exit code 1, no crash
+for f in "$DATA"/bad/*; do
+  case "$f" in *.dat|*.mat|*.md|*.xyz) continue ;; esac
+  "$BIN" inspect --check "$f" >/dev/null 2>"$TMP/bad.err"
+  rc=$?
+  check "bad input $(basename "$f") exit 1" test $rc -eq 1
+  check "bad input $(basename "$f") message" grep -q "^diagecg: error: " "$TMP/bad.err"
+done
+
+echo "cli-e2e: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,218 @@
+// Properties of the Llama runtime that need no reference numbers, plus the real stories260K checkpoint.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "diagecg/generate.h"
+#include "diagecg/llm-io.h"
+
+using namespace diagecg;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kStories = std::string(DIAGECG_TEST_DATA) + "/models/stories260K";
+
+LlmConfig tiny_config(int64_t n_kv_heads = 2) {
+    LlmConfig c;
+    c.vocab_size = 97;
+    c.hidden_size = 32;
+    c.intermediate_size = 48;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = n_kv_heads;
+    c.rms_norm_eps = 1e-5;
+    c.max_position_embeddings = 64;
+    return c;
+}
+
+torch::Tensor seq(std::vector<int64_t> v) { return torch::tensor(v, torch::kLong).unsqueeze(0); }
+
+fs::path temp_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() / ("diagecg-test-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+}  // namespace
+
+TEST(Llm, KvCacheDecodeEqualsFullRecompute) {
+    torch::NoGradGuard ng;
+    auto model = random_llama(tiny_config(), 1, {});
+    const auto tokens = seq({5, 17, 3, 88, 42, 7, 7, 61, 0, 13, 29, 96});
+    const auto full = model->forward(tokens);                                  // [1, 12, V]
+    KvCache cache(model->config(), 1, 16, torch::kFloat, torch::kCPU);
+    auto pre = model->forward(tokens.narrow(1, 0, 5), &cache);                  // prefill 5
+    EXPECT_TRUE(torch::allclose(pre, full.narrow(1, 0, 5), 1e-5, 1e-5));
+    for (int64_t t = 5; t < 12; ++t) {
+        const auto step = model->forward(tokens.narrow(1, t, 1), &cache);       // one token
+        EXPECT_TRUE(torch::allclose(step.squeeze(1), full.select(1, t), 1e-4, 1e-5)) << "position " << t;
+    }
+    EXPECT_EQ(cache.n_past(), 12);
+}
+
+TEST(Llm, CausalChangingALaterTokenLeavesEarlierLogits) {
+    torch::NoGradGuard ng;
+    auto model = random_llama(tiny_config(), 2, {});
+    auto a = seq({1, 2, 3, 4, 5, 6, 7, 8});
+    auto b = a.clone();
+    b[0][5] = 50;
+    const auto la = model->forward(a), lb = model->forward(b);
+    EXPECT_TRUE(torch::equal(la.narrow(1, 0, 5), lb.narrow(1, 0, 5)));
+    EXPECT_FALSE(torch::allclose(la.select(1, 5), lb.select(1, 5)));
+}
+
+TEST(Llm, GqaEqualsMhaWithRepeatedKvHeads) {
+    torch::NoGradGuard ng;
+    auto gqa = random_llama(tiny_config(2), 3, {});
+    auto mha = random_llama(tiny_config(4), 4, {});
+    auto gp = gqa->named_parameters(), mp = mha->named_parameters();
+    for (auto& kv : mp) {
+        const auto& src = gp[kv.key()];
+        if (kv.key().find("k_proj") != std::string::npos || kv.key().find("v_proj") != std::string::npos) {
+            // kv head j serves query heads 2j, 2j+1: duplicate each head's rows
+            const auto heads = src.view({2, 8, 32});
+            kv.value().copy_(heads.repeat_interleave(2, 0).reshape({32, 32}));
+        } else {
+            kv.value().copy_(src);
+        }
+    }
+    const auto tokens = seq({9, 8, 7, 6, 5, 4, 3});
+    EXPECT_TRUE(torch::allclose(gqa->forward(tokens), mha->forward(tokens), 1e-5, 1e-5));
+}
+
+TEST(Llm, BatchedPaddedForwardEqualsAlone) {
+    torch::NoGradGuard ng;
+    auto model = random_llama(tiny_config(), 5, {});
+    const std::vector<std::vector<int64_t>> prompts = {{4, 8, 15}, {16, 23, 42, 4, 8, 15, 16}, {1, 2, 3, 4, 5}};
+    GenerateOptions g;
+    g.n_predict = 10;
+    g.sampling.temperature = 0;
+    g.stop_at_eos = false;
+    TextTokenizer tok(kStories + "/tokenizer.model");
+    tok.set_vocab(Vocab(97, 0));
+    std::vector<std::vector<int64_t>> alone;
+    for (const auto& p : prompts) alone.push_back(generate(model, tok, {p}, g)[0].tokens);
+    const auto batched = generate(model, tok, prompts, g);
+    for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(batched[i].tokens, alone[i]) << "row " << i;
+
+    // logits too: left-padded row 0 vs alone
+    auto toks = torch::zeros({2, 7}, torch::kLong);
+    for (int j = 0; j < 3; ++j) toks[0][4 + j] = prompts[0][j];
+    for (int j = 0; j < 7; ++j) toks[1][j] = prompts[1][j];
+    auto pos = torch::zeros({2, 7}, torch::kLong);
+    for (int j = 0; j < 3; ++j) pos[0][4 + j] = j;
+    pos[1] = torch::arange(7);
+    auto mask = torch::ones({2, 7}, torch::kBool);
+    mask[0].narrow(0, 0, 4).fill_(false);
+    const auto lb = model->forward(toks, nullptr, pos, mask);
+    EXPECT_FALSE(lb.isnan().any().item<bool>());
+    EXPECT_TRUE(torch::allclose(lb[0].narrow(0, 4, 3), model->forward(seq(prompts[0]))[0], 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(lb[1], model->forward(seq(prompts[1]))[0], 1e-5, 1e-5));
+}
+
+TEST(Llm, SameSeedSameTokensSampled) {
+    torch::NoGradGuard ng;
+    auto model = random_llama(tiny_config(), 6, {});
+    TextTokenizer tok(kStories + "/tokenizer.model");
+    GenerateOptions g;
+    g.n_predict = 20;
+    g.stop_at_eos = false;
+    g.sampling.temperature = 1.0f;
+    g.sampling.seed = 7;
+    const auto a = generate(model, tok, {{1, 2, 3}}, g)[0].tokens;
+    const auto b = generate(model, tok, {{1, 2, 3}}, g)[0].tokens;
+    g.sampling.seed = 8;
+    const auto c = generate(model, tok, {{1, 2, 3}}, g)[0].tokens;
+    EXPECT_EQ(a, b);
+    EXPECT_NE(a, c);
+}
+
+TEST(Llm, Stories260KGreedyWritesTheStory) {
+    auto m = load_model(kStories, {});
+    EXPECT_EQ(m.model->config().num_key_value_heads, 4);
+    GenerateOptions g;
+    g.n_predict = 80;
+    g.sampling.temperature = 0;
+    const auto r = generate(m.model, *m.tokenizer, {{m.tokenizer->bos_id()}}, g);
+    // llama2.c's published greedy output for stories260K
+    EXPECT_EQ(r[0].text.rfind("Once upon a time, there was a little girl named Lily. She loved to play outside in the park.", 0), 0u)
+        << r[0].text;
+}
+
+TEST(Llm, Stories260KBf16AgreesWithF32) {
+    auto f = load_model(kStories, {torch::kFloat, torch::kCPU});
+    auto h = load_model(kStories, {torch::kBFloat16, torch::kCPU});
+    torch::NoGradGuard ng;
+    const auto tokens = torch::tensor({1, 403, 407, 261, 378}, torch::kLong).unsqueeze(0);
+    const auto lf = f.model->forward(tokens), lh = h.model->forward(tokens);
+    EXPECT_TRUE(torch::equal(lf.argmax(-1), lh.argmax(-1)));
+    EXPECT_LT((lf - lh).abs().max().item<float>(), 0.25f);
+}
+
+TEST(Llm, ExtendedModelKeepsTextLogitsAndRoundTrips) {
+    torch::NoGradGuard ng;
+    auto base = load_model(kStories, {});
+    auto ext = load_model(kStories, {});
+    extend_vocab(ext, 1296, 11);
+    EXPECT_EQ(ext.model->config().vocab_size, 512 + 1296 + 3);
+    EXPECT_TRUE(ext.model->config().tie_word_embeddings);
+    const auto tokens = torch::tensor({1, 403, 407, 261}, torch::kLong).unsqueeze(0);
+    const auto lb = base.model->forward(tokens), le = ext.model->forward(tokens);
+    EXPECT_EQ(le.size(-1), 512 + 1299);
+    EXPECT_TRUE(torch::equal(le.narrow(-1, 0, 512), lb));
+    // new rows are not zero and not all equal: drawn around the mean of the old rows
+    const auto w = ext.model->embed_tokens->weight;
+    const auto new_rows = w.narrow(0, 512, 1299);
+    EXPECT_GT(new_rows.std(0).mean().item<float>(), 0.0f);
+    EXPECT_LT((new_rows.mean(0) - w.narrow(0, 0, 512).mean(0)).abs().max().item<float>(), 0.05f);
+
+    const auto dir = temp_dir("ext");
+    save_model(ext, dir.string());
+    auto back = load_model(dir.string(), {});
+    EXPECT_TRUE(back.vocab.extended());
+    EXPECT_EQ(back.vocab.start_ecg(), 512 + 1296);
+    auto pa = ext.model->named_parameters(), pb = back.model->named_parameters();
+    ASSERT_EQ(pa.size(), pb.size());
+    for (const auto& kv : pa) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+    EXPECT_TRUE(torch::equal(back.model->forward(tokens), le));
+    fs::remove_all(dir);
+}
+
+TEST(Llm, LoadReportsEveryMismatchAtOnce) {
+    auto m = load_model(kStories, {});
+    const auto dir = temp_dir("bad");
+    save_model(m, dir.string());
+    LlmConfig wrong = m.model->config();
+    wrong.intermediate_size = 100;          // 3 MLP tensors x 5 layers mis-shaped
+    Llama model(wrong);
+    try {
+        load_weights(model, dir.string());
+        FAIL() << "expected an error";
+    } catch (const std::runtime_error& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("15 problem(s)"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("model.layers.4.mlp.down_proj.weight' has shape [64, 172], expected [64, 100]"), std::string::npos) << msg;
+    }
+    fs::remove_all(dir);
+}
+
+TEST(Llm, Llama3RopeScaling) {
+    LlmConfig c = tiny_config();
+    c.hidden_size = 512;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 4;
+    c.rope_theta = 500000;
+    const auto plain = rope_inv_freq(c);
+    c.rope_scaling.type = "llama3";
+    c.rope_scaling.factor = 32;
+    c.rope_scaling.low_freq_factor = 1;
+    c.rope_scaling.high_freq_factor = 4;
+    c.rope_scaling.original_max_position_embeddings = 8192;
+    const auto scaled = rope_inv_freq(c);
+    // highest frequency (wavelength 2*pi < 2048) unchanged; lowest (wavelength > 8192) divided by 32
+    EXPECT_FLOAT_EQ(scaled[0].item<float>(), plain[0].item<float>());
+    EXPECT_NEAR(scaled[-1].item<float>(), plain[-1].item<float>() / 32, 1e-12);
+}

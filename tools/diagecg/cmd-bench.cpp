@@ -1,0 +1,177 @@
+// diagecg bench llm | read: throughput figures, printed (never asserted in tests).
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "diagecg/device.h"
+#include "diagecg/ecg-preprocess.h"
+#include "diagecg/generate.h"  // GenerateStats
+#include "diagecg/llm-io.h"
+#include "diagecg/log.h"
+
+namespace diagecg::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct BenchLlmOptions {
+    std::string model_dir;              // a real model; empty: random weights of --shape
+    std::string shape = "tinyllama";
+    std::vector<std::string> dtypes{"f32", "bf16"};
+    std::vector<int64_t> batches{1, 8};
+    int64_t n_prompt = 128;
+    int64_t n_gen = 32;
+    int reps = 2;
+};
+
+LlmConfig shape_config(const std::string& shape) {
+    LlmConfig c;
+    if (shape == "tinyllama") {   // TinyLlama-1.1B
+        c.vocab_size = 32000; c.hidden_size = 2048; c.intermediate_size = 5632; c.num_hidden_layers = 22;
+        c.num_attention_heads = 32; c.num_key_value_heads = 4; c.rms_norm_eps = 1e-5; c.max_position_embeddings = 2048;
+    } else if (shape == "stories260k") {
+        c.vocab_size = 512; c.hidden_size = 64; c.intermediate_size = 172; c.num_hidden_layers = 5;
+        c.num_attention_heads = 8; c.num_key_value_heads = 4; c.rms_norm_eps = 1e-5; c.max_position_embeddings = 512;
+        c.tie_word_embeddings = true;
+    } else {
+        throw std::invalid_argument("--shape must be tinyllama or stories260k, got \"" + shape + "\"");
+    }
+    return c;
+}
+
+// Read bandwidth in bytes/s: best of 5 sums over a 1 GiB buffer (far larger than any cache).
+double measure_bandwidth() {
+    const auto x = torch::ones({int64_t(1) << 28}, torch::kFloat);
+    double best = 1e30;
+    for (int i = 0; i < 5; ++i) {
+        const auto t = Clock::now();
+        volatile float s = x.sum().item<float>();
+        (void)s;
+        best = std::min(best, since(t));
+    }
+    return static_cast<double>(x.nbytes()) / best;
+}
+
+void run_bench_llm(const BenchLlmOptions& o) {
+    const double bw = measure_bandwidth();
+    fmt::print("memory read bandwidth: {:.1f} GB/s (sum over 1 GiB, best of 5), threads {}\n", bw / 1e9, at::get_num_threads());
+    fmt::print("{:<12} {:<5} {:>5} {:>14} {:>13} {:>12} {:>12} {:>7}\n", "model", "dtype", "batch", "prefill tok/s",
+               "decode tok/s", "ms/step", "bound ms", "ratio");
+    for (const auto& ds : o.dtypes) {
+        const auto dtype = parse_dtype_flag(ds);
+        LoadedModel m;
+        std::string label;
+        if (!o.model_dir.empty()) {
+            m = load_model(o.model_dir, {dtype, torch::kCPU});
+            label = std::filesystem::path(o.model_dir).filename().string();
+        } else {
+            m.model = random_llama(shape_config(o.shape), 1234, {dtype, torch::kCPU});
+            label = o.shape + "(rand)";
+        }
+        const auto& cfg = m.model->config();
+        // Bytes one decode step must read: every weight, except the input embedding table when the head
+        // is separate (only B rows of it are gathered).
+        double weight_bytes = 0;
+        for (const auto& p : m.model->parameters()) weight_bytes += p.nbytes();
+        if (m.model->lm_head) weight_bytes -= m.model->embed_tokens->weight.nbytes();
+        const double bound_s = weight_bytes / bw;
+        for (const int64_t b : o.batches) {
+            std::vector<std::vector<int64_t>> prompts(b, std::vector<int64_t>(o.n_prompt));
+            for (int64_t i = 0; i < b; ++i)
+                for (int64_t j = 0; j < o.n_prompt; ++j) prompts[i][j] = (i * 7919 + j * 104729) % cfg.vocab_size;
+            GenerateStats best;
+            best.decode_s = 1e30;
+            for (int r = 0; r < o.reps; ++r) {
+                GenerateStats st;
+                {
+                    // The forward path generate() uses, with greedy argmax on the device.
+                    torch::NoGradGuard ng;
+                    KvCache cache(cfg, b, o.n_prompt + o.n_gen, m.model->dtype(), torch::kCPU);
+                    auto toks = torch::empty({b, o.n_prompt}, torch::kLong);
+                    for (int64_t i = 0; i < b; ++i)
+                        for (int64_t j = 0; j < o.n_prompt; ++j) toks[i][j] = prompts[i][j];
+                    auto t = Clock::now();
+                    auto lg = m.model->logits(m.model->hidden(toks, &cache).select(1, o.n_prompt - 1));
+                    auto next = lg.argmax(-1, true);
+                    st.prefill_s = since(t);
+                    st.n_prefill_tokens = b * o.n_prompt;
+                    t = Clock::now();
+                    for (int64_t s = 0; s < o.n_gen; ++s) {
+                        lg = m.model->logits(m.model->hidden(next, &cache).select(1, 0));
+                        next = lg.argmax(-1, true);
+                    }
+                    (void)next.sum().item<int64_t>();
+                    st.decode_s = since(t);
+                    st.n_decode_steps = o.n_gen;
+                }
+                if (st.decode_s / st.n_decode_steps < best.decode_s / std::max<int64_t>(1, best.n_decode_steps)) best = st;
+            }
+            const double step_s = best.decode_s / best.n_decode_steps;
+            fmt::print("{:<12} {:<5} {:>5} {:>14.1f} {:>13.1f} {:>12.2f} {:>12.2f} {:>6.0f}%\n", label, ds, b,
+                       best.n_prefill_tokens / best.prefill_s, b / step_s, step_s * 1e3, bound_s * 1e3, 100.0 * bound_s / step_s);
+        }
+    }
+    fmt::print("bound = weight bytes / measured bandwidth (one decode step reads every weight once); ratio = bound / measured step time\n");
+}
+
+struct BenchReadOptions {
+    std::string dir;
+    int64_t limit = 0;
+};
+
+void run_bench_read(const BenchReadOptions& o) {
+    namespace fs = std::filesystem;
+    if (!fs::is_directory(o.dir)) throw std::runtime_error("bench read: " + o.dir + " is not a directory");
+    std::vector<std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(o.dir))
+        if (e.path().extension() == ".hea") files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    if (o.limit > 0 && static_cast<int64_t>(files.size()) > o.limit) files.resize(o.limit);
+    if (files.empty()) throw std::runtime_error("bench read: no .hea files under " + o.dir);
+    double t_read = 0, t_prep = 0;
+    int64_t n_ok = 0;
+    for (const auto& f : files) {
+        auto t = Clock::now();
+        const EcgRecord rec = read_ecg(f);
+        t_read += since(t);
+        t = Clock::now();
+        const auto out = preprocess(rec);
+        t_prep += since(t);
+        n_ok += out.n_samples > 0;
+    }
+    fmt::print("{} records from {}\n", n_ok, o.dir);
+    fmt::print("read:        {:.1f} records/s\n", n_ok / t_read);
+    fmt::print("preprocess:  {:.1f} records/s\n", n_ok / t_prep);
+    fmt::print("both:        {:.1f} records/s (single thread)\n", n_ok / (t_read + t_prep));
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app, RunFn& run) {
+    auto* bench = app.add_subcommand("bench", "Throughput benchmarks (figures are printed, never asserted)");
+    bench->require_subcommand(1);
+
+    auto lo = std::make_shared<BenchLlmOptions>();
+    auto* llm = bench->add_subcommand("llm", "Prefill and decode tokens/s vs the memory-bandwidth bound");
+    llm->add_option("-m,--model", lo->model_dir, "model directory (default: random weights of --shape)");
+    llm->add_option("--shape", lo->shape, "random-weight shape: tinyllama or stories260k")->capture_default_str();
+    llm->add_option("--dtype", lo->dtypes, "dtypes to run")->capture_default_str();
+    llm->add_option("--batch", lo->batches, "batch sizes to run")->capture_default_str();
+    llm->add_option("--n-prompt", lo->n_prompt, "prompt tokens per row")->capture_default_str();
+    llm->add_option("--n-gen", lo->n_gen, "decode steps")->capture_default_str();
+    llm->add_option("--reps", lo->reps, "repetitions (best is reported)")->capture_default_str();
+    llm->callback([&run, lo] { run = [lo] { run_bench_llm(*lo); }; });
+
+    auto ro = std::make_shared<BenchReadOptions>();
+    auto* rd = bench->add_subcommand("read", "Records read + preprocessed per second over a directory of WFDB records");
+    rd->add_option("dir", ro->dir, "directory searched recursively for .hea files")->required();
+    rd->add_option("--limit", ro->limit, "at most this many records (0 = all)")->capture_default_str();
+    rd->callback([&run, ro] { run = [ro] { run_bench_read(*ro); }; });
+}
+
+}  // namespace diagecg::cli

@@ -1,0 +1,92 @@
+// diagecg generate -m DIR -p PROMPT: text generation with a KV cache, streamed to stdout.
+#include <fstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "diagecg/device.h"
+#include "diagecg/generate.h"
+#include "diagecg/llm-io.h"
+#include "diagecg/log.h"
+
+namespace diagecg::cli {
+
+namespace {
+
+struct GenerateCmdOptions {
+    std::string model_dir;
+    std::vector<std::string> prompts;
+    std::string prompt_file;
+    GenerateOptions gen;
+    std::string dtype = "f32";
+    std::string device = "cpu";
+    bool json = false;
+    bool no_bos = false;
+};
+
+void run_generate(GenerateCmdOptions o) {
+    if (!o.prompt_file.empty()) {
+        std::ifstream in(o.prompt_file);
+        if (!in) throw std::runtime_error("cannot read prompt file " + o.prompt_file);
+        for (std::string line; std::getline(in, line);) if (!line.empty()) o.prompts.push_back(line);
+    }
+    if (o.prompts.empty()) o.prompts.push_back("");
+    LoadOptions lo{parse_dtype_flag(o.dtype), parse_device(o.device)};
+    auto m = load_model(o.model_dir, lo);
+    std::vector<std::vector<int64_t>> ids;
+    for (const auto& p : o.prompts) {
+        ids.push_back(m.tokenizer->encode(p, !o.no_bos));
+        if (ids.back().empty()) throw std::invalid_argument("prompt \"" + p + "\" has no tokens (and --no-bos was given)");
+    }
+    const bool streaming = !o.json && o.prompts.size() == 1;
+    if (streaming) print_result(o.prompts[0]);
+    GenerateStats stats;
+    const auto results = generate(m.model, *m.tokenizer, ids, o.gen,
+                                  streaming ? StreamFn([](size_t, const std::string& s) { print_result(s); }) : StreamFn(),
+                                  &stats);
+    if (streaming) {
+        print_result("\n");
+    } else {
+        for (size_t i = 0; i < results.size(); ++i) {
+            const auto& r = results[i];
+            if (o.json) {
+                nlohmann::json j = {{"prompt", o.prompts[i]}, {"text", r.text}, {"stop_reason", r.stop_reason},
+                                    {"n_prompt_tokens", r.n_prompt}, {"n_generated", r.tokens.size()}, {"tokens", r.tokens}};
+                print_result(j.dump() + "\n");
+            } else {
+                print_result(o.prompts[i] + r.text + "\n");
+            }
+        }
+    }
+    log::info("prefill {} tokens in {:.3f} s; {} decode steps in {:.3f} s ({:.1f} steps/s)", stats.n_prefill_tokens,
+              stats.prefill_s, stats.n_decode_steps, stats.decode_s,
+              stats.decode_s > 0 ? stats.n_decode_steps / stats.decode_s : 0.0);
+}
+
+}  // namespace
+
+void add_generate(CLI::App& app, RunFn& run) {
+    auto o = std::make_shared<GenerateCmdOptions>();
+    o->gen.sampling.temperature = 0.8f;
+    auto* sub = app.add_subcommand("generate", "Generate text from a prompt with a (possibly extended) Llama-family model");
+    sub->add_option("-m,--model", o->model_dir, "model directory (HF layout: config.json, model.safetensors, tokenizer.model)")->required();
+    sub->add_option("-p,--prompt", o->prompts, "prompt (repeatable: several prompts run as one batch)");
+    sub->add_option("-f,--file", o->prompt_file, "file with one prompt per line (batched)");
+    sub->add_option("-n,--n-predict", o->gen.n_predict, "max new tokens")->capture_default_str();
+    sub->add_option("--temp", o->gen.sampling.temperature, "temperature (0 = greedy)")->capture_default_str();
+    sub->add_option("--top-k", o->gen.sampling.top_k, "top-k (0 = off)")->capture_default_str();
+    sub->add_option("--top-p", o->gen.sampling.top_p, "top-p (1 = off)")->capture_default_str();
+    sub->add_option("--repeat-penalty", o->gen.sampling.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str();
+    sub->add_option("--repeat-last-n", o->gen.sampling.repetition_window, "tokens the penalty looks back on")->capture_default_str();
+    sub->add_option("-s,--seed", o->gen.sampling.seed, "sampling seed")->capture_default_str();
+    sub->add_option("--stop", o->gen.stop, "stop string (repeatable)");
+    sub->add_flag("--ignore-eos", [o](int64_t) { o->gen.stop_at_eos = false; }, "keep generating past EOS");
+    sub->add_flag("--no-bos", o->no_bos, "do not prepend BOS");
+    sub->add_option("--dtype", o->dtype, "weights dtype: f32, bf16 or f16")->capture_default_str();
+    sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
+    sub->add_flag("--json", o->json, "print one JSON object per prompt");
+    sub->callback([&run, o] { run = [o] { run_generate(*o); }; });
+}
+
+}  // namespace diagecg::cli

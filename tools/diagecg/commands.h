@@ -1,0 +1,34 @@
+// Subcommand registration for the diagecg CLI. Each add_* registers one subcommand on `app`; when it
+// is chosen, its callback stores the work in `run`, which main() calls after parsing and set-up.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "diagecg/ecg-record.h"
+
+namespace diagecg::cli {
+
+using RunFn = std::function<void()>;
+
+void add_inspect(CLI::App& app, RunFn& run);
+void add_plot(CLI::App& app, RunFn& run);
+void add_generate(CLI::App& app, RunFn& run);
+void add_bench(CLI::App& app, RunFn& run);
+
+// --sample-rate, --leads, --units, --layout: for formats that do not carry them (CSV, NPY).
+struct ReadFlags {
+    double sample_rate_hz = 0;      // 0 = from the file
+    std::string leads;              // comma-separated lead names
+    std::string units = "mV";
+    std::string layout = "auto";
+    ReadOptions options() const;
+};
+void add_read_options(CLI::App* sub, ReadFlags& flags);
+
+// Writes `text` to stdout and flushes (results only; logs go to stderr).
+void print_result(const std::string& text);
+
+}  // namespace diagecg::cli

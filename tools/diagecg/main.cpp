@@ -1,0 +1,83 @@
+// diagecg: one binary, one subcommand per job. Exceptions are caught here only.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "diagecg/device.h"
+#include "diagecg/log.h"
+
+#ifndef DIAGECG_VERSION
+#define DIAGECG_VERSION "dev"
+#endif
+
+namespace diagecg::cli {
+
+void add_read_options(CLI::App* sub, ReadFlags& f) {
+    sub->add_option("--sample-rate", f.sample_rate_hz, "sample rate in Hz of CSV/NPY input (0 = from the file)")->capture_default_str();
+    sub->add_option("--leads", f.leads, "comma-separated lead names of CSV/NPY columns (default: from the file, or the 12 standard leads)");
+    sub->add_option("--units", f.units, "units of CSV/NPY values")->capture_default_str();
+    sub->add_option("--layout", f.layout, "NPY array layout: auto, TL ([T, L]) or LT ([L, T])")
+        ->check(CLI::IsMember({"auto", "TL", "LT"}))->capture_default_str();
+}
+
+ReadOptions ReadFlags::options() const {
+    ReadOptions o;
+    if (sample_rate_hz > 0) o.sample_rate_hz = sample_rate_hz;
+    o.units = units;
+    o.layout = layout;
+    std::string cur;
+    for (const char c : leads + ",") {
+        if (c == ',') {
+            if (!cur.empty()) o.lead_names.push_back(cur);
+            cur.clear();
+        } else if (c != ' ') {
+            cur += c;
+        }
+    }
+    return o;
+}
+
+void print_result(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+}
+
+}  // namespace diagecg::cli
+
+int main(int argc, char** argv) {
+    using namespace diagecg;
+    CLI::App app{"diagecg: read 12-lead ECGs with a language model (DiagECG / HeartLLM)"};
+    app.require_subcommand(1);
+    app.fallthrough();
+    app.set_version_flag("--version", std::string("diagecg ") + DIAGECG_VERSION);
+    int threads = 0;
+    std::string log_level = "info";
+    app.add_option("-t,--threads", threads, "LibTorch threads (0 = number of cores)")->capture_default_str();
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+
+    cli::RunFn run;
+    cli::add_inspect(app, run);
+    cli::add_plot(app, run);
+    cli::add_generate(app, run);
+    cli::add_bench(app, run);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        log::set_level(log_level);
+        const int n = init_threads(threads);
+        log::debug("using {} thread(s)", n);
+        if (run) run();
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "diagecg: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
