@@ -55,10 +55,10 @@ AttentionImpl::AttentionImpl(const LlmConfig& cfg)
     : n_head_(cfg.num_attention_heads), n_kv_head_(cfg.num_key_value_heads), head_dim_(cfg.dim_head()) {
     const int64_t d = cfg.hidden_size;
     const bool bias = cfg.attention_bias;
-    q_proj = register_module("q_proj", torch::nn::Linear(torch::nn::LinearOptions(d, n_head_ * head_dim_).bias(bias)));
-    k_proj = register_module("k_proj", torch::nn::Linear(torch::nn::LinearOptions(d, n_kv_head_ * head_dim_).bias(bias)));
-    v_proj = register_module("v_proj", torch::nn::Linear(torch::nn::LinearOptions(d, n_kv_head_ * head_dim_).bias(bias)));
-    o_proj = register_module("o_proj", torch::nn::Linear(torch::nn::LinearOptions(n_head_ * head_dim_, d).bias(false)));
+    q_proj = register_module("q_proj", Linear(d, n_head_ * head_dim_, bias));
+    k_proj = register_module("k_proj", Linear(d, n_kv_head_ * head_dim_, bias));
+    v_proj = register_module("v_proj", Linear(d, n_kv_head_ * head_dim_, bias));
+    o_proj = register_module("o_proj", Linear(n_head_ * head_dim_, d, false));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -88,7 +88,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 
 // ---------------------------------------------------------------------------------------------
 MlpImpl::MlpImpl(const LlmConfig& cfg) {
-    const auto lin = [](int64_t i, int64_t o) { return torch::nn::Linear(torch::nn::LinearOptions(i, o).bias(false)); };
+    const auto lin = [](int64_t i, int64_t o) { return Linear(i, o, false); };
     gate_proj = register_module("gate_proj", lin(cfg.hidden_size, cfg.intermediate_size));
     up_proj = register_module("up_proj", lin(cfg.hidden_size, cfg.intermediate_size));
     down_proj = register_module("down_proj", lin(cfg.intermediate_size, cfg.hidden_size));
@@ -146,7 +146,7 @@ LlamaImpl::LlamaImpl(const LlmConfig& cfg) : cfg_(cfg) {
     for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) layers->push_back(Block(cfg));
     norm = register_module("norm", RmsNorm(cfg.hidden_size, cfg.rms_norm_eps));
     if (!cfg.tie_word_embeddings) {
-        lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
+        lm_head = register_module("lm_head", Linear(cfg.hidden_size, cfg.vocab_size, false));
     }
     inv_freq_ = register_buffer("inv_freq", rope_inv_freq(cfg));
 }
@@ -193,7 +193,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
 }
 
 torch::Tensor LlamaImpl::logits(const torch::Tensor& h) {
-    const auto out = lm_head ? lm_head(h) : F::linear(h, embed_tokens->weight);
+    const auto out = lm_head ? lm_head(h) : linear(h, embed_tokens->weight);
     return out.to(torch::kFloat);
 }
 
@@ -213,7 +213,6 @@ void LlamaImpl::resize_vocab(int64_t new_vocab, const torch::Tensor& new_embed_r
     if (lm_head) {
         TORCH_CHECK(new_head_rows.defined() && new_head_rows.size(0) == new_vocab - old, "llm: expected ", new_vocab - old, " new head rows");
         lm_head->weight.set_data(torch::cat({lm_head->weight.detach(), new_head_rows.to(lm_head->weight.options())}, 0));
-        lm_head->options.out_features(new_vocab);
     }
     cfg_.vocab_size = new_vocab;
 }

@@ -3,7 +3,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include <spdlog/sinks/stderr_color_sinks.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace diagecg::log {

@@ -216,3 +216,35 @@ TEST(Llm, Llama3RopeScaling) {
     EXPECT_FLOAT_EQ(scaled[0].item<float>(), plain[0].item<float>());
     EXPECT_NEAR(scaled[-1].item<float>(), plain[-1].item<float>() / 32, 1e-12);
 }
+
+TEST(Linear, FastBf16PathMatchesF32Reference) {
+    torch::NoGradGuard ng;
+    torch::manual_seed(0);
+    for (const int64_t m : {1, 3, 8, 11, 16}) {
+        for (const int64_t k : {64, 200, 2048}) {   // 200: a tail that is not a multiple of 16
+            const auto x = torch::randn({m, k}).to(torch::kBFloat16);
+            const auto w = torch::randn({37, k}).to(torch::kBFloat16);
+            const auto fast = fast_linear_bf16(x, w);
+            if (!fast.defined()) GTEST_SKIP() << "CPU has neither AVX-512F nor AVX2";
+            const auto ref = torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t());
+            // f32 accumulation, one bf16 rounding of the result
+            EXPECT_TRUE(torch::allclose(fast.to(torch::kFloat), ref, 1e-2, 1e-2 * std::sqrt(double(k)))) << m << "x" << k;
+            const auto rel = ((fast.to(torch::kFloat) - ref).abs().max() / ref.abs().max()).item<float>();
+            EXPECT_LT(rel, 8e-3) << m << "x" << k;
+        }
+    }
+}
+
+TEST(Linear, ModuleUsesFastPathOnlyWithoutGrad) {
+    Linear lin(64, 10, true);
+    lin->to(torch::kBFloat16);
+    const auto x = torch::randn({2, 64}).to(torch::kBFloat16);
+    torch::Tensor a, b;
+    {
+        torch::NoGradGuard ng;
+        a = lin(x).to(torch::kFloat);
+    }
+    b = lin(x).to(torch::kFloat);   // autograd on: LibTorch's path
+    EXPECT_TRUE(b.requires_grad());
+    EXPECT_TRUE(torch::allclose(a, b.detach(), 2e-2, 2e-2));
+}

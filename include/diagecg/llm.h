@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "diagecg/linear.h"
 #include "diagecg/llm-config.h"
 
 namespace diagecg {
@@ -44,7 +45,7 @@ public:
     // x: [B, N, D]; cos, sin: [B, 1, N, Dh]; mask: [B, 1, N, S] additive f32 or undefined -> [B, N, D]
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                           const torch::Tensor& mask, KvCache* cache, int64_t layer);
-    torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+    Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 private:
     int64_t n_head_, n_kv_head_, head_dim_;
 };
@@ -54,7 +55,7 @@ class MlpImpl : public torch::nn::Module {
 public:
     explicit MlpImpl(const LlmConfig& cfg);
     torch::Tensor forward(const torch::Tensor& x);   // [B, N, D] -> [B, N, D]
-    torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+    Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(Mlp);
 
@@ -94,7 +95,7 @@ public:
     torch::nn::Embedding embed_tokens{nullptr};
     torch::nn::ModuleList layers{nullptr};
     RmsNorm norm{nullptr};
-    torch::nn::Linear lm_head{nullptr};     // null when tie_word_embeddings
+    Linear lm_head{nullptr};     // null when tie_word_embeddings
 private:
     LlmConfig cfg_;
     torch::Tensor inv_freq_;                // [Dh/2] f32, rope scaling applied

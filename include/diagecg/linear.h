@@ -1,0 +1,30 @@
+// Linear layer y = x W^T (+ b) with a memory-bound fast path for decoding: bf16 weights on a CPU,
+// few input rows, no autograd. Decoding one token reads every weight once, so the kernel streams
+// W once for all rows, widening bf16 to f32 in registers (AVX-512F or AVX2+FMA; no bf16 instructions
+// needed). Everything else (training, prefill, f32, GPU) goes through LibTorch's matmul.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace diagecg {
+
+class LinearImpl : public torch::nn::Module {
+public:
+    LinearImpl(int64_t in_features, int64_t out_features, bool bias);
+    torch::Tensor forward(const torch::Tensor& x);     // [.., in] -> [.., out]
+    torch::Tensor weight;                              // [out, in]
+    torch::Tensor bias;                                // [out] or undefined
+};
+TORCH_MODULE(Linear);
+
+// x W^T + b, with the fast path when it applies (see above); b may be undefined.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
+
+// Rows of x at or below which the fast path is taken (larger batches are compute-bound enough).
+constexpr int64_t kFastLinearMaxRows = 16;
+
+// x: [M, K] bf16, w: [N, K] bf16 (contiguous), CPU -> [M, N] bf16, f32 accumulation.
+// Returns an undefined tensor when this CPU has neither AVX-512F nor AVX2+FMA.
+torch::Tensor fast_linear_bf16(const torch::Tensor& x, const torch::Tensor& w);
+
+}  // namespace diagecg
