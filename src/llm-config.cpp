@@ -1,0 +1,184 @@
+#include "diagecg/llm-config.h"
+
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "diagecg/byte-reader.h"
+
+namespace diagecg {
+
+using nlohmann::json;
+
+namespace {
+
+// Typed field readers: a present field of the wrong type is an error naming the field.
+template <typename T>
+bool read_field(const json& j, const char* key, T& out, const std::string& where) {
+    if (!j.contains(key) || j[key].is_null()) return false;
+    const json& v = j[key];
+    bool ok;
+    if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
+    else if constexpr (std::is_integral_v<T>) ok = v.is_number_integer();
+    else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
+    else ok = v.is_string();
+    if (!ok) {
+        const char* expected = std::is_same_v<T, bool> ? "a boolean" : std::is_integral_v<T> ? "an integer"
+                             : std::is_floating_point_v<T> ? "a number" : "a string";
+        throw std::invalid_argument(where + ": field \"" + key + "\" must be " + expected + ", got " + v.dump());
+    }
+    out = v.get<T>();
+    return true;
+}
+
+// bos/eos may be an int or a list of ints (first is used)
+void read_token_id(const json& j, const char* key, int64_t& out, const std::string& where) {
+    if (!j.contains(key) || j[key].is_null()) return;
+    const json& v = j[key];
+    if (v.is_number_integer()) out = v.get<int64_t>();
+    else if (v.is_array() && !v.empty() && v[0].is_number_integer()) out = v[0].get<int64_t>();
+    else throw std::invalid_argument(where + ": field \"" + key + "\" must be an integer or a list of integers, got " + v.dump());
+}
+
+}  // namespace
+
+void LlmConfig::validate() const {
+    auto positive = [](int64_t v, const char* name) {
+        if (v <= 0) throw std::invalid_argument(std::string("model config: ") + name + " must be positive, got " + std::to_string(v));
+    };
+    positive(vocab_size, "vocab_size");
+    positive(hidden_size, "hidden_size");
+    positive(intermediate_size, "intermediate_size");
+    positive(num_hidden_layers, "num_hidden_layers");
+    positive(num_attention_heads, "num_attention_heads");
+    positive(num_key_value_heads, "num_key_value_heads");
+    positive(max_position_embeddings, "max_position_embeddings");
+    if (head_dim == 0 && hidden_size % num_attention_heads != 0)
+        throw std::invalid_argument("model config: hidden_size " + std::to_string(hidden_size) +
+                                    " is not divisible by num_attention_heads " + std::to_string(num_attention_heads));
+    if (num_attention_heads % num_key_value_heads != 0)
+        throw std::invalid_argument("model config: num_attention_heads " + std::to_string(num_attention_heads) +
+                                    " is not a multiple of num_key_value_heads " + std::to_string(num_key_value_heads));
+    if (dim_head() % 2 != 0) throw std::invalid_argument("model config: head dim " + std::to_string(dim_head()) + " must be even (rotary)");
+    if (!(rms_norm_eps > 0)) throw std::invalid_argument("model config: rms_norm_eps must be > 0");
+    if (!(rope_theta > 0)) throw std::invalid_argument("model config: rope_theta must be > 0");
+    if (ecg.n_ecg_codes < 0 || ecg.base_vocab_size < 0) throw std::invalid_argument("model config: diagecg fields must be >= 0");
+}
+
+LlmConfig llm_config_from_json(const json& j, const std::string& where) {
+    if (!j.is_object()) throw std::invalid_argument(where + ": not a JSON object");
+    LlmConfig c;
+    std::string model_type;
+    if (!read_field(j, "model_type", model_type, where))
+        throw std::invalid_argument(where + ": no \"model_type\" (expected llama, mistral or qwen2)");
+    if (model_type != "llama" && model_type != "mistral" && model_type != "qwen2")
+        throw std::invalid_argument(where + ": model_type \"" + model_type + "\" is not supported (llama, mistral, qwen2)");
+    c.attention_bias = model_type == "qwen2";
+    if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+        j["architectures"][0].is_string())
+        c.architecture = j["architectures"][0].get<std::string>();
+
+    std::string missing;
+    auto required = [&](const char* key, int64_t& out) {
+        if (!read_field(j, key, out, where)) missing += std::string(missing.empty() ? "" : ", ") + key;
+    };
+    required("vocab_size", c.vocab_size);
+    required("hidden_size", c.hidden_size);
+    required("intermediate_size", c.intermediate_size);
+    required("num_hidden_layers", c.num_hidden_layers);
+    required("num_attention_heads", c.num_attention_heads);
+    if (!missing.empty()) throw std::invalid_argument(where + ": missing required field(s): " + missing);
+    c.num_key_value_heads = c.num_attention_heads;
+    read_field(j, "num_key_value_heads", c.num_key_value_heads, where);
+    read_field(j, "head_dim", c.head_dim, where);
+    read_field(j, "rms_norm_eps", c.rms_norm_eps, where);
+    read_field(j, "rope_theta", c.rope_theta, where);
+    read_field(j, "max_position_embeddings", c.max_position_embeddings, where);
+    read_field(j, "tie_word_embeddings", c.tie_word_embeddings, where);
+    read_field(j, "attention_bias", c.attention_bias, where);
+    read_token_id(j, "bos_token_id", c.bos_token_id, where);
+    read_token_id(j, "eos_token_id", c.eos_token_id, where);
+
+    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+        const json& rs = j["rope_scaling"];
+        const std::string w = where + ": rope_scaling";
+        if (!rs.is_object()) throw std::invalid_argument(w + " must be an object or null");
+        std::string type;
+        if (!read_field(rs, "rope_type", type, w)) read_field(rs, "type", type, w);
+        if (type == "default" || type.empty()) {
+            type.clear();
+        } else if (type != "linear" && type != "llama3") {
+            throw std::invalid_argument(w + ": type \"" + type + "\" is not supported (linear, llama3)");
+        }
+        c.rope_scaling.type = type;
+        read_field(rs, "factor", c.rope_scaling.factor, w);
+        read_field(rs, "low_freq_factor", c.rope_scaling.low_freq_factor, w);
+        read_field(rs, "high_freq_factor", c.rope_scaling.high_freq_factor, w);
+        read_field(rs, "original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings, w);
+        if (!(c.rope_scaling.factor > 0)) throw std::invalid_argument(w + ": factor must be > 0");
+    }
+
+    if (j.contains("diagecg")) {
+        // Our own section: strict, unknown keys are errors.
+        const json& d = j["diagecg"];
+        if (!d.is_object()) throw std::invalid_argument(where + ": \"diagecg\" must be an object");
+        for (const auto& [k, v] : d.items()) {
+            if (k != "n_ecg_codes" && k != "base_vocab_size")
+                throw std::invalid_argument(where + ": unknown key \"diagecg." + k + "\" (expected n_ecg_codes, base_vocab_size)");
+        }
+        read_field(d, "n_ecg_codes", c.ecg.n_ecg_codes, where + ": diagecg");
+        read_field(d, "base_vocab_size", c.ecg.base_vocab_size, where + ": diagecg");
+    }
+    try {
+        c.validate();
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(where + ": " + e.what());
+    }
+    return c;
+}
+
+LlmConfig load_llm_config(const std::string& path) {
+    json j;
+    try {
+        j = json::parse(read_file_text(path));
+    } catch (const json::exception& e) {
+        throw std::runtime_error(path + ": not valid JSON: " + e.what());
+    }
+    return llm_config_from_json(j, path);
+}
+
+json llm_config_to_json(const LlmConfig& c) {
+    json j = {
+        {"architectures", {c.architecture}},
+        {"model_type", c.attention_bias ? "qwen2" : "llama"},
+        {"vocab_size", c.vocab_size},
+        {"hidden_size", c.hidden_size},
+        {"intermediate_size", c.intermediate_size},
+        {"num_hidden_layers", c.num_hidden_layers},
+        {"num_attention_heads", c.num_attention_heads},
+        {"num_key_value_heads", c.num_key_value_heads},
+        {"rms_norm_eps", c.rms_norm_eps},
+        {"rope_theta", c.rope_theta},
+        {"max_position_embeddings", c.max_position_embeddings},
+        {"tie_word_embeddings", c.tie_word_embeddings},
+        {"attention_bias", c.attention_bias},
+        {"bos_token_id", c.bos_token_id},
+        {"eos_token_id", c.eos_token_id},
+        {"hidden_act", "silu"},
+    };
+    if (c.head_dim > 0) j["head_dim"] = c.head_dim;
+    if (c.rope_scaling.type.empty()) {
+        j["rope_scaling"] = nullptr;
+    } else {
+        j["rope_scaling"] = {{"rope_type", c.rope_scaling.type}, {"factor", c.rope_scaling.factor}};
+        if (c.rope_scaling.type == "llama3") {
+            j["rope_scaling"]["low_freq_factor"] = c.rope_scaling.low_freq_factor;
+            j["rope_scaling"]["high_freq_factor"] = c.rope_scaling.high_freq_factor;
+            j["rope_scaling"]["original_max_position_embeddings"] = c.rope_scaling.original_max_position_embeddings;
+        }
+    }
+    if (c.ecg.n_ecg_codes > 0) j["diagecg"] = {{"n_ecg_codes", c.ecg.n_ecg_codes}, {"base_vocab_size", c.ecg.base_vocab_size}};
+    return j;
+}
+
+}  // namespace diagecg
