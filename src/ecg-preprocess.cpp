@@ -1,0 +1,159 @@
+#include "diagecg/ecg-preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "diagecg/lead-map.h"
+#include "diagecg/resample.h"
+
+namespace diagecg {
+
+LengthPolicy parse_length_policy(const std::string& s) {
+    if (s == "center") return LengthPolicy::kCenter;
+    if (s == "start") return LengthPolicy::kStart;
+    if (s == "error") return LengthPolicy::kError;
+    throw std::invalid_argument("length policy must be center, start or error, got \"" + s + "\"");
+}
+
+namespace {
+
+// Linear interpolation over NaN runs of at most max_gap samples; edge runs hold the nearest value.
+void fill_gaps(float* x, int64_t n, int64_t max_gap, double rate_hz, const std::string& lead) {
+    int64_t i = 0, n_valid = 0;
+    for (int64_t k = 0; k < n; ++k) n_valid += !std::isnan(x[k]);
+    if (n_valid == 0) throw std::invalid_argument("lead " + lead + " has no valid samples (all NaN)");
+    while (i < n) {
+        if (!std::isnan(x[i])) { ++i; continue; }
+        int64_t j = i;
+        while (j < n && std::isnan(x[j])) ++j;                         // NaN run [i, j)
+        if (j - i > max_gap)
+            throw std::invalid_argument(fmt::format("lead {}: {:.3f} s of missing samples (NaN) from {:.3f} s; at most {:.3f} s are interpolated",
+                                                    lead, (j - i) / rate_hz, i / rate_hz, max_gap / rate_hz));
+        const float left = i > 0 ? x[i - 1] : x[j];
+        const float right = j < n ? x[j] : x[i - 1];
+        for (int64_t k = i; k < j; ++k) {
+            const float a = static_cast<float>(k - i + 1) / static_cast<float>(j - i + 1);
+            x[k] = left + a * (right - left);
+        }
+        i = j;
+    }
+}
+
+// Second-order sections (RBJ cookbook), run forward then backward: zero phase.
+struct Biquad {
+    double b0, b1, b2, a1, a2;
+};
+
+Biquad butter2(double fc, double fs, bool highpass) {
+    const double w0 = 2 * M_PI * fc / fs, c = std::cos(w0), alpha = std::sin(w0) / (2 * M_SQRT1_2);
+    const double a0 = 1 + alpha;
+    if (highpass) return {(1 + c) / 2 / a0, -(1 + c) / a0, (1 + c) / 2 / a0, -2 * c / a0, (1 - alpha) / a0};
+    return {(1 - c) / 2 / a0, (1 - c) / a0, (1 - c) / 2 / a0, -2 * c / a0, (1 - alpha) / a0};
+}
+
+Biquad notch(double f0, double fs, double q) {
+    const double w0 = 2 * M_PI * f0 / fs, c = std::cos(w0), alpha = std::sin(w0) / (2 * q);
+    const double a0 = 1 + alpha;
+    return {1 / a0, -2 * c / a0, 1 / a0, -2 * c / a0, (1 - alpha) / a0};
+}
+
+void run_biquad(const Biquad& f, std::vector<double>& x) {
+    // start in the steady state of the first sample to avoid an edge transient
+    double x1 = x[0], x2 = x[0];
+    const double dc_gain = (f.b0 + f.b1 + f.b2) / (1 + f.a1 + f.a2);
+    double y1 = x[0] * dc_gain, y2 = y1;
+    for (auto& v : x) {
+        const double y = f.b0 * v + f.b1 * x1 + f.b2 * x2 - f.a1 * y1 - f.a2 * y2;
+        x2 = x1; x1 = v; y2 = y1; y1 = y;
+        v = y;
+    }
+}
+
+void filtfilt(const Biquad& f, float* data, int64_t n) {
+    std::vector<double> x(data, data + n);
+    run_biquad(f, x);
+    std::reverse(x.begin(), x.end());
+    run_biquad(f, x);
+    std::reverse(x.begin(), x.end());
+    for (int64_t i = 0; i < n; ++i) data[i] = static_cast<float>(x[i]);
+}
+
+}  // namespace
+
+PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
+    if (!(cfg.sample_rate_hz > 0) || !(cfg.duration_s > 0)) throw std::invalid_argument("preprocess: rate and duration must be positive");
+    if (!(rec.sample_rate_hz > 0)) throw std::invalid_argument("record " + rec.name + " has no sample rate");
+    if (rec.n_samples <= 0) throw std::invalid_argument("record " + rec.name + " has no samples");
+    PreprocessResult out;
+    LeadMapping mapping;
+    EcgRecord r = to_canonical_leads(rec, &mapping);
+    out.notes = mapping.notes;
+
+    const int64_t max_gap = static_cast<int64_t>(std::floor(cfg.max_gap_s * r.sample_rate_hz));
+    for (int l = 0; l < kNumLeads; ++l) fill_gaps(r.lead(l), r.n_samples, max_gap, r.sample_rate_hz, r.lead_names[l]);
+
+    // resample every lead to the model's rate
+    std::vector<std::vector<float>> leads(kNumLeads);
+    for (int l = 0; l < kNumLeads; ++l) {
+        std::vector<float> x(r.lead(l), r.lead(l) + r.n_samples);
+        leads[l] = resample(x, r.sample_rate_hz, cfg.sample_rate_hz);
+    }
+    if (std::llround(r.sample_rate_hz * 1000) != std::llround(cfg.sample_rate_hz * 1000))
+        out.notes.push_back(fmt::format("resampled {:g} Hz -> {:g} Hz", r.sample_rate_hz, cfg.sample_rate_hz));
+    const int64_t n = static_cast<int64_t>(leads[0].size());
+
+    if (cfg.bandpass || cfg.notch_hz > 0) {
+        const double fs = cfg.sample_rate_hz;
+        for (auto& x : leads) {
+            if (cfg.bandpass) {
+                filtfilt(butter2(0.5, fs, true), x.data(), n);
+                filtfilt(butter2(40.0, fs, false), x.data(), n);
+            }
+            if (cfg.notch_hz > 0) filtfilt(notch(cfg.notch_hz, fs, 30.0), x.data(), n);
+        }
+        if (cfg.bandpass) out.notes.push_back("band-pass 0.5-40 Hz (zero phase)");
+        if (cfg.notch_hz > 0) out.notes.push_back(fmt::format("notch {:g} Hz", cfg.notch_hz));
+    }
+
+    // crop (before normalising, so statistics describe what the model sees)
+    const int64_t target = std::llround(cfg.duration_s * cfg.sample_rate_hz);
+    int64_t begin = 0, len = n;
+    if (n != target && cfg.length_policy == LengthPolicy::kError)
+        throw std::invalid_argument(fmt::format("record {} is {:.3f} s long; the model needs exactly {:g} s (length policy \"error\")",
+                                                r.name, n / cfg.sample_rate_hz, cfg.duration_s));
+    if (n > target) {
+        begin = cfg.length_policy == LengthPolicy::kCenter ? (n - target) / 2 : 0;
+        len = target;
+        out.notes.push_back(fmt::format("cropped {:.2f} s to {:g} s ({})", n / cfg.sample_rate_hz, cfg.duration_s,
+                                        cfg.length_policy == LengthPolicy::kCenter ? "centre" : "start"));
+    }
+    const int64_t pad_front = n < target && cfg.length_policy == LengthPolicy::kCenter ? (target - n) / 2 : 0;
+    if (n < target)
+        out.notes.push_back(fmt::format("padded {:.2f} s to {:g} s with zeros ({})", n / cfg.sample_rate_hz, cfg.duration_s,
+                                        cfg.length_policy == LengthPolicy::kCenter ? "both ends" : "at the end"));
+
+    out.n_samples = target;
+    out.signal.assign(static_cast<size_t>(kNumLeads * target), 0.0f);
+    for (int l = 0; l < kNumLeads; ++l) {
+        const float* x = leads[l].data() + begin;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < len; ++i) mean += x[i];
+        mean /= static_cast<double>(len);
+        for (int64_t i = 0; i < len; ++i) var += (x[i] - mean) * (x[i] - mean);
+        const double std = std::sqrt(var / static_cast<double>(len));
+        float* y = out.signal.data() + l * target + pad_front;
+        if (!cfg.normalize) {
+            for (int64_t i = 0; i < len; ++i) y[i] = x[i];
+        } else if (std < cfg.flat_std) {
+            out.notes.push_back(std::string("lead ") + kCanonicalLeads[l] + " is flat: set to zeros");
+        } else {
+            for (int64_t i = 0; i < len; ++i) y[i] = static_cast<float>((x[i] - mean) / std);
+        }
+    }
+    return out;
+}
+
+}  // namespace diagecg

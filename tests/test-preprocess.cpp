@@ -1,0 +1,174 @@
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "diagecg/ecg-preprocess.h"
+#include "diagecg/lead-map.h"
+#include "diagecg/resample.h"
+
+using namespace diagecg;
+
+namespace {
+
+std::vector<float> sine(double f_hz, double rate_hz, int64_t n, double amp = 1.0, double phase = 0.3) {
+    std::vector<float> x(n);
+    for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(amp * std::sin(2 * M_PI * f_hz * i / rate_hz + phase));
+    return x;
+}
+
+// Amplitude of the f_hz component of x (least squares on sin/cos), away from the edges.
+double amplitude_at(const std::vector<float>& x, double f_hz, double rate_hz) {
+    const int64_t n = static_cast<int64_t>(x.size()), edge = n / 10;
+    double s = 0, c = 0;
+    int64_t m = 0;
+    for (int64_t i = edge; i < n - edge; ++i, ++m) {
+        s += x[i] * std::sin(2 * M_PI * f_hz * i / rate_hz);
+        c += x[i] * std::cos(2 * M_PI * f_hz * i / rate_hz);
+    }
+    return 2.0 * std::sqrt(s * s + c * c) / m;
+}
+
+EcgRecord twelve_leads(double rate_hz, double seconds) {
+    EcgRecord r;
+    r.name = "synthetic";
+    r.sample_rate_hz = rate_hz;
+    r.n_samples = std::llround(rate_hz * seconds);
+    for (int l = 0; l < kNumLeads; ++l) {
+        r.lead_names.push_back(kCanonicalLeads[l]);
+        r.units.push_back("mV");
+        const auto x = sine(1.0 + l, rate_hz, r.n_samples, 0.5 + 0.1 * l);
+        for (auto v : x) r.signal.push_back(v + 0.2f * l);
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST(Resample, KeepsPassbandAmplitude1000To500) {
+    for (const double f : {5.0, 20.0, 50.0, 90.0, 200.0}) {
+        const auto y = resample(sine(f, 1000, 10000), 1000, 500);
+        ASSERT_EQ(y.size(), 5000u);
+        EXPECT_NEAR(amplitude_at(y, f, 500), 1.0, 0.01) << f << " Hz";
+    }
+}
+
+TEST(Resample, SuppressesContentAboveNewNyquist) {
+    for (const double f : {260.0, 300.0, 400.0}) {
+        const auto y = resample(sine(f, 1000, 10000), 1000, 500);
+        // after decimation f aliases to 500 - f; it must be at least 40 dB down there
+        double peak = 0;
+        for (int64_t i = 500; i < 4500; ++i) peak = std::max<double>(peak, std::abs(y[i]));
+        EXPECT_LT(peak, 0.01) << f << " Hz";
+    }
+}
+
+TEST(Resample, UpsamplingAndOddRatios) {
+    auto y = resample(sine(10, 250, 2500), 250, 500);
+    ASSERT_EQ(y.size(), 5000u);
+    EXPECT_NEAR(amplitude_at(y, 10, 500), 1.0, 0.01);
+    // the interpolated samples lie on the sine too
+    const auto ref = sine(10, 500, 5000);
+    for (int64_t i = 1000; i < 4000; i += 7) EXPECT_NEAR(y[i], ref[i], 0.01) << i;
+    y = resample(sine(15, 360, 3600), 360, 500);
+    ASSERT_EQ(y.size(), 5000u);
+    EXPECT_NEAR(amplitude_at(y, 15, 500), 1.0, 0.01);
+    EXPECT_EQ(resample({1, 2, 3}, 500, 500), (std::vector<float>{1, 2, 3}));
+    EXPECT_THROW(resample({1, 2}, 0, 500), std::invalid_argument);
+}
+
+TEST(Preprocess, MakesNormalisedModelInput) {
+    const auto r = twelve_leads(1000, 12);
+    const auto p = preprocess(r);
+    EXPECT_EQ(p.n_samples, 5000);
+    ASSERT_EQ(p.signal.size(), 12u * 5000);
+    for (int l = 0; l < 12; ++l) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < 5000; ++i) mean += p.signal[l * 5000 + i];
+        mean /= 5000;
+        for (int i = 0; i < 5000; ++i) var += std::pow(p.signal[l * 5000 + i] - mean, 2);
+        EXPECT_NEAR(mean, 0, 1e-4);
+        EXPECT_NEAR(std::sqrt(var / 5000), 1, 1e-4);
+    }
+    bool resampled = false, cropped = false;
+    for (const auto& n : p.notes) {
+        resampled |= n.find("resampled 1000 Hz -> 500 Hz") != std::string::npos;
+        cropped |= n.find("cropped 12.00 s to 10 s (start)") != std::string::npos;
+    }
+    EXPECT_TRUE(resampled);
+    EXPECT_TRUE(cropped);
+}
+
+TEST(Preprocess, FlatLeadBecomesZerosNotNan) {
+    auto r = twelve_leads(500, 10);
+    std::fill(r.lead(8), r.lead(8) + r.n_samples, 0.25f);
+    const auto p = preprocess(r);
+    for (int i = 0; i < 5000; ++i) EXPECT_EQ(p.signal[8 * 5000 + i], 0.0f);
+    for (float v : p.signal) ASSERT_FALSE(std::isnan(v));
+    bool noted = false;
+    for (const auto& n : p.notes) noted |= n == "lead V3 is flat: set to zeros";
+    EXPECT_TRUE(noted);
+}
+
+TEST(Preprocess, ShortNanGapInterpolatedLongGapRefused) {
+    auto r = twelve_leads(500, 10);
+    const float before = r.lead(0)[999], after = r.lead(0)[1011];
+    for (int i = 1000; i < 1011; ++i) r.lead(0)[i] = NAN;            // 22 ms
+    PreprocessConfig cfg;
+    cfg.normalize = false;
+    const auto p = preprocess(r, cfg);
+    EXPECT_NEAR(p.signal[1005], before + (after - before) * 6.0f / 12.0f, 1e-3);
+    for (int i = 1000; i < 3000; ++i) r.lead(6)[i] = NAN;            // 4 s in V1
+    try {
+        preprocess(r);
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("lead V1: 4.000 s of missing samples (NaN) from 2.000 s"), std::string::npos) << e.what();
+    }
+    std::fill(r.lead(6), r.lead(6) + r.n_samples, NAN);
+    try {
+        preprocess(r);
+        FAIL();
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("lead V1 has no valid samples"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Preprocess, LengthPolicies) {
+    PreprocessConfig cfg;
+    cfg.normalize = false;
+    auto r = twelve_leads(500, 12);
+    for (int i = 0; i < r.n_samples; ++i) r.lead(0)[i] = static_cast<float>(i);   // a ramp shows the window
+    cfg.length_policy = LengthPolicy::kStart;
+    EXPECT_FLOAT_EQ(preprocess(r, cfg).signal[0], 0.0f);
+    cfg.length_policy = LengthPolicy::kCenter;
+    EXPECT_FLOAT_EQ(preprocess(r, cfg).signal[0], 500.0f);
+    cfg.length_policy = LengthPolicy::kError;
+    EXPECT_THROW(preprocess(r, cfg), std::invalid_argument);
+
+    auto s = twelve_leads(500, 8);
+    for (int i = 0; i < s.n_samples; ++i) s.lead(0)[i] = 1.0f + i;
+    cfg.length_policy = LengthPolicy::kStart;
+    auto p = preprocess(s, cfg);
+    EXPECT_FLOAT_EQ(p.signal[3999], 4000.0f);
+    EXPECT_FLOAT_EQ(p.signal[4000], 0.0f);
+    cfg.length_policy = LengthPolicy::kCenter;
+    p = preprocess(s, cfg);
+    EXPECT_FLOAT_EQ(p.signal[499], 0.0f);
+    EXPECT_FLOAT_EQ(p.signal[500], 1.0f);
+    EXPECT_EQ(parse_length_policy("center"), LengthPolicy::kCenter);
+    EXPECT_THROW(parse_length_policy("middle"), std::invalid_argument);
+}
+
+TEST(Preprocess, BandPassRemovesBaselineDrift) {
+    auto r = twelve_leads(500, 10);
+    const auto drift = sine(0.1, 500, r.n_samples, 3.0);
+    const auto signal = sine(10, 500, r.n_samples, 1.0);
+    for (int i = 0; i < r.n_samples; ++i) r.lead(0)[i] = drift[i] + signal[i];
+    PreprocessConfig cfg;
+    cfg.normalize = false;
+    cfg.bandpass = true;
+    const auto p = preprocess(r, cfg);
+    std::vector<float> lead0(p.signal.begin(), p.signal.begin() + 5000);
+    EXPECT_LT(amplitude_at(lead0, 0.1, 500), 0.3);          // 3.0 -> < 0.3
+    EXPECT_NEAR(amplitude_at(lead0, 10, 500), 1.0, 0.05);   // passband kept
+}
