@@ -1,5 +1,8 @@
 #include "diagecg/linear.h"
 
+// GCC 12 reports a false "may be used uninitialized" inside _mm512_reduce_add_ps.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -15,7 +18,7 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
     if (with_bias) bias = register_parameter("bias", torch::empty({out_features}).uniform_(-bound, bound));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return diagecg::linear(x, weight, bias); }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
     const int64_t k = w.size(1);

@@ -193,7 +193,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
 }
 
 torch::Tensor LlamaImpl::logits(const torch::Tensor& h) {
-    const auto out = lm_head ? lm_head(h) : linear(h, embed_tokens->weight);
+    const auto out = lm_head ? lm_head(h) : diagecg::linear(h, embed_tokens->weight);
     return out.to(torch::kFloat);
 }
 

@@ -1,38 +1,134 @@
 #include "diagecg/text-tokenizer.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
 #include <stdexcept>
 
-#include <sentencepiece_processor.h>
+#ifndef DIAGECG_SPM_SHIM_PATH
+#define DIAGECG_SPM_SHIM_PATH ""
+#endif
 
 namespace diagecg {
 
+namespace {
+
+// The SentencePiece shim (src/spm-shim/spm-shim.cpp explains why it is a separate object).
+struct SpmApi {
+    void* (*load)(const char*, char**);
+    void (*release)(void*);
+    void (*free_buffer)(void*);
+    int (*piece_size)(void*);
+    int (*bos_id)(void*);
+    int (*eos_id)(void*);
+    int (*encode)(void*, const char*, size_t, int**, size_t*, char**);
+    int (*decode)(void*, const int*, size_t, char**, size_t*, char**);
+    char* (*id_to_piece)(void*, int);
+    int (*train)(const char*, char**);
+};
+
+std::string shim_candidates(std::vector<std::string>& out) {
+    if (const char* env = std::getenv("DIAGECG_SPM_SHIM")) out.push_back(env);
+    char exe[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        const auto dir = std::filesystem::path(exe).parent_path();
+        out.push_back((dir / "libdiagecg_spm.so").string());
+        out.push_back((dir / "../lib/diagecg/libdiagecg_spm.so").string());
+    }
+    if (*DIAGECG_SPM_SHIM_PATH) out.push_back(DIAGECG_SPM_SHIM_PATH);
+    std::string all;
+    for (const auto& c : out) all += "\n  " + c;
+    return all;
+}
+
+const SpmApi& spm() {
+    static SpmApi api;
+    static std::string error;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        std::vector<std::string> candidates;
+        const std::string tried = shim_candidates(candidates);
+        void* lib = nullptr;
+        std::string last;
+        for (const auto& c : candidates) {
+            if (!std::filesystem::exists(c)) continue;
+            lib = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+            if (lib) break;
+            last = ::dlerror();
+        }
+        if (!lib) {
+            error = "cannot load the SentencePiece shim libdiagecg_spm.so (set DIAGECG_SPM_SHIM to its path); tried:" + tried +
+                    (last.empty() ? "" : "\n  last error: " + last);
+            return;
+        }
+        auto sym = [&](const char* name) {
+            void* p = ::dlsym(lib, name);
+            if (!p) error = std::string("SentencePiece shim lacks ") + name;
+            return p;
+        };
+        api.load = reinterpret_cast<decltype(api.load)>(sym("spm_load"));
+        api.release = reinterpret_cast<decltype(api.release)>(sym("spm_release"));
+        api.free_buffer = reinterpret_cast<decltype(api.free_buffer)>(sym("spm_free_buffer"));
+        api.piece_size = reinterpret_cast<decltype(api.piece_size)>(sym("spm_piece_size"));
+        api.bos_id = reinterpret_cast<decltype(api.bos_id)>(sym("spm_bos_id"));
+        api.eos_id = reinterpret_cast<decltype(api.eos_id)>(sym("spm_eos_id"));
+        api.encode = reinterpret_cast<decltype(api.encode)>(sym("spm_encode"));
+        api.decode = reinterpret_cast<decltype(api.decode)>(sym("spm_decode"));
+        api.id_to_piece = reinterpret_cast<decltype(api.id_to_piece)>(sym("spm_id_to_piece"));
+        api.train = reinterpret_cast<decltype(api.train)>(sym("spm_train"));
+    });
+    if (!error.empty()) throw std::runtime_error(error);
+    return api;
+}
+
+std::string take_error(char* err) {
+    std::string s = err ? err : "unknown error";
+    if (err) spm().free_buffer(err);
+    return s;
+}
+
+}  // namespace
+
 struct TextTokenizer::Impl {
-    sentencepiece::SentencePieceProcessor sp;
+    void* handle = nullptr;
+    ~Impl() {
+        if (handle) spm().release(handle);
+    }
 };
 
 TextTokenizer::TextTokenizer(const std::string& model_path) : impl_(std::make_unique<Impl>()) {
-    const auto status = impl_->sp.Load(model_path);
-    if (!status.ok()) throw std::runtime_error("tokenizer " + model_path + ": " + status.ToString());
-    vocab_ = Vocab(impl_->sp.GetPieceSize(), 0);
+    if (!std::filesystem::exists(model_path)) throw std::runtime_error("tokenizer " + model_path + " does not exist");
+    char* err = nullptr;
+    impl_->handle = spm().load(model_path.c_str(), &err);
+    if (!impl_->handle) throw std::runtime_error("tokenizer " + model_path + ": " + take_error(err));
+    vocab_ = Vocab(spm().piece_size(impl_->handle), 0);
 }
 
 TextTokenizer::~TextTokenizer() = default;
 TextTokenizer::TextTokenizer(TextTokenizer&&) noexcept = default;
 TextTokenizer& TextTokenizer::operator=(TextTokenizer&&) noexcept = default;
 
-int64_t TextTokenizer::n_pieces() const { return impl_->sp.GetPieceSize(); }
-int64_t TextTokenizer::bos_id() const { return impl_->sp.bos_id(); }
-int64_t TextTokenizer::eos_id() const { return impl_->sp.eos_id(); }
+int64_t TextTokenizer::n_pieces() const { return spm().piece_size(impl_->handle); }
+int64_t TextTokenizer::bos_id() const { return spm().bos_id(impl_->handle); }
+int64_t TextTokenizer::eos_id() const { return spm().eos_id(impl_->handle); }
 
 std::vector<int64_t> TextTokenizer::encode(const std::string& text, bool add_bos) const {
     std::vector<int64_t> out;
     if (add_bos && bos_id() >= 0) out.push_back(bos_id());
     auto encode_text = [&](const std::string& part) {
         if (part.empty()) return;
-        std::vector<int> ids;
-        const auto status = impl_->sp.Encode(part, &ids);
-        if (!status.ok()) throw std::runtime_error("tokenizer: cannot encode text: " + status.ToString());
-        out.insert(out.end(), ids.begin(), ids.end());
+        int* ids = nullptr;
+        size_t n = 0;
+        char* err = nullptr;
+        if (spm().encode(impl_->handle, part.data(), part.size(), &ids, &n, &err) != 0)
+            throw std::runtime_error("tokenizer: cannot encode text: " + take_error(err));
+        out.insert(out.end(), ids, ids + n);
+        spm().free_buffer(ids);
     };
     if (!vocab_.extended()) {
         encode_text(text);
@@ -61,14 +157,18 @@ std::string TextTokenizer::decode(const std::vector<int64_t>& ids) const {
     std::vector<int> run;
     auto flush = [&] {
         if (run.empty()) return;
-        std::string s;
-        const auto status = impl_->sp.Decode(run, &s);
-        if (!status.ok()) throw std::runtime_error("tokenizer: cannot decode: " + status.ToString());
-        out += s;
+        char* text = nullptr;
+        size_t len = 0;
+        char* err = nullptr;
+        if (spm().decode(impl_->handle, run.data(), run.size(), &text, &len, &err) != 0)
+            throw std::runtime_error("tokenizer: cannot decode: " + take_error(err));
+        out.append(text, len);
+        spm().free_buffer(text);
         run.clear();
     };
+    const int64_t n_text = n_pieces();
     for (const int64_t id : ids) {
-        if (id >= 0 && id < n_pieces()) {
+        if (id >= 0 && id < n_text) {
             run.push_back(static_cast<int>(id));
         } else {
             flush();
@@ -80,8 +180,18 @@ std::string TextTokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 std::string TextTokenizer::piece(int64_t id) const {
-    if (id >= 0 && id < n_pieces()) return impl_->sp.IdToPiece(static_cast<int>(id));
+    if (id >= 0 && id < n_pieces()) {
+        char* p = spm().id_to_piece(impl_->handle, static_cast<int>(id));
+        std::string s = p;
+        spm().free_buffer(p);
+        return s;
+    }
     return vocab_.special_string(id);
+}
+
+void train_sentencepiece(const std::string& args) {
+    char* err = nullptr;
+    if (spm().train(args.c_str(), &err) != 0) throw std::runtime_error("sentencepiece training failed: " + take_error(err));
 }
 
 }  // namespace diagecg

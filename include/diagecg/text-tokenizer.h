@@ -35,4 +35,8 @@ private:
     Vocab vocab_;
 };
 
+// Trains a SentencePiece model with the library's own trainer. `args` as on spm_train's command line,
+// e.g. "--input=corpus.txt --model_prefix=out/tok --vocab_size=2000 --model_type=bpe".
+void train_sentencepiece(const std::string& args);
+
 }  // namespace diagecg
