@@ -221,13 +221,13 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
     if (title.empty()) title = fmt::format("{}  |  {:g} Hz", rec.name, fs);
     put("<text x=\"{:.2f}\" y=\"7.5\" font-size=\"5\" font-weight=\"bold\" fill=\"#111\" "
         "xml:space=\"preserve\">{}</text>\n", gx, xml_escape(title));
-    std::string info = fmt::format("{:g} mm/s    {:g} mm/mV    ", speed, opts.gain_mm_per_mv);
+    std::string info = fmt::format("{:g} mm/s    ", speed);
     if (odd_units.empty()) {
-        info += "units: mV";
+        info += fmt::format("{:g} mm/mV    units: mV", opts.gain_mm_per_mv);
     } else {
         std::string names;
         for (const auto& u : odd_units) names += (names.empty() ? "" : "/") + u;
-        info += fmt::format("amplitude in {} units drawn as mV", names);
+        info += fmt::format("{:g} mm per unit    amplitude in {} units (not mV)", opts.gain_mm_per_mv, names);
     }
     info += fmt::format("    {:g} Hz    {:.1f} s", fs, rec.duration_s());
     put("<text x=\"{:.2f}\" y=\"13\" font-size=\"3.2\" fill=\"#333\" xml:space=\"preserve\">{}"

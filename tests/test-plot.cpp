@@ -181,7 +181,8 @@ TEST(EcgPlot, MicrovoltsAreConvertedAndOtherUnitsNamed) {
 
     rec.units.assign(12, "z");
     const std::string svg = render_ecg_svg(rec, PlotOptions{});
-    EXPECT_NE(svg.find("amplitude in z units drawn as mV"), std::string::npos);
+    EXPECT_NE(svg.find("amplitude in z units (not mV)"), std::string::npos);
+    EXPECT_NE(svg.find("10 mm per unit"), std::string::npos);
 }
 
 TEST(EcgPlot, HugeValuesStayInsideTheirRow) {

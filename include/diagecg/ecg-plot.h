@@ -18,7 +18,7 @@ struct PlotOptions {
 };
 
 // rec must hold the 12 canonical leads (see to_canonical_leads); units are converted to mV
-// when they are uV; other units (e.g. "z") are drawn as if mV and the units are named in the title.
+// when they are uV; other units (e.g. "z") are drawn at gain mm per unit and the units are named in the title.
 std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts);
 
 }  // namespace diagecg
