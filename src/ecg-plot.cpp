@@ -25,20 +25,19 @@ namespace diagecg {
 namespace {
 
 constexpr int kNLeads = 12;
-constexpr double kStripS = 10.0;        // full page time span, s
-constexpr double kColS = 2.5;           // one column of the 3x4 block, s
-constexpr double kCalZoneS = 0.4;       // calibration zone at the left of each row, s
-constexpr double kCalPulseS = 0.2;      // calibration pulse width, s
-constexpr double kMarginMm = 8.0;       // page margin left/right/bottom
-constexpr double kHeaderMm = 17.0;      // title block height above the grid
-constexpr double kRowH = 35.0;          // row band height, mm
-constexpr double kBaselineFrac = 0.6;   // baseline position inside a row band, from its top
-constexpr double kBucketMm = 0.2;       // decimation bucket width, mm
-constexpr double kFooterFont = 3.2;     // footer font size, mm
-constexpr double kFooterLineH = 4.6;    // footer line pitch, mm
+constexpr double kStripS = 10.0;       // full page time span, s
+constexpr double kColS = 2.5;          // one column of the 3x4 block, s
+constexpr double kCalZoneS = 0.4;      // calibration zone at the left of each row, s
+constexpr double kCalPulseS = 0.2;     // calibration pulse width, s
+constexpr double kMarginMm = 8.0;      // page margin left/right/bottom
+constexpr double kHeaderMm = 17.0;     // title block height above the grid
+constexpr double kRowH = 35.0;         // row band height, mm
+constexpr double kBaselineFrac = 0.6;  // baseline position inside a row band, from its top
+constexpr double kBucketMm = 0.2;      // decimation bucket width, mm
+constexpr double kFooterFont = 3.2;    // footer font size, mm
+constexpr double kFooterLineH = 4.6;   // footer line pitch, mm
 
-const char* const kLeadNames[kNLeads] = {"I",   "II",  "III", "aVR", "aVL", "aVF",
-                                         "V1",  "V2",  "V3",  "V4",  "V5",  "V6"};
+const char* const kLeadNames[kNLeads] = {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
 // Lead index (canonical order) shown in row r, column c of the 3x4 block.
 const int kBlock[3][4] = {{0, 3, 6, 9}, {1, 4, 7, 10}, {2, 5, 8, 11}};
 constexpr int kRhythmLead = 1;  // II
@@ -48,12 +47,23 @@ std::string xml_escape(const std::string& s) {
     out.reserve(s.size());
     for (char ch : s) {
         switch (ch) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&apos;"; break;
-            default: out += ch;
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&apos;";
+                break;
+            default:
+                out += ch;
         }
     }
     return out;
@@ -109,33 +119,42 @@ class TracePath {
 public:
     TracePath(double y_lo, double y_hi) : y_lo_(y_lo), y_hi_(y_hi) {}
 
-    void add_segment(const float* x, int64_t t0, int64_t t1, double fs, double scale,
-                     double x0_mm, double y0_mm, const PlotOptions& opts) {
+    void add_segment(const float* x, int64_t t0, int64_t t1, double fs, double scale, double x0_mm, double y0_mm,
+                     const PlotOptions& opts) {
         const double mm_per_sample = opts.speed_mm_per_s / fs;
-        const int64_t per_bucket =
-            std::max<int64_t>(1, static_cast<int64_t>(std::floor(kBucketMm / mm_per_sample)));
+        const int64_t per_bucket = std::max<int64_t>(1, static_cast<int64_t>(std::floor(kBucketMm / mm_per_sample)));
         auto point = [&](int64_t t) {
             const double v = static_cast<double>(x[t]) * scale;
-            emit(x0_mm + (t - t0) * mm_per_sample,
-                 std::clamp(y0_mm - v * opts.gain_mm_per_mv, y_lo_, y_hi_));
+            emit(x0_mm + (t - t0) * mm_per_sample, std::clamp(y0_mm - v * opts.gain_mm_per_mv, y_lo_, y_hi_));
         };
         for (int64_t b = t0; b < t1; b += per_bucket) {
             const int64_t e = std::min(t1, b + per_bucket);
             if (per_bucket <= 2) {
                 for (int64_t t = b; t < e; ++t) {
-                    if (std::isfinite(x[t])) point(t); else pen_up();
+                    if (std::isfinite(x[t]))
+                        point(t);
+                    else
+                        pen_up();
                 }
                 continue;
             }
             int64_t i_min = -1, i_max = -1;
             auto flush = [&]() {
                 if (i_min < 0) return;
-                if (i_min == i_max) { point(i_min); }
-                else { point(std::min(i_min, i_max)); point(std::max(i_min, i_max)); }
+                if (i_min == i_max) {
+                    point(i_min);
+                } else {
+                    point(std::min(i_min, i_max));
+                    point(std::max(i_min, i_max));
+                }
                 i_min = i_max = -1;
             };
             for (int64_t t = b; t < e; ++t) {
-                if (!std::isfinite(x[t])) { flush(); pen_up(); continue; }
+                if (!std::isfinite(x[t])) {
+                    flush();
+                    pen_up();
+                    continue;
+                }
                 if (i_min < 0 || x[t] < x[i_min]) i_min = t;
                 if (i_max < 0 || x[t] > x[i_max]) i_max = t;
             }
@@ -149,9 +168,12 @@ public:
 
 private:
     void emit(double x, double y) {
-        if (n_in_sub_ == 0) fmt::format_to(std::back_inserter(d_), "M{:.2f} {:.2f}", x, y);
-        else if (n_in_sub_ == 1) fmt::format_to(std::back_inserter(d_), "L{:.2f} {:.2f}", x, y);
-        else fmt::format_to(std::back_inserter(d_), " {:.2f} {:.2f}", x, y);
+        if (n_in_sub_ == 0)
+            fmt::format_to(std::back_inserter(d_), "M{:.2f} {:.2f}", x, y);
+        else if (n_in_sub_ == 1)
+            fmt::format_to(std::back_inserter(d_), "L{:.2f} {:.2f}", x, y);
+        else
+            fmt::format_to(std::back_inserter(d_), " {:.2f} {:.2f}", x, y);
         ++n_in_sub_;
     }
     double y_lo_, y_hi_;
@@ -164,19 +186,18 @@ private:
 std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
     if (rec.n_leads() != kNLeads)
         throw std::invalid_argument(fmt::format(
-            "render_ecg_svg: record '{}' has {} leads, expected the 12 canonical leads", rec.name,
-            rec.n_leads()));
+            "render_ecg_svg: record '{}' has {} leads, expected the 12 canonical leads", rec.name, rec.n_leads()));
     if (!(rec.sample_rate_hz > 0) || rec.n_samples < 0 ||
         rec.signal.size() != static_cast<size_t>(kNLeads * rec.n_samples))
-        throw std::invalid_argument(fmt::format(
-            "render_ecg_svg: record '{}': sample rate {} Hz, {} samples, signal size {} "
-            "(expected rate > 0 and size 12 x n_samples)", rec.name, rec.sample_rate_hz,
-            rec.n_samples, rec.signal.size()));
-    if (!(opts.speed_mm_per_s > 0) || !(opts.gain_mm_per_mv > 0) ||
-        !std::isfinite(opts.speed_mm_per_s) || !std::isfinite(opts.gain_mm_per_mv))
-        throw std::invalid_argument(fmt::format(
-            "render_ecg_svg: speed {} mm/s and gain {} mm/mV must be positive and finite",
-            opts.speed_mm_per_s, opts.gain_mm_per_mv));
+        throw std::invalid_argument(
+            fmt::format("render_ecg_svg: record '{}': sample rate {} Hz, {} samples, signal size {} "
+                        "(expected rate > 0 and size 12 x n_samples)",
+                        rec.name, rec.sample_rate_hz, rec.n_samples, rec.signal.size()));
+    if (!(opts.speed_mm_per_s > 0) || !(opts.gain_mm_per_mv > 0) || !std::isfinite(opts.speed_mm_per_s) ||
+        !std::isfinite(opts.gain_mm_per_mv))
+        throw std::invalid_argument(
+            fmt::format("render_ecg_svg: speed {} mm/s and gain {} mm/mV must be positive and finite",
+                        opts.speed_mm_per_s, opts.gain_mm_per_mv));
 
     // Units: per-lead scale to mV, and the names of units drawn as if mV.
     std::vector<double> scale(kNLeads);
@@ -185,8 +206,7 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
         bool as_mv = false;
         const std::string unit = l < static_cast<int>(rec.units.size()) ? rec.units[l] : "mV";
         scale[l] = unit_scale_to_mv(unit, &as_mv);
-        if (as_mv && std::find(odd_units.begin(), odd_units.end(), unit) == odd_units.end())
-            odd_units.push_back(unit);
+        if (as_mv && std::find(odd_units.begin(), odd_units.end(), unit) == odd_units.end()) odd_units.push_back(unit);
     }
 
     const double fs = rec.sample_rate_hz;
@@ -197,8 +217,7 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
     const double gx = kMarginMm, gy = kHeaderMm;
     const double trace_x0 = gx + cal_w;
 
-    const size_t wrap_chars =
-        std::max<size_t>(20, static_cast<size_t>(grid_w / (0.56 * kFooterFont)));
+    const size_t wrap_chars = std::max<size_t>(20, static_cast<size_t>(grid_w / (0.56 * kFooterFont)));
     std::vector<std::string> footer;
     for (const auto& line : opts.footer_lines)
         for (auto& w : wrap_words(line, wrap_chars)) footer.push_back(std::move(w));
@@ -220,7 +239,8 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
     std::string title = opts.title;
     if (title.empty()) title = fmt::format("{}  |  {:g} Hz", rec.name, fs);
     put("<text x=\"{:.2f}\" y=\"7.5\" font-size=\"5\" font-weight=\"bold\" fill=\"#111\" "
-        "xml:space=\"preserve\">{}</text>\n", gx, xml_escape(title));
+        "xml:space=\"preserve\">{}</text>\n",
+        gx, xml_escape(title));
     std::string info = fmt::format("{:g} mm/s    ", speed);
     if (odd_units.empty()) {
         info += fmt::format("{:g} mm/mV    units: mV", opts.gain_mm_per_mv);
@@ -231,34 +251,36 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
     }
     info += fmt::format("    {:g} Hz    {:.1f} s", fs, rec.duration_s());
     put("<text x=\"{:.2f}\" y=\"13\" font-size=\"3.2\" fill=\"#333\" xml:space=\"preserve\">{}"
-        "</text>\n", gx, xml_escape(info));
+        "</text>\n",
+        gx, xml_escape(info));
     std::string who;
     if (rec.patient.age_years) who += fmt::format("Age {:g}", *rec.patient.age_years);
     if (rec.patient.sex) who += (who.empty() ? "" : "    ") + *rec.patient.sex;
     if (!who.empty())
         put("<text x=\"{:.2f}\" y=\"13\" font-size=\"3.2\" fill=\"#333\" text-anchor=\"end\" "
-            "xml:space=\"preserve\">{}</text>\n", gx + grid_w, xml_escape(who));
+            "xml:space=\"preserve\">{}</text>\n",
+            gx + grid_w, xml_escape(who));
 
     // Grid paper: 1 mm minor lines, 5 mm major lines, border.
     std::string minor, major;
     const int n_x = static_cast<int>(std::lround(grid_w)), n_y = static_cast<int>(grid_h);
     for (int i = 0; i <= n_x; ++i)
-        fmt::format_to(std::back_inserter(i % 5 ? minor : major), "M{:.2f} {:.2f}v{:.2f}",
-                       gx + i, gy, grid_h);
+        fmt::format_to(std::back_inserter(i % 5 ? minor : major), "M{:.2f} {:.2f}v{:.2f}", gx + i, gy, grid_h);
     for (int j = 0; j <= n_y; ++j)
-        fmt::format_to(std::back_inserter(j % 5 ? minor : major), "M{:.2f} {:.2f}h{:.2f}", gx,
-                       gy + j, grid_w);
-    put("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"#fff7f7\"/>\n",
-        gx, gy, grid_w, grid_h);
+        fmt::format_to(std::back_inserter(j % 5 ? minor : major), "M{:.2f} {:.2f}h{:.2f}", gx, gy + j, grid_w);
+    put("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"#fff7f7\"/>\n", gx, gy, grid_w,
+        grid_h);
     put("<path d=\"{}\" stroke=\"#f7c4c4\" stroke-width=\"0.1\" fill=\"none\"/>\n", minor);
     put("<path d=\"{}\" stroke=\"#e58a8a\" stroke-width=\"0.25\" fill=\"none\"/>\n", major);
     put("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"none\" "
-        "stroke=\"#d86a6a\" stroke-width=\"0.4\"/>\n", gx, gy, grid_w, grid_h);
+        "stroke=\"#d86a6a\" stroke-width=\"0.4\"/>\n",
+        gx, gy, grid_w, grid_h);
 
     put("<defs>\n");
     for (int r = 0; r < 4; ++r)
         put("<clipPath id=\"ecg-row-{}\"><rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" "
-            "height=\"{:.2f}\"/></clipPath>\n", r, gx, gy + r * kRowH, grid_w, kRowH);
+            "height=\"{:.2f}\"/></clipPath>\n",
+            r, gx, gy + r * kRowH, grid_w, kRowH);
     put("</defs>\n");
 
     const int64_t T = rec.n_samples;
@@ -273,11 +295,12 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
         const double top = gy + r * kRowH;
         const double base = top + kBaselineFrac * kRowH;
         put("<g clip-path=\"url(#ecg-row-{})\" fill=\"none\" stroke=\"#000\" "
-            "stroke-width=\"0.3\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n", r);
+            "stroke-width=\"0.3\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n",
+            r);
         // Calibration pulse: 1 mV tall, kCalPulseS wide, centred in the calibration zone.
         const double p0 = gx + 0.5 * (cal_w - kCalPulseS * speed);
-        put("<path class=\"cal\" d=\"M{:.2f} {:.2f}H{:.2f}V{:.2f}H{:.2f}V{:.2f}H{:.2f}\"/>\n",
-            gx + 1.0, base, p0, base - gain, p0 + kCalPulseS * speed, base, trace_x0);
+        put("<path class=\"cal\" d=\"M{:.2f} {:.2f}H{:.2f}V{:.2f}H{:.2f}V{:.2f}H{:.2f}\"/>\n", gx + 1.0, base, p0,
+            base - gain, p0 + kCalPulseS * speed, base, trace_x0);
         if (r < 3) {
             for (int c = 0; c < 4; ++c) {
                 const int lead = kBlock[r][c];
@@ -286,18 +309,15 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
                 const double x0 = trace_x0 + c * kColS * speed;
                 TracePath path(top - 1.0, top + kRowH + 1.0);
                 path.add_segment(rec.lead(lead), t0, t1, fs, scale[lead], x0, base, opts);
-                put("<path class=\"trace\" data-lead=\"{}\" d=\"{}\"/>\n", kLeadNames[lead],
-                    path.d());
+                put("<path class=\"trace\" data-lead=\"{}\" d=\"{}\"/>\n", kLeadNames[lead], path.d());
                 if (c > 0)
-                    put("<path class=\"sep\" d=\"M{:.2f} {:.2f}v{:.2f}\" stroke-width=\"0.4\"/>\n",
-                        x0, base - 4.0, 8.0);
+                    put("<path class=\"sep\" d=\"M{:.2f} {:.2f}v{:.2f}\" stroke-width=\"0.4\"/>\n", x0, base - 4.0,
+                        8.0);
             }
         } else {
             TracePath path(top - 1.0, top + kRowH + 1.0);
-            path.add_segment(rec.lead(kRhythmLead), 0, strip_n, fs, scale[kRhythmLead],
-                             trace_x0, base, opts);
-            put("<path class=\"trace\" data-lead=\"II\" data-rhythm=\"1\" d=\"{}\"/>\n",
-                path.d());
+            path.add_segment(rec.lead(kRhythmLead), 0, strip_n, fs, scale[kRhythmLead], trace_x0, base, opts);
+            put("<path class=\"trace\" data-lead=\"II\" data-rhythm=\"1\" d=\"{}\"/>\n", path.d());
         }
         put("</g>\n");
         for (int c = 0; c < (r < 3 ? 4 : 1); ++c) {
@@ -310,8 +330,8 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
     // Footer.
     for (size_t i = 0; i < footer.size(); ++i)
         put("<text x=\"{:.2f}\" y=\"{:.2f}\" font-size=\"{:g}\" fill=\"#111\" "
-            "xml:space=\"preserve\">{}</text>\n", gx, gy + grid_h + 4.0 + (i + 1) * kFooterLineH -
-            1.0, kFooterFont, xml_escape(footer[i]));
+            "xml:space=\"preserve\">{}</text>\n",
+            gx, gy + grid_h + 4.0 + (i + 1) * kFooterLineH - 1.0, kFooterFont, xml_escape(footer[i]));
     put("</svg>\n");
     return out;
 }

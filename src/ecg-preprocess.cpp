@@ -1,3 +1,11 @@
+// preprocess(): any EcgRecord -> the model input [12, T] at cfg.sample_rate_hz. Steps, in order:
+//   1. to_canonical_leads: leads by name, extra channels dropped, limb leads derived if needed
+//   2. missing samples (NaN, inf): runs up to max_gap_s linearly interpolated, longer runs refused
+//   3. resample to cfg.sample_rate_hz (polyphase Kaiser sinc, resample.h)
+//   4. optional zero-phase filters: 0.5 Hz high-pass + 40 Hz low-pass (2nd-order Butterworth, run
+//      forward and backward: 4th-order magnitude, -6 dB at the corners), powerline notch (Q = 30)
+//   5. crop or zero-pad to duration_s by the length policy
+//   6. per-lead z-normalisation (population std) over the recorded part; flat leads become zeros
 #include "diagecg/ecg-preprocess.h"
 
 #include <algorithm>
@@ -20,18 +28,24 @@ LengthPolicy parse_length_policy(const std::string& s) {
 
 namespace {
 
-// Linear interpolation over NaN runs of at most max_gap samples; edge runs hold the nearest value.
+// Linear interpolation over runs of missing samples (NaN or +-inf) of at most max_gap samples;
+// runs at either end hold the nearest valid value.
 void fill_gaps(float* x, int64_t n, int64_t max_gap, double rate_hz, const std::string& lead) {
-    int64_t i = 0, n_valid = 0;
-    for (int64_t k = 0; k < n; ++k) n_valid += !std::isnan(x[k]);
-    if (n_valid == 0) throw std::invalid_argument("lead " + lead + " has no valid samples (all NaN)");
-    while (i < n) {
-        if (!std::isnan(x[i])) { ++i; continue; }
+    const auto missing = [x](int64_t k) { return !std::isfinite(x[k]); };
+    int64_t n_valid = 0;
+    for (int64_t k = 0; k < n; ++k) n_valid += !missing(k);
+    if (n_valid == 0) throw std::invalid_argument("lead " + lead + " has no valid samples (all NaN or inf)");
+    for (int64_t i = 0; i < n;) {
+        if (!missing(i)) {
+            ++i;
+            continue;
+        }
         int64_t j = i;
-        while (j < n && std::isnan(x[j])) ++j;                         // NaN run [i, j)
+        while (j < n && missing(j)) ++j;  // missing run [i, j)
         if (j - i > max_gap)
-            throw std::invalid_argument(fmt::format("lead {}: {:.3f} s of missing samples (NaN) from {:.3f} s; at most {:.3f} s are interpolated",
-                                                    lead, (j - i) / rate_hz, i / rate_hz, max_gap / rate_hz));
+            throw std::invalid_argument(fmt::format(
+                "lead {}: {:.3f} s of missing samples (NaN) from {:.3f} s; at most {:.3f} s are interpolated", lead,
+                (j - i) / rate_hz, i / rate_hz, max_gap / rate_hz));
         const float left = i > 0 ? x[i - 1] : x[j];
         const float right = j < n ? x[j] : x[i - 1];
         for (int64_t k = i; k < j; ++k) {
@@ -67,7 +81,10 @@ void run_biquad(const Biquad& f, std::vector<double>& x) {
     double y1 = x[0] * dc_gain, y2 = y1;
     for (auto& v : x) {
         const double y = f.b0 * v + f.b1 * x1 + f.b2 * x2 - f.a1 * y1 - f.a2 * y2;
-        x2 = x1; x1 = v; y2 = y1; y1 = y;
+        x2 = x1;
+        x1 = v;
+        y2 = y1;
+        y1 = y;
         v = y;
     }
 }
@@ -84,7 +101,15 @@ void filtfilt(const Biquad& f, float* data, int64_t n) {
 }  // namespace
 
 PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
-    if (!(cfg.sample_rate_hz > 0) || !(cfg.duration_s > 0)) throw std::invalid_argument("preprocess: rate and duration must be positive");
+    if (!(cfg.sample_rate_hz > 0) || !(cfg.duration_s > 0))
+        throw std::invalid_argument(fmt::format("preprocess: sample rate {} Hz and duration {} s must be positive",
+                                                cfg.sample_rate_hz, cfg.duration_s));
+    if (cfg.bandpass && cfg.sample_rate_hz <= 80.0)
+        throw std::invalid_argument(
+            fmt::format("preprocess: the 0.5-40 Hz band-pass needs a rate above 80 Hz, got {} Hz", cfg.sample_rate_hz));
+    if (cfg.notch_hz < 0 || cfg.notch_hz >= 0.5 * cfg.sample_rate_hz)
+        throw std::invalid_argument(fmt::format("preprocess: notch {} Hz must be 0 (off) or below half the rate {} Hz",
+                                                cfg.notch_hz, cfg.sample_rate_hz));
     if (!(rec.sample_rate_hz > 0)) throw std::invalid_argument("record " + rec.name + " has no sample rate");
     if (rec.n_samples <= 0) throw std::invalid_argument("record " + rec.name + " has no samples");
     PreprocessResult out;
@@ -122,8 +147,9 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
     const int64_t target = std::llround(cfg.duration_s * cfg.sample_rate_hz);
     int64_t begin = 0, len = n;
     if (n != target && cfg.length_policy == LengthPolicy::kError)
-        throw std::invalid_argument(fmt::format("record {} is {:.3f} s long; the model needs exactly {:g} s (length policy \"error\")",
-                                                r.name, n / cfg.sample_rate_hz, cfg.duration_s));
+        throw std::invalid_argument(
+            fmt::format("record {} is {:.3f} s long; the model needs exactly {:g} s (length policy \"error\")", r.name,
+                        n / cfg.sample_rate_hz, cfg.duration_s));
     if (n > target) {
         begin = cfg.length_policy == LengthPolicy::kCenter ? (n - target) / 2 : 0;
         len = target;
@@ -132,7 +158,8 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
     }
     const int64_t pad_front = n < target && cfg.length_policy == LengthPolicy::kCenter ? (target - n) / 2 : 0;
     if (n < target)
-        out.notes.push_back(fmt::format("padded {:.2f} s to {:g} s with zeros ({})", n / cfg.sample_rate_hz, cfg.duration_s,
+        out.notes.push_back(fmt::format("padded {:.2f} s to {:g} s with zeros ({})", n / cfg.sample_rate_hz,
+                                        cfg.duration_s,
                                         cfg.length_policy == LengthPolicy::kCenter ? "both ends" : "at the end"));
 
     out.n_samples = target;

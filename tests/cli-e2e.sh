@@ -23,6 +23,11 @@ check "version" bash -c "'$BIN' --version | grep -q '^diagecg [0-9]'"
 check "inspect help shows defaults" bash -c "'$BIN' inspect --help | grep -q -- '--units.*mV'"
 check "no subcommand is an error" bash -c "! '$BIN' >/dev/null 2>&1"
 
+# threads: all cores by default, -t overrides
+check "threads default = cores" bash -c "'$BIN' --log-level debug inspect '$ECG/00009.hea' 2>&1 >/dev/null | grep -q \"using $(nproc) thread(s)\""
+check "threads -t 1" bash -c "'$BIN' -t 1 --log-level debug inspect '$ECG/00009.hea' 2>&1 >/dev/null | grep -q 'using 1 thread(s)'"
+check "bad log level" bash -c "'$BIN' --log-level loud inspect '$ECG/00009.hea' 2>&1 | grep -q 'log level \"loud\"'"
+
 # inspect: CinC PTB-XL record in a .mat with a byte offset
 "$BIN" inspect "$ECG/HR06000.hea" --json >"$TMP/hr.json" 2>"$TMP/hr.err"
 check "inspect HR06000 exit 0" test $? -eq 0
@@ -59,6 +64,10 @@ check "plot without -o fails" bash -c "! '$BIN' plot '$ECG/00009.hea' 2>/dev/nul
 check "generate greedy story" grep -q "^Once upon a time, there was a little" "$TMP/gen.txt"
 "$BIN" generate -m "$DATA/models/stories260K" -p "Once upon a time" -p "Lily" -n 10 --temp 0 --json >"$TMP/gen.jsonl" 2>/dev/null
 check "generate batch json lines" test "$(wc -l <"$TMP/gen.jsonl")" -eq 2
+mkdir -p "$TMP/broken"
+cp "$DATA/models/stories260K/config.json" "$DATA/models/stories260K/tokenizer.model" "$TMP/broken/"
+head -c 5000 "$DATA/models/stories260K/model.safetensors" >"$TMP/broken/model.safetensors"
+check "generate truncated safetensors" bash -c "'$BIN' generate -m '$TMP/broken' -p x 2>&1 | grep -q 'past the data buffer'"
 check "generate missing model dir" bash -c "'$BIN' generate -m '$TMP/nope' -p x 2>&1 | grep -q 'does not exist'"
 
 # bad input: one clear line on stderr, exit code 1, no crash

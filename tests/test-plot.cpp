@@ -18,8 +18,7 @@ using diagecg::EcgRecord;
 using diagecg::PlotOptions;
 using diagecg::render_ecg_svg;
 
-const std::vector<std::string> kNames = {"I",  "II", "III", "aVR", "aVL", "aVF",
-                                         "V1", "V2", "V3",  "V4",  "V5",  "V6"};
+const std::vector<std::string> kNames = {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
 
 // 12 leads, 500 Hz, 10 s: a 1 Hz sine (0.3 mV * (l+1)/12) plus a 1.2 mV spike every 0.8 s.
 EcgRecord synthetic_record(double fs = 500.0, double duration_s = 10.0) {
@@ -67,10 +66,16 @@ std::vector<double> path_ys(const std::string& d) {
     std::vector<double> nums;
     const char* s = d.c_str();
     while (*s) {
-        if (*s == 'M' || *s == 'L' || *s == ' ' || *s == ',') { ++s; continue; }
+        if (*s == 'M' || *s == 'L' || *s == ' ' || *s == ',') {
+            ++s;
+            continue;
+        }
         char* end = nullptr;
         nums.push_back(std::strtod(s, &end));
-        if (end == s) { ADD_FAILURE() << "unexpected path text: " << s; break; }
+        if (end == s) {
+            ADD_FAILURE() << "unexpected path text: " << s;
+            break;
+        }
         s = end;
     }
     std::vector<double> ys;
@@ -121,8 +126,7 @@ TEST(EcgPlot, DefaultTitleNamesRecordAndRate) {
 
 TEST(EcgPlot, FooterIsEscapedAndWrapped) {
     PlotOptions opts;
-    opts.footer_lines = {"Report: <a & b> \"quoted\"", std::string(60, 'w') + " " +
-                                                           std::string(2000, 'x')};
+    opts.footer_lines = {"Report: <a & b> \"quoted\"", std::string(60, 'w') + " " + std::string(2000, 'x')};
     const std::string svg = render_ecg_svg(synthetic_record(), opts);
     EXPECT_NE(svg.find("&lt;a &amp; b&gt;"), std::string::npos);
     EXPECT_EQ(svg.find("<a & b>"), std::string::npos);
@@ -141,7 +145,7 @@ TEST(EcgPlot, ViewBoxIsPhysicalAndScalesWithSpeed) {
     EXPECT_GE(w50, 10.0 * 50.0);
     EXPECT_GT(w50, w25 + 240.0);
     const std::string svg = render_ecg_svg(rec, opts);
-    EXPECT_NE(svg.find("width=\"" ), std::string::npos);
+    EXPECT_NE(svg.find("width=\""), std::string::npos);
     EXPECT_NE(svg.find("mm\" height=\""), std::string::npos);
 }
 

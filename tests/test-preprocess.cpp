@@ -1,4 +1,5 @@
 #include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 
@@ -76,6 +77,32 @@ TEST(Resample, UpsamplingAndOddRatios) {
     EXPECT_THROW(resample({1, 2}, 0, 500), std::invalid_argument);
 }
 
+TEST(Resample, OutputLengthIsCeilOfRatio) {
+    EXPECT_EQ(resample(std::vector<float>(1001, 1.0f), 1000, 500).size(), 501u);  // ceil(1001/2)
+    EXPECT_EQ(resample(std::vector<float>(3, 1.0f), 250, 500).size(), 6u);
+    EXPECT_EQ(resample(std::vector<float>(7, 1.0f), 360, 500).size(), 10u);  // ceil(7*25/18)
+    EXPECT_EQ(resample(std::vector<float>(5000, 1.0f), 500, 100).size(), 1000u);
+    EXPECT_TRUE(resample({}, 1000, 500).empty());
+}
+
+TEST(Resample, ConstantStaysConstantUpToTheEdges) {
+    // Edges hold the end values and every polyphase row has unit DC gain, so no ringing at the ends.
+    for (const auto& [in_hz, out_hz] :
+         std::vector<std::pair<double, double>>{{1000, 500}, {250, 500}, {360, 500}, {257, 500}, {500, 128}}) {
+        const auto y = resample(std::vector<float>(2000, 2.5f), in_hz, out_hz);
+        for (size_t i = 0; i < y.size(); ++i)
+            ASSERT_NEAR(y[i], 2.5f, 2.5e-3) << in_hz << " -> " << out_hz << " at " << i;
+    }
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DIAGECG_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DIAGECG_SANITIZED 1
+#endif
+#endif
+
 TEST(Preprocess, MakesNormalisedModelInput) {
     const auto r = twelve_leads(1000, 12);
     const auto p = preprocess(r);
@@ -112,17 +139,22 @@ TEST(Preprocess, FlatLeadBecomesZerosNotNan) {
 TEST(Preprocess, ShortNanGapInterpolatedLongGapRefused) {
     auto r = twelve_leads(500, 10);
     const float before = r.lead(0)[999], after = r.lead(0)[1011];
-    for (int i = 1000; i < 1011; ++i) r.lead(0)[i] = NAN;            // 22 ms
+    for (int i = 1000; i < 1011; ++i) r.lead(0)[i] = NAN;  // 22 ms
     PreprocessConfig cfg;
     cfg.normalize = false;
+    r.lead(2)[0] = std::numeric_limits<float>::infinity();  // a missing first sample (inf)
     const auto p = preprocess(r, cfg);
     EXPECT_NEAR(p.signal[1005], before + (after - before) * 6.0f / 12.0f, 1e-3);
-    for (int i = 1000; i < 3000; ++i) r.lead(6)[i] = NAN;            // 4 s in V1
+    EXPECT_FLOAT_EQ(p.signal[2 * 5000], r.lead(2)[1]);  // held from the next valid sample
+    for (float v : p.signal) ASSERT_TRUE(std::isfinite(v));
+    for (int i = 1000; i < 3000; ++i) r.lead(6)[i] = NAN;  // 4 s in V1
     try {
         preprocess(r);
         FAIL();
     } catch (const std::invalid_argument& e) {
-        EXPECT_NE(std::string(e.what()).find("lead V1: 4.000 s of missing samples (NaN) from 2.000 s"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("lead V1: 4.000 s of missing samples (NaN) from 2.000 s"),
+                  std::string::npos)
+            << e.what();
     }
     std::fill(r.lead(6), r.lead(6) + r.n_samples, NAN);
     try {
@@ -133,11 +165,37 @@ TEST(Preprocess, ShortNanGapInterpolatedLongGapRefused) {
     }
 }
 
+TEST(Preprocess, PtbStyleRecordAt1000HzWithExtraChannels) {
+    // Lower-case names, Frank leads, 1000 Hz, 38.4 s: the PTB Diagnostic layout.
+    auto src = twelve_leads(1000, 38.4);
+    EcgRecord r = src;
+    r.lead_names.clear();
+    r.units.clear();
+    r.signal.clear();
+    const std::vector<std::string> names = {"i",  "ii", "iii", "avr", "avl", "avf", "v1", "v2",
+                                            "v3", "v4", "v5",  "v6",  "vx",  "vy",  "vz"};
+    for (size_t l = 0; l < names.size(); ++l) {
+        r.lead_names.push_back(names[l]);
+        r.units.push_back("mV");
+        const float* x = src.lead(static_cast<int64_t>(l % 12));
+        r.signal.insert(r.signal.end(), x, x + src.n_samples);
+    }
+    PreprocessConfig cfg;
+    cfg.length_policy = LengthPolicy::kCenter;
+    const auto p = preprocess(r, cfg);
+    ASSERT_EQ(p.signal.size(), 12u * 5000);
+    const auto q = preprocess(src, cfg);
+    EXPECT_EQ(p.signal, q.signal);  // the Frank leads changed nothing
+    bool ignored = false;
+    for (const auto& n : p.notes) ignored |= n.find("vx vy vz") != std::string::npos;
+    EXPECT_TRUE(ignored);
+}
+
 TEST(Preprocess, LengthPolicies) {
     PreprocessConfig cfg;
     cfg.normalize = false;
     auto r = twelve_leads(500, 12);
-    for (int i = 0; i < r.n_samples; ++i) r.lead(0)[i] = static_cast<float>(i);   // a ramp shows the window
+    for (int i = 0; i < r.n_samples; ++i) r.lead(0)[i] = static_cast<float>(i);  // a ramp shows the window
     cfg.length_policy = LengthPolicy::kStart;
     EXPECT_FLOAT_EQ(preprocess(r, cfg).signal[0], 0.0f);
     cfg.length_policy = LengthPolicy::kCenter;
@@ -169,6 +227,27 @@ TEST(Preprocess, BandPassRemovesBaselineDrift) {
     cfg.bandpass = true;
     const auto p = preprocess(r, cfg);
     std::vector<float> lead0(p.signal.begin(), p.signal.begin() + 5000);
-    EXPECT_LT(amplitude_at(lead0, 0.1, 500), 0.3);          // 3.0 -> < 0.3
-    EXPECT_NEAR(amplitude_at(lead0, 10, 500), 1.0, 0.05);   // passband kept
+    EXPECT_LT(amplitude_at(lead0, 0.1, 500), 0.03);        // 3.0 -> < 0.03 (-40 dB)
+    EXPECT_NEAR(amplitude_at(lead0, 10, 500), 1.0, 0.02);  // passband kept
+    // zero phase: the 10 Hz sine is not shifted
+    for (int i = 1000; i < 4000; i += 37) EXPECT_NEAR(lead0[i], signal[i], 0.05) << i;
+    cfg.bandpass = false;
+    const auto raw = preprocess(r, cfg).signal;
+    EXPECT_GT(amplitude_at(std::vector<float>(raw.begin(), raw.begin() + 5000), 0.1, 500), 1.0);  // drift is real
+}
+
+TEST(Preprocess, NotchRemovesPowerline) {
+    auto r = twelve_leads(500, 10);
+    const auto hum = sine(50, 500, r.n_samples, 0.5);
+    const auto signal = sine(10, 500, r.n_samples, 1.0);
+    for (int i = 0; i < r.n_samples; ++i) r.lead(0)[i] = hum[i] + signal[i];
+    PreprocessConfig cfg;
+    cfg.normalize = false;
+    cfg.notch_hz = 50;
+    const auto p = preprocess(r, cfg);
+    const std::vector<float> lead0(p.signal.begin(), p.signal.begin() + 5000);
+    EXPECT_LT(amplitude_at(lead0, 50, 500), 0.005);  // 0.5 -> < 0.005 (-40 dB)
+    EXPECT_NEAR(amplitude_at(lead0, 10, 500), 1.0, 0.01);
+    cfg.notch_hz = 300;  // above Nyquist
+    EXPECT_THROW(preprocess(r, cfg), std::invalid_argument);
 }
