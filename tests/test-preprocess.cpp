@@ -95,14 +95,6 @@ TEST(Resample, ConstantStaysConstantUpToTheEdges) {
     }
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define DIAGECG_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define DIAGECG_SANITIZED 1
-#endif
-#endif
-
 TEST(Preprocess, MakesNormalisedModelInput) {
     const auto r = twelve_leads(1000, 12);
     const auto p = preprocess(r);
