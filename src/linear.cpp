@@ -22,9 +22,10 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return diagecg::line
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
     const int64_t k = w.size(1);
-    if (x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 && x.device().is_cpu() &&
+    const auto dt = w.scalar_type();
+    if ((dt == torch::kBFloat16 || dt == torch::kFloat) && x.scalar_type() == dt && x.device().is_cpu() &&
         !torch::GradMode::is_enabled() && x.numel() / k <= kFastLinearMaxRows && w.is_contiguous()) {
-        auto y = fast_linear_bf16(x.reshape({-1, k}), w);
+        auto y = fast_linear(x.reshape({-1, k}), w);
         if (y.defined()) {
             auto shape = x.sizes().vec();
             shape.back() = w.size(0);
@@ -37,104 +38,109 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
 
 namespace {
 
-// 16 bf16 -> 16 f32: bf16 is the high half of an f32.
-__attribute__((target("avx512f"))) inline __m512 load_bf16_16(const uint16_t* p) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
-}
+// Weight loads widened to f32 vectors. bf16 is the high half of an f32, so a shift widens it.
+struct Bf16 {
+    using T = uint16_t;
+    __attribute__((target("avx512f"))) static __m512 load16(const T* p) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+    }
+    __attribute__((target("avx2,fma"))) static __m256 load8(const T* p) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+    }
+    static float scalar(T v) {
+        const uint32_t bits = static_cast<uint32_t>(v) << 16;
+        float f;
+        std::memcpy(&f, &bits, 4);
+        return f;
+    }
+};
+struct F32 {
+    using T = float;
+    __attribute__((target("avx512f"))) static __m512 load16(const T* p) { return _mm512_loadu_ps(p); }
+    __attribute__((target("avx2,fma"))) static __m256 load8(const T* p) { return _mm256_loadu_ps(p); }
+    static float scalar(T v) { return v; }
+};
 
-template <int M>
-__attribute__((target("avx512f"))) void rows_avx512(const float* x, const uint16_t* w, float* y, int64_t k,
+// y[m, n] = sum_k x[m, k] w[n, k] for n in [n0, n1), R weight rows at a time: each x vector load serves
+// R rows and the R weight streams are read in parallel. M input rows (<= 8), f32 accumulation.
+template <typename W, int M, int R>
+__attribute__((target("avx512f"))) void rows_avx512(const float* x, const typename W::T* w, float* y, int64_t k,
                                                     int64_t n_total, int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint16_t* wr = w + n * k;
-        // two accumulator sets: independent FMA chains hide the FMA latency
-        __m512 acc[M], acc2[M];
-        for (int m = 0; m < M; ++m) acc[m] = acc2[m] = _mm512_setzero_ps();
+    int64_t n = n0;
+    for (; n + R <= n1; n += R) {
+        __m512 acc[R][M];
+        for (int r = 0; r < R; ++r)
+            for (int m = 0; m < M; ++m) acc[r][m] = _mm512_setzero_ps();
         int64_t i = 0;
-        for (; i + 32 <= k; i += 32) {
-            const __m512 wv = load_bf16_16(wr + i);
-            const __m512 wv2 = load_bf16_16(wr + i + 16);
-            for (int m = 0; m < M; ++m) {
-                acc[m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * k + i), acc[m]);
-                acc2[m] = _mm512_fmadd_ps(wv2, _mm512_loadu_ps(x + m * k + i + 16), acc2[m]);
-            }
-        }
         for (; i + 16 <= k; i += 16) {
-            const __m512 wv = load_bf16_16(wr + i);
-            for (int m = 0; m < M; ++m) acc[m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * k + i), acc[m]);
-        }
-        for (int m = 0; m < M; ++m) {
-            float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[m], acc2[m]));
-            for (int64_t j = i; j < k; ++j) {
-                uint32_t bits = static_cast<uint32_t>(wr[j]) << 16;
-                float wf;
-                std::memcpy(&wf, &bits, 4);
-                s += wf * x[m * k + j];
+            __m512 wv[R];
+            for (int r = 0; r < R; ++r) wv[r] = W::load16(w + (n + r) * k + i);
+            for (int m = 0; m < M; ++m) {
+                const __m512 xv = _mm512_loadu_ps(x + m * k + i);
+                for (int r = 0; r < R; ++r) acc[r][m] = _mm512_fmadd_ps(wv[r], xv, acc[r][m]);
             }
-            y[m * n_total + n] = s;
+        }
+        for (int r = 0; r < R; ++r) {
+            for (int m = 0; m < M; ++m) {
+                float s = _mm512_reduce_add_ps(acc[r][m]);
+                for (int64_t j = i; j < k; ++j) s += W::scalar(w[(n + r) * k + j]) * x[m * k + j];
+                y[m * n_total + n + r] = s;
+            }
         }
     }
+    if (n < n1) rows_avx512<W, M, 1>(x, w, y, k, n_total, n, n1);
 }
 
-__attribute__((target("avx2,fma"))) inline __m256 load_bf16_8(const uint16_t* p) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
-}
-
-template <int M>
-__attribute__((target("avx2,fma"))) void rows_avx2(const float* x, const uint16_t* w, float* y, int64_t k,
+template <typename W, int M, int R>
+__attribute__((target("avx2,fma"))) void rows_avx2(const float* x, const typename W::T* w, float* y, int64_t k,
                                                    int64_t n_total, int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) {
-        const uint16_t* wr = w + n * k;
-        __m256 acc[M], acc2[M];
-        for (int m = 0; m < M; ++m) acc[m] = acc2[m] = _mm256_setzero_ps();
+    int64_t n = n0;
+    for (; n + R <= n1; n += R) {
+        __m256 acc[R][M];
+        for (int r = 0; r < R; ++r)
+            for (int m = 0; m < M; ++m) acc[r][m] = _mm256_setzero_ps();
         int64_t i = 0;
-        for (; i + 16 <= k; i += 16) {
-            const __m256 wv = load_bf16_8(wr + i);
-            const __m256 wv2 = load_bf16_8(wr + i + 8);
-            for (int m = 0; m < M; ++m) {
-                acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + m * k + i), acc[m]);
-                acc2[m] = _mm256_fmadd_ps(wv2, _mm256_loadu_ps(x + m * k + i + 8), acc2[m]);
-            }
-        }
         for (; i + 8 <= k; i += 8) {
-            const __m256 wv = load_bf16_8(wr + i);
-            for (int m = 0; m < M; ++m) acc[m] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + m * k + i), acc[m]);
-        }
-        for (int m = 0; m < M; ++m) {
-            alignas(32) float lanes[8];
-            _mm256_store_ps(lanes, _mm256_add_ps(acc[m], acc2[m]));
-            float s = 0;
-            for (float l : lanes) s += l;
-            for (int64_t j = i; j < k; ++j) {
-                uint32_t bits = static_cast<uint32_t>(wr[j]) << 16;
-                float wf;
-                std::memcpy(&wf, &bits, 4);
-                s += wf * x[m * k + j];
+            __m256 wv[R];
+            for (int r = 0; r < R; ++r) wv[r] = W::load8(w + (n + r) * k + i);
+            for (int m = 0; m < M; ++m) {
+                const __m256 xv = _mm256_loadu_ps(x + m * k + i);
+                for (int r = 0; r < R; ++r) acc[r][m] = _mm256_fmadd_ps(wv[r], xv, acc[r][m]);
             }
-            y[m * n_total + n] = s;
+        }
+        for (int r = 0; r < R; ++r) {
+            for (int m = 0; m < M; ++m) {
+                alignas(32) float lanes[8];
+                _mm256_store_ps(lanes, acc[r][m]);
+                float s = 0;
+                for (const float l : lanes) s += l;
+                for (int64_t j = i; j < k; ++j) s += W::scalar(w[(n + r) * k + j]) * x[m * k + j];
+                y[m * n_total + n + r] = s;
+            }
         }
     }
+    if (n < n1) rows_avx2<W, M, 1>(x, w, y, k, n_total, n, n1);
 }
 
-using RowsFn = void (*)(const float*, const uint16_t*, float*, int64_t, int64_t, int64_t, int64_t);
+template <typename W>
+using RowsFn = void (*)(const float*, const typename W::T*, float*, int64_t, int64_t, int64_t, int64_t);
 
-template <template <int> class Pick>
-RowsFn pick_rows(int m) {
+// Row blocking: 4 weight rows for 1-2 inputs, 2 for 3-8 (acc[R][M] stays within the 32 / 16 vector registers).
+template <typename W>
+RowsFn<W> pick(bool avx512, int m) {
     switch (m) {
-        case 1: return Pick<1>::fn;
-        case 2: return Pick<2>::fn;
-        case 3: return Pick<3>::fn;
-        case 4: return Pick<4>::fn;
-        case 5: return Pick<5>::fn;
-        case 6: return Pick<6>::fn;
-        case 7: return Pick<7>::fn;
-        default: return Pick<8>::fn;
+        case 1: return avx512 ? rows_avx512<W, 1, 4> : rows_avx2<W, 1, 4>;
+        case 2: return avx512 ? rows_avx512<W, 2, 4> : rows_avx2<W, 2, 4>;
+        case 3: return avx512 ? rows_avx512<W, 3, 2> : rows_avx2<W, 3, 2>;
+        case 4: return avx512 ? rows_avx512<W, 4, 2> : rows_avx2<W, 4, 2>;
+        case 5: return avx512 ? rows_avx512<W, 5, 2> : rows_avx2<W, 5, 2>;
+        case 6: return avx512 ? rows_avx512<W, 6, 2> : rows_avx2<W, 6, 1>;
+        case 7: return avx512 ? rows_avx512<W, 7, 2> : rows_avx2<W, 7, 1>;
+        default: return avx512 ? rows_avx512<W, 8, 2> : rows_avx2<W, 8, 1>;
     }
 }
-template <int M> struct Avx512Rows { static constexpr RowsFn fn = rows_avx512<M>; };
-template <int M> struct Avx2Rows { static constexpr RowsFn fn = rows_avx2<M>; };
 
 enum class Isa { kNone, kAvx2, kAvx512 };
 Isa detect_isa() {
@@ -147,25 +153,36 @@ Isa detect_isa() {
     return isa;
 }
 
-}  // namespace
-
-torch::Tensor fast_linear_bf16(const torch::Tensor& x, const torch::Tensor& w) {
-    const Isa isa = detect_isa();
-    if (isa == Isa::kNone) return {};
-    TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1), "fast_linear_bf16: bad shapes ", x.sizes(), " ", w.sizes());
-    const int64_t m_total = x.size(0), k = x.size(1), n = w.size(0);
-    const auto xf = x.to(torch::kFloat).contiguous();
-    auto y = torch::empty({m_total, n}, torch::kFloat);
-    const auto* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
-    // Output rows in chunks of 8 input rows; weight rows split across threads.
+template <typename W>
+void run_rows(const torch::Tensor& xf, const typename W::T* wp, torch::Tensor& y, bool avx512) {
+    const int64_t m_total = xf.size(0), k = xf.size(1), n = y.size(1);
     for (int64_t m0 = 0; m0 < m_total; m0 += 8) {
         const int mc = static_cast<int>(std::min<int64_t>(8, m_total - m0));
-        const RowsFn fn = isa == Isa::kAvx512 ? pick_rows<Avx512Rows>(mc) : pick_rows<Avx2Rows>(mc);
+        const RowsFn<W> fn = pick<W>(avx512, mc);
         const float* xp = xf.data_ptr<float>() + m0 * k;
         float* yp = y.data_ptr<float>() + m0 * n;
-        at::parallel_for(0, n, 16, [&](int64_t n0, int64_t n1) { fn(xp, wp, yp, k, n, n0, n1); });
+        // grain: >= 64 weight rows per task, a multiple of the row block
+        at::parallel_for(0, n, 64, [&](int64_t n0, int64_t n1) { fn(xp, wp, yp, k, n, n0, n1); });
     }
-    return y.to(torch::kBFloat16);
+}
+
+}  // namespace
+
+torch::Tensor fast_linear(const torch::Tensor& x, const torch::Tensor& w) {
+    const Isa isa = detect_isa();
+    if (isa == Isa::kNone) return {};
+    TORCH_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1), "fast_linear: bad shapes ", x.sizes(), " ", w.sizes());
+    TORCH_CHECK(w.is_contiguous() && w.device().is_cpu(), "fast_linear: weight must be contiguous on the CPU");
+    const auto xf = x.to(torch::kFloat).contiguous();
+    auto y = torch::empty({x.size(0), w.size(0)}, torch::kFloat);
+    const bool avx512 = isa == Isa::kAvx512;
+    if (w.scalar_type() == torch::kBFloat16) {
+        run_rows<Bf16>(xf, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), y, avx512);
+        return y.to(torch::kBFloat16);
+    }
+    TORCH_CHECK(w.scalar_type() == torch::kFloat, "fast_linear: weight must be bf16 or f32");
+    run_rows<F32>(xf, w.data_ptr<float>(), y, avx512);
+    return y;
 }
 
 }  // namespace diagecg

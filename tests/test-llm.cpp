@@ -217,16 +217,20 @@ TEST(Llm, Llama3RopeScaling) {
     EXPECT_NEAR(scaled[-1].item<float>(), plain[-1].item<float>() / 32, 1e-12);
 }
 
-TEST(Linear, FastBf16PathMatchesF32Reference) {
+TEST(Linear, FastPathMatchesF32Reference) {
     torch::NoGradGuard ng;
     torch::manual_seed(0);
-    for (const int64_t m : {1, 3, 8, 11, 16}) {
+    for (const int64_t m : {1, 2, 3, 8, 11, 16}) {
         for (const int64_t k : {64, 200, 2048}) {   // 200: a tail that is not a multiple of 16
             const auto x = torch::randn({m, k}).to(torch::kBFloat16);
-            const auto w = torch::randn({37, k}).to(torch::kBFloat16);
-            const auto fast = fast_linear_bf16(x, w);
+            const auto w = torch::randn({37, k}).to(torch::kBFloat16);   // 37 rows: a tail for every row block
+            const auto fast = fast_linear(x, w);
             if (!fast.defined()) GTEST_SKIP() << "CPU has neither AVX-512F nor AVX2";
             const auto ref = torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t());
+            // f32 weights: the same kernel without the widening, compared tightly
+            const auto fast32 = fast_linear(x.to(torch::kFloat), w.to(torch::kFloat));
+            EXPECT_EQ(fast32.scalar_type(), torch::kFloat);
+            EXPECT_TRUE(torch::allclose(fast32, ref, 1e-4, 1e-4)) << m << "x" << k;
             // f32 accumulation, one bf16 rounding of the result
             EXPECT_TRUE(torch::allclose(fast.to(torch::kFloat), ref, 1e-2, 1e-2 * std::sqrt(double(k)))) << m << "x" << k;
             const auto rel = ((fast.to(torch::kFloat) - ref).abs().max() / ref.abs().max()).item<float>();

@@ -1,7 +1,7 @@
-// Linear layer y = x W^T (+ b) with a memory-bound fast path for decoding: bf16 weights on a CPU,
-// few input rows, no autograd. Decoding one token reads every weight once, so the kernel streams
+// Linear layer y = x W^T (+ b) with a memory-bound fast path for decoding: bf16 or f32 weights on a
+// CPU, few input rows, no autograd. Decoding one token reads every weight once, so the kernel streams
 // W once for all rows, widening bf16 to f32 in registers (AVX-512F or AVX2+FMA; no bf16 instructions
-// needed). Everything else (training, prefill, f32, GPU) goes through LibTorch's matmul.
+// needed). Everything else (training, prefill, GPU) goes through LibTorch's matmul.
 #pragma once
 
 #include <torch/torch.h>
@@ -23,8 +23,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
 // Rows of x at or below which the fast path is taken (larger batches are compute-bound enough).
 constexpr int64_t kFastLinearMaxRows = 16;
 
-// x: [M, K] bf16, w: [N, K] bf16 (contiguous), CPU -> [M, N] bf16, f32 accumulation.
+// x: [M, K], w: [N, K] contiguous, both bf16 or both f32, CPU -> [M, N] in w's dtype, f32 accumulation.
 // Returns an undefined tensor when this CPU has neither AVX-512F nor AVX2+FMA.
-torch::Tensor fast_linear_bf16(const torch::Tensor& x, const torch::Tensor& w);
+torch::Tensor fast_linear(const torch::Tensor& x, const torch::Tensor& w);
 
 }  // namespace diagecg

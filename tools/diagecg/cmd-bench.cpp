@@ -44,22 +44,10 @@ LlmConfig shape_config(const std::string& shape) {
     return c;
 }
 
-// Read bandwidth in bytes/s: best of 5 sums over a 1 GiB buffer (far larger than any cache).
-double measure_bandwidth() {
-    const auto x = torch::ones({int64_t(1) << 28}, torch::kFloat);
-    double best = 1e30;
-    for (int i = 0; i < 5; ++i) {
-        const auto t = Clock::now();
-        volatile float s = x.sum().item<float>();
-        (void)s;
-        best = std::min(best, since(t));
-    }
-    return static_cast<double>(x.nbytes()) / best;
-}
-
 void run_bench_llm(const BenchLlmOptions& o) {
-    const double bw = measure_bandwidth();
-    fmt::print("memory read bandwidth: {:.1f} GB/s (sum over 1 GiB, best of 5), threads {}\n", bw / 1e9, at::get_num_threads());
+    const double bw = measure_read_bandwidth();
+    fmt::print("memory read bandwidth: {:.1f} GB/s (all threads reading 1 GiB, best of 5), threads {}\n", bw / 1e9,
+               at::get_num_threads());
     fmt::print("{:<12} {:<5} {:>5} {:>14} {:>13} {:>12} {:>12} {:>7}\n", "model", "dtype", "batch", "prefill tok/s",
                "decode tok/s", "ms/step", "bound ms", "ratio");
     for (const auto& ds : o.dtypes) {
