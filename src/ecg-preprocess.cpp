@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "diagecg/json-config.h"
 #include "diagecg/lead-map.h"
 #include "diagecg/resample.h"
 
@@ -100,7 +101,7 @@ void filtfilt(const Biquad& f, float* data, int64_t n) {
 
 }  // namespace
 
-PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
+void validate(const PreprocessConfig& cfg) {
     if (!(cfg.sample_rate_hz > 0) || !(cfg.duration_s > 0))
         throw std::invalid_argument(fmt::format("preprocess: sample rate {} Hz and duration {} s must be positive",
                                                 cfg.sample_rate_hz, cfg.duration_s));
@@ -110,6 +111,43 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
     if (cfg.notch_hz < 0 || cfg.notch_hz >= 0.5 * cfg.sample_rate_hz)
         throw std::invalid_argument(fmt::format("preprocess: notch {} Hz must be 0 (off) or below half the rate {} Hz",
                                                 cfg.notch_hz, cfg.sample_rate_hz));
+    if (!(cfg.max_gap_s >= 0)) throw std::invalid_argument("preprocess: max_gap_s must be >= 0");
+    if (!(cfg.flat_std >= 0)) throw std::invalid_argument("preprocess: flat_std must be >= 0");
+}
+
+PreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const std::string& path) {
+    PreprocessConfig c;
+    JsonObject o(j, path);
+    o.get("sample_rate_hz", c.sample_rate_hz);
+    o.get("duration_s", c.duration_s);
+    std::string policy;
+    if (o.get("length_policy", policy)) {
+        try {
+            c.length_policy = parse_length_policy(policy);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument(path + ".length_policy: " + e.what());
+        }
+    }
+    o.get("max_gap_s", c.max_gap_s);
+    o.get("bandpass", c.bandpass);
+    o.get("notch_hz", c.notch_hz);
+    o.get("flat_std", c.flat_std);
+    o.get("normalize", c.normalize);
+    o.finish();
+    validate(c);
+    return c;
+}
+
+nlohmann::json preprocess_config_to_json(const PreprocessConfig& c) {
+    const char* policy = c.length_policy == LengthPolicy::kCenter ? "center"
+                       : c.length_policy == LengthPolicy::kStart  ? "start" : "error";
+    return {{"sample_rate_hz", c.sample_rate_hz}, {"duration_s", c.duration_s}, {"length_policy", policy},
+            {"max_gap_s", c.max_gap_s}, {"bandpass", c.bandpass}, {"notch_hz", c.notch_hz},
+            {"flat_std", c.flat_std}, {"normalize", c.normalize}};
+}
+
+PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
+    validate(cfg);
     if (!(rec.sample_rate_hz > 0)) throw std::invalid_argument("record " + rec.name + " has no sample rate");
     if (rec.n_samples <= 0) throw std::invalid_argument("record " + rec.name + " has no samples");
     PreprocessResult out;

@@ -51,6 +51,16 @@ check "ptb 1000 Hz" grep -q "1000 Hz, 38400 samples" "$TMP/ptb.txt"
 check "ptb frank leads noted" grep -qi "vx" "$TMP/ptb.txt"
 check "ptb text table has 12 leads" test "$(grep -cE '^(I|II|III|aVR|aVL|aVF|V[1-6]) ' "$TMP/ptb.txt")" -eq 12
 
+# --check with preprocessing configs and flags
+"$BIN" inspect --check --json --config "$(dirname "$DATA")/../configs/preprocess-raw-clinical.json" "$ECG/s0010_re.hea" >"$TMP/chk.json" 2>/dev/null
+check "check json ok" test "$(json_get "$TMP/chk.json" "j['preprocess']['ok']")" = "True"
+check "check config applied" test "$(json_get "$TMP/chk.json" "j['preprocess']['config']['length_policy']")" = "center"
+check "check notes resample+crop" test "$(json_get "$TMP/chk.json" "any('resampled 1000 Hz -> 500 Hz' in n for n in j['preprocess']['notes']) and any('cropped' in n for n in j['preprocess']['notes'])")" = "True"
+check "flag overrides config" bash -c "'$BIN' inspect --check --json --config '$(dirname "$DATA")/../configs/preprocess-raw-clinical.json' --length-policy start '$ECG/s0010_re.hea' 2>/dev/null | grep -q '\"length_policy\": \"start\"'"
+check "length policy error refuses 38 s" bash -c "'$BIN' inspect --check --length-policy error '$ECG/s0010_re.hea' 2>&1 | grep -q 'needs exactly 10 s'"
+echo '{"bandpas": true}' >"$TMP/typo.json"
+check "config typo named" bash -c "'$BIN' inspect --check --config '$TMP/typo.json' '$ECG/00009.hea' 2>&1 | grep -q 'unknown config key(s): .*bandpas'"
+
 # plot
 "$BIN" plot "$ECG/00009.hea" -o "$TMP/p.svg" 2>/dev/null
 check "plot exit 0" test $? -eq 0

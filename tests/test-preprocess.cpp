@@ -1,7 +1,9 @@
 #include <cmath>
+#include <fstream>
 #include <limits>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "diagecg/ecg-preprocess.h"
 #include "diagecg/lead-map.h"
@@ -242,4 +244,37 @@ TEST(Preprocess, NotchRemovesPowerline) {
     EXPECT_NEAR(amplitude_at(lead0, 10, 500), 1.0, 0.01);
     cfg.notch_hz = 300;  // above Nyquist
     EXPECT_THROW(preprocess(r, cfg), std::invalid_argument);
+}
+
+TEST(PreprocessConfig, StrictJsonRoundTrip) {
+    const auto j = nlohmann::json::parse(R"({"length_policy": "center", "bandpass": true, "notch_hz": 60})");
+    const auto c = preprocess_config_from_json(j, "cfg");
+    EXPECT_EQ(c.length_policy, LengthPolicy::kCenter);
+    EXPECT_TRUE(c.bandpass);
+    EXPECT_DOUBLE_EQ(c.notch_hz, 60);
+    EXPECT_DOUBLE_EQ(c.sample_rate_hz, 500);   // default kept
+    const auto back = preprocess_config_from_json(preprocess_config_to_json(c), "cfg");
+    EXPECT_EQ(preprocess_config_to_json(back), preprocess_config_to_json(c));
+    auto error_of = [](const char* text) {
+        try {
+            preprocess_config_from_json(nlohmann::json::parse(text), "prep");
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_NE(error_of(R"({"lenght_policy": "center"})").find("unknown config key(s): prep.lenght_policy"), std::string::npos);
+    EXPECT_NE(error_of(R"({"bandpass": "yes"})").find("prep.bandpass: expected a boolean"), std::string::npos);
+    EXPECT_NE(error_of(R"({"length_policy": "middle"})").find("prep.length_policy"), std::string::npos);
+    EXPECT_NE(error_of(R"({"notch_hz": 300})").find("notch 300 Hz"), std::string::npos);
+    EXPECT_NE(error_of(R"([1, 2])").find("expected a JSON object"), std::string::npos);
+}
+
+TEST(PreprocessConfig, ShippedConfigsParse) {
+    for (const char* name : {"preprocess-reference.json", "preprocess-raw-clinical.json"}) {
+        std::ifstream in(std::string(DIAGECG_SOURCE_DIR) + "/configs/" + name);
+        ASSERT_TRUE(in) << name;
+        const auto c = preprocess_config_from_json(nlohmann::json::parse(in), name);
+        EXPECT_DOUBLE_EQ(c.sample_rate_hz, 500) << name;
+    }
 }

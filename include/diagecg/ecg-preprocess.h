@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "diagecg/ecg-record.h"
 
 namespace diagecg {
@@ -32,6 +34,13 @@ struct PreprocessResult {
     int64_t n_samples = 0;
     std::vector<std::string> notes;     // what was done (derived leads, resampling, padding, flat leads)
 };
+
+// Strict JSON <-> config (unknown keys and wrong types are errors naming the path); missing keys keep
+// the defaults. Keys: sample_rate_hz, duration_s, length_policy, max_gap_s, bandpass, notch_hz, flat_std,
+// normalize. validate() checks the fields against each other.
+PreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const std::string& path);
+nlohmann::json preprocess_config_to_json(const PreprocessConfig& cfg);
+void validate(const PreprocessConfig& cfg);
 
 // Throws std::invalid_argument when the record cannot be made valid (missing leads, long NaN gaps,
 // length mismatch under kError).

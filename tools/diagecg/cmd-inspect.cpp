@@ -20,6 +20,7 @@ struct InspectOptions {
     bool json = false;
     bool check = false;
     ReadFlags read;
+    PreprocessFlags prep;
 };
 
 struct LeadStats {
@@ -78,7 +79,11 @@ void run_inspect(const InspectOptions& o) {
     for (const auto& n : mapping.notes) log::info("{}", n);
     // --check: the record must also make a valid model input (throws with the reason otherwise).
     std::vector<std::string> prep_notes;
-    if (o.check) prep_notes = preprocess(raw).notes;
+    PreprocessConfig prep_cfg;
+    if (o.check) {
+        prep_cfg = o.prep.resolve();
+        prep_notes = preprocess(raw, prep_cfg).notes;
+    }
 
     if (o.json) {
         nlohmann::json j;
@@ -96,7 +101,7 @@ void run_inspect(const InspectOptions& o) {
                                   {"max", num(s.max)}, {"mean", num(s.mean)}, {"std", num(s.std)}, {"n_nan", s.n_nan}});
         }
         j["patient"] = patient_json(rec.patient);
-        if (o.check) j["preprocess"] = {{"ok", true}, {"notes", prep_notes}};
+        if (o.check) j["preprocess"] = {{"ok", true}, {"notes", prep_notes}, {"config", preprocess_config_to_json(prep_cfg)}};
         print_result(j.dump(2) + "\n");
         return;
     }
@@ -116,7 +121,8 @@ void run_inspect(const InspectOptions& o) {
     for (const auto& d : p.diagnoses) out += "diagnosis " + d + "\n";
     for (const auto& n : mapping.notes) out += "note      " + n + "\n";
     if (o.check) {
-        out += "model     input OK: 12 x 5000 at 500 Hz\n";
+        out += fmt::format("model     input OK: 12 x {} at {:g} Hz\n", std::llround(prep_cfg.duration_s * prep_cfg.sample_rate_hz),
+                           prep_cfg.sample_rate_hz);
         for (const auto& n : prep_notes) out += "prep      " + n + "\n";
     }
     out += fmt::format("\n{:<5} {:<6} {:>10} {:>10} {:>10} {:>10}\n", "lead", "units", "min", "max", "mean", "std");
@@ -137,6 +143,7 @@ void add_inspect(CLI::App& app, RunFn& run) {
     sub->add_flag("--json", o->json, "print one JSON object");
     sub->add_flag("--check", o->check, "also preprocess to the model input (12 x 5000 at 500 Hz) and fail if that is impossible");
     add_read_options(sub, o->read);
+    add_preprocess_options(sub, o->prep);
     sub->callback([&run, o] { run = [o] { run_inspect(*o); }; });
 }
 

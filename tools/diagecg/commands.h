@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "diagecg/ecg-preprocess.h"
 #include "diagecg/ecg-record.h"
 
 namespace diagecg::cli {
@@ -27,6 +28,16 @@ struct ReadFlags {
     ReadOptions options() const;
 };
 void add_read_options(CLI::App* sub, ReadFlags& flags);
+
+// Model-input preprocessing: --config FILE (JSON, see configs/) then --length-policy, --bandpass, --notch.
+struct PreprocessFlags {
+    std::string config_path;
+    std::string length_policy;      // empty = from config/default
+    bool bandpass = false;
+    double notch_hz = -1;           // < 0 = from config/default
+    PreprocessConfig resolve() const;
+};
+void add_preprocess_options(CLI::App* sub, PreprocessFlags& flags);
 
 // Writes `text` to stdout and flushes (results only; logs go to stderr).
 void print_result(const std::string& text);

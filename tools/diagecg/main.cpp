@@ -5,7 +5,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
+#include "diagecg/byte-reader.h"
 #include "diagecg/device.h"
 #include "diagecg/log.h"
 
@@ -38,6 +41,32 @@ ReadOptions ReadFlags::options() const {
         }
     }
     return o;
+}
+
+void add_preprocess_options(CLI::App* sub, PreprocessFlags& f) {
+    sub->add_option("--config", f.config_path, "preprocessing config JSON (see configs/); flags below override it");
+    sub->add_option("--length-policy", f.length_policy, "records not 10 s long: start (keep/pad at the end), center, error")
+        ->check(CLI::IsMember({"start", "center", "error"}));
+    sub->add_flag("--bandpass", f.bandpass, "0.5-40 Hz zero-phase band-pass (off by default, as in the reference)");
+    sub->add_option("--notch", f.notch_hz, "powerline notch in Hz (50 or 60; 0 = off)");
+}
+
+PreprocessConfig PreprocessFlags::resolve() const {
+    PreprocessConfig c;
+    if (!config_path.empty()) {
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(read_file_text(config_path));
+        } catch (const nlohmann::json::exception& e) {
+            throw std::runtime_error(config_path + ": not valid JSON: " + e.what());
+        }
+        c = preprocess_config_from_json(j, config_path);
+    }
+    if (!length_policy.empty()) c.length_policy = parse_length_policy(length_policy);
+    if (bandpass) c.bandpass = true;
+    if (notch_hz >= 0) c.notch_hz = notch_hz;
+    validate(c);
+    return c;
 }
 
 void print_result(const std::string& text) {
