@@ -5,31 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include "diagecg/byte-reader.h"
+#include "diagecg/json-config.h"
 
 namespace diagecg {
 
 using nlohmann::json;
 
 namespace {
-
-// Typed field readers: a present field of the wrong type is an error naming the field.
-template <typename T>
-bool read_field(const json& j, const char* key, T& out, const std::string& where) {
-    if (!j.contains(key) || j[key].is_null()) return false;
-    const json& v = j[key];
-    bool ok;
-    if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
-    else if constexpr (std::is_integral_v<T>) ok = v.is_number_integer();
-    else if constexpr (std::is_floating_point_v<T>) ok = v.is_number();
-    else ok = v.is_string();
-    if (!ok) {
-        const char* expected = std::is_same_v<T, bool> ? "a boolean" : std::is_integral_v<T> ? "an integer"
-                             : std::is_floating_point_v<T> ? "a number" : "a string";
-        throw std::invalid_argument(where + ": field \"" + key + "\" must be " + expected + ", got " + v.dump());
-    }
-    out = v.get<T>();
-    return true;
-}
 
 // bos/eos may be an int or a list of ints (first is used)
 void read_token_id(const json& j, const char* key, int64_t& out, const std::string& where) {
@@ -68,8 +50,9 @@ void LlmConfig::validate() const {
 LlmConfig llm_config_from_json(const json& j, const std::string& where) {
     if (!j.is_object()) throw std::invalid_argument(where + ": not a JSON object");
     LlmConfig c;
+    JsonObject o(j, where);   // HF configs carry many fields we do not need: no finish() here
     std::string model_type;
-    if (!read_field(j, "model_type", model_type, where))
+    if (!o.get("model_type", model_type))
         throw std::invalid_argument(where + ": no \"model_type\" (expected llama, mistral or qwen2)");
     if (model_type != "llama" && model_type != "mistral" && model_type != "qwen2")
         throw std::invalid_argument(where + ": model_type \"" + model_type + "\" is not supported (llama, mistral, qwen2)");
@@ -80,7 +63,7 @@ LlmConfig llm_config_from_json(const json& j, const std::string& where) {
 
     std::string missing;
     auto required = [&](const char* key, int64_t& out) {
-        if (!read_field(j, key, out, where)) missing += std::string(missing.empty() ? "" : ", ") + key;
+        if (!o.get(key, out)) missing += std::string(missing.empty() ? "" : ", ") + key;
     };
     required("vocab_size", c.vocab_size);
     required("hidden_size", c.hidden_size);
@@ -89,45 +72,40 @@ LlmConfig llm_config_from_json(const json& j, const std::string& where) {
     required("num_attention_heads", c.num_attention_heads);
     if (!missing.empty()) throw std::invalid_argument(where + ": missing required field(s): " + missing);
     c.num_key_value_heads = c.num_attention_heads;
-    read_field(j, "num_key_value_heads", c.num_key_value_heads, where);
-    read_field(j, "head_dim", c.head_dim, where);
-    read_field(j, "rms_norm_eps", c.rms_norm_eps, where);
-    read_field(j, "rope_theta", c.rope_theta, where);
-    read_field(j, "max_position_embeddings", c.max_position_embeddings, where);
-    read_field(j, "tie_word_embeddings", c.tie_word_embeddings, where);
-    read_field(j, "attention_bias", c.attention_bias, where);
+    o.get("num_key_value_heads", c.num_key_value_heads);
+    o.get("head_dim", c.head_dim);
+    o.get("rms_norm_eps", c.rms_norm_eps);
+    o.get("rope_theta", c.rope_theta);
+    o.get("max_position_embeddings", c.max_position_embeddings);
+    o.get("tie_word_embeddings", c.tie_word_embeddings);
+    o.get("attention_bias", c.attention_bias);
     read_token_id(j, "bos_token_id", c.bos_token_id, where);
     read_token_id(j, "eos_token_id", c.eos_token_id, where);
 
     if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-        const json& rs = j["rope_scaling"];
-        const std::string w = where + ": rope_scaling";
-        if (!rs.is_object()) throw std::invalid_argument(w + " must be an object or null");
+        const std::string w = where + ".rope_scaling";
+        JsonObject rs(j["rope_scaling"], w);
         std::string type;
-        if (!read_field(rs, "rope_type", type, w)) read_field(rs, "type", type, w);
+        if (!rs.get("rope_type", type)) rs.get("type", type);
         if (type == "default" || type.empty()) {
             type.clear();
         } else if (type != "linear" && type != "llama3") {
             throw std::invalid_argument(w + ": type \"" + type + "\" is not supported (linear, llama3)");
         }
         c.rope_scaling.type = type;
-        read_field(rs, "factor", c.rope_scaling.factor, w);
-        read_field(rs, "low_freq_factor", c.rope_scaling.low_freq_factor, w);
-        read_field(rs, "high_freq_factor", c.rope_scaling.high_freq_factor, w);
-        read_field(rs, "original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings, w);
+        rs.get("factor", c.rope_scaling.factor);
+        rs.get("low_freq_factor", c.rope_scaling.low_freq_factor);
+        rs.get("high_freq_factor", c.rope_scaling.high_freq_factor);
+        rs.get("original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings);
         if (!(c.rope_scaling.factor > 0)) throw std::invalid_argument(w + ": factor must be > 0");
     }
 
     if (j.contains("diagecg")) {
         // Our own section: strict, unknown keys are errors.
-        const json& d = j["diagecg"];
-        if (!d.is_object()) throw std::invalid_argument(where + ": \"diagecg\" must be an object");
-        for (const auto& [k, v] : d.items()) {
-            if (k != "n_ecg_codes" && k != "base_vocab_size")
-                throw std::invalid_argument(where + ": unknown key \"diagecg." + k + "\" (expected n_ecg_codes, base_vocab_size)");
-        }
-        read_field(d, "n_ecg_codes", c.ecg.n_ecg_codes, where + ": diagecg");
-        read_field(d, "base_vocab_size", c.ecg.base_vocab_size, where + ": diagecg");
+        JsonObject d(j["diagecg"], where + ".diagecg");
+        d.get("n_ecg_codes", c.ecg.n_ecg_codes);
+        d.get("base_vocab_size", c.ecg.base_vocab_size);
+        d.finish();
     }
     try {
         c.validate();

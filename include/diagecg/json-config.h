@@ -18,11 +18,11 @@ public:
         if (!j_.is_object()) throw std::invalid_argument(path_ + ": expected a JSON object, got " + j_.dump());
     }
 
-    // Reads `key` into `out` when present; returns whether it was.
+    // Reads `key` into `out` when present and not null; returns whether it was.
     template <typename T>
     bool get(const char* key, T& out) {
         seen_.insert(key);
-        if (!j_.contains(key)) return false;
+        if (!j_.contains(key) || j_[key].is_null()) return false;
         const nlohmann::json& v = j_[key];
         bool ok;
         if constexpr (std::is_same_v<T, bool>) ok = v.is_boolean();
