@@ -17,6 +17,8 @@ struct BadCase {
     const char* file;
     const char* expected;  // fragment of the error message
 };
+// ctest shows the file, not the struct's bytes
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.file; }
 
 const BadCase kCases[] = {
     // WFDB

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,21 @@ public:
             throw std::invalid_argument(path_ + "." + key + ": expected " + expected + ", got " + v.dump());
         }
         out = v.get<T>();
+        return true;
+    }
+
+    // Reads an array of integers.
+    bool get(const char* key, std::vector<int64_t>& out) {
+        seen_.insert(key);
+        if (!j_.contains(key) || j_[key].is_null()) return false;
+        const nlohmann::json& v = j_[key];
+        if (!v.is_array()) throw std::invalid_argument(path_ + "." + key + ": expected an array of integers, got " + v.dump());
+        out.clear();
+        for (const auto& e : v) {
+            if (!e.is_number_integer())
+                throw std::invalid_argument(path_ + "." + key + ": expected an array of integers, got " + v.dump());
+            out.push_back(e.get<int64_t>());
+        }
         return true;
     }
 
