@@ -23,6 +23,21 @@ int64_t EcgTokenizerConfig::n_steps() const {
     return p;
 }
 
+double EcgTokenizerConfig::encoder_flops() const {
+    // per lead: conv(1->C, k7) at T; per stage at length t: convs k3+k5+k7+1x1 (C->C) at t, stride-2 conv k3 to
+    // ceil(t/2); bottleneck 1x1 at P; then the L*C -> Z linear per step.
+    const double c = static_cast<double>(channels);
+    double per_lead = 2.0 * c * 7 * n_samples;
+    int64_t t = n_samples;
+    for (int64_t s = 0; s < n_stages; ++s) {
+        per_lead += 2.0 * c * c * (3 + 5 + 7 + 1) * t;
+        t = (t + 1) / 2;
+        per_lead += 2.0 * c * c * 3 * t;
+    }
+    per_lead += 2.0 * c * c * t;
+    return per_lead * n_leads + 2.0 * n_leads * c * latent_dim() * t;
+}
+
 void EcgTokenizerConfig::validate() const {
     if (n_leads <= 0 || n_samples <= 0 || channels <= 0 || n_stages < 0)
         throw std::invalid_argument("ecg tokenizer: n_leads, n_samples, channels must be positive and n_stages >= 0");

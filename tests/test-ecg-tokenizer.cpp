@@ -104,3 +104,15 @@ TEST(EcgTokenizer, ConfigJsonStrictAndShippedConfigs) {
     EXPECT_EQ(ref.n_steps(), 313);
     EXPECT_EQ(ref.codebook_size(), 1296);
 }
+
+TEST(EcgTokenizer, EncoderFlopsMatchAHandCount) {
+    EcgTokenizerConfig c;
+    c.n_leads = 1;
+    c.n_samples = 8;
+    c.channels = 2;
+    c.groups = 1;
+    c.n_stages = 1;
+    c.fsq_levels = {3};
+    // input 2*2*7*8 = 224; block 2*4*16*8 = 1024; down to 4: 2*4*3*4 = 96; bottleneck 2*4*4 = 32; linear 2*1*2*1*4 = 16
+    EXPECT_DOUBLE_EQ(c.encoder_flops(), 224 + 1024 + 96 + 32 + 16);
+}

@@ -22,6 +22,7 @@ struct EcgTokenizerConfig {
     int64_t latent_dim() const { return static_cast<int64_t>(fsq_levels.size()); }
     int64_t codebook_size() const;
     int64_t n_steps() const;                // P = ceil(T / 2^n_stages)
+    double encoder_flops() const;           // multiply-adds x 2 of encode() for one ECG
     void validate() const;                  // throws std::invalid_argument
 };
 EcgTokenizerConfig ecg_tokenizer_config_from_json(const nlohmann::json& j, const std::string& path);   // strict

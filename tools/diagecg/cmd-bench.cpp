@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "diagecg/device.h"
 #include "diagecg/ecg-preprocess.h"
+#include "diagecg/ecg-tokenizer.h"
 #include "diagecg/generate.h"  // GenerateStats
 #include "diagecg/llm-io.h"
 #include "diagecg/log.h"
@@ -107,6 +108,40 @@ void run_bench_llm(const BenchLlmOptions& o) {
     fmt::print("bound = weight bytes / measured bandwidth (one decode step reads every weight once); ratio = bound / measured step time\n");
 }
 
+struct BenchTokenizerOptions {
+    std::vector<std::string> dtypes{"f32", "bf16"};
+    std::vector<int64_t> batches{1, 64};
+    int reps = 3;
+};
+
+// ECGs per second through EcgTokenizer::encode with the reference shape (random weights: same cost).
+void run_bench_tokenizer(const BenchTokenizerOptions& o) {
+    const EcgTokenizerConfig cfg;
+    const double flops = cfg.encoder_flops();
+    fmt::print("ECG tokenizer encoder (reference shape, {} x {} -> {} codes): {:.2f} GFLOP per ECG, threads {}\n", cfg.n_leads,
+               cfg.n_samples, cfg.n_steps(), flops / 1e9, at::get_num_threads());
+    fmt::print("{:<5} {:>5} {:>12} {:>10} {:>10}\n", "dtype", "batch", "ECGs/s", "ms/batch", "GFLOP/s");
+    torch::manual_seed(0);
+    for (const auto& ds : o.dtypes) {
+        EcgTokenizer tok(cfg);
+        const auto dtype = parse_dtype_flag(ds);
+        tok->to(dtype);
+        tok->eval();
+        torch::NoGradGuard ng;
+        for (const int64_t b : o.batches) {
+            const auto x = torch::randn({b, cfg.n_leads, cfg.n_samples}).to(dtype);
+            double best = 1e30;
+            for (int r = 0; r < o.reps + 1; ++r) {   // first run warms up
+                const auto t = Clock::now();
+                const auto codes = tok->encode(x).codes;
+                (void)codes.sum().item<int64_t>();
+                if (r > 0) best = std::min(best, since(t));
+            }
+            fmt::print("{:<5} {:>5} {:>12.1f} {:>10.1f} {:>10.1f}\n", ds, b, b / best, best * 1e3, flops * b / best / 1e9);
+        }
+    }
+}
+
 struct BenchReadOptions {
     std::string dir;
     int64_t limit = 0;
@@ -154,6 +189,13 @@ void add_bench(CLI::App& app, RunFn& run) {
     llm->add_option("--n-gen", lo->n_gen, "decode steps")->capture_default_str();
     llm->add_option("--reps", lo->reps, "repetitions (best is reported)")->capture_default_str();
     llm->callback([&run, lo] { run = [lo] { run_bench_llm(*lo); }; });
+
+    auto to = std::make_shared<BenchTokenizerOptions>();
+    auto* tk = bench->add_subcommand("tokenizer", "ECGs tokenized per second (reference encoder shape), with FLOP/s");
+    tk->add_option("--dtype", to->dtypes, "dtypes to run")->capture_default_str();
+    tk->add_option("--batch", to->batches, "batch sizes to run")->capture_default_str();
+    tk->add_option("--reps", to->reps, "repetitions (best is reported)")->capture_default_str();
+    tk->callback([&run, to] { run = [to] { run_bench_tokenizer(*to); }; });
 
     auto ro = std::make_shared<BenchReadOptions>();
     auto* rd = bench->add_subcommand("read", "Records read + preprocessed per second over a directory of WFDB records");
