@@ -17,16 +17,22 @@ namespace {
 void read_token_id(const json& j, const char* key, int64_t& out, const std::string& where) {
     if (!j.contains(key) || j[key].is_null()) return;
     const json& v = j[key];
-    if (v.is_number_integer()) out = v.get<int64_t>();
-    else if (v.is_array() && !v.empty() && v[0].is_number_integer()) out = v[0].get<int64_t>();
-    else throw std::invalid_argument(where + ": field \"" + key + "\" must be an integer or a list of integers, got " + v.dump());
+    if (v.is_number_integer())
+        out = v.get<int64_t>();
+    else if (v.is_array() && !v.empty() && v[0].is_number_integer())
+        out = v[0].get<int64_t>();
+    else
+        throw std::invalid_argument(where + ": field \"" + key + "\" must be an integer or a list of integers, got " +
+                                    v.dump());
 }
 
 }  // namespace
 
 void LlmConfig::validate() const {
     auto positive = [](int64_t v, const char* name) {
-        if (v <= 0) throw std::invalid_argument(std::string("model config: ") + name + " must be positive, got " + std::to_string(v));
+        if (v <= 0)
+            throw std::invalid_argument(std::string("model config: ") + name + " must be positive, got " +
+                                        std::to_string(v));
     };
     positive(vocab_size, "vocab_size");
     positive(hidden_size, "hidden_size");
@@ -41,25 +47,35 @@ void LlmConfig::validate() const {
     if (num_attention_heads % num_key_value_heads != 0)
         throw std::invalid_argument("model config: num_attention_heads " + std::to_string(num_attention_heads) +
                                     " is not a multiple of num_key_value_heads " + std::to_string(num_key_value_heads));
-    if (dim_head() % 2 != 0) throw std::invalid_argument("model config: head dim " + std::to_string(dim_head()) + " must be even (rotary)");
+    if (head_dim < 0)
+        throw std::invalid_argument(
+            "model config: head_dim must be >= 0 (0 = hidden_size / num_attention_heads), got " +
+            std::to_string(head_dim));
+    if (dim_head() % 2 != 0)
+        throw std::invalid_argument("model config: head dim " + std::to_string(dim_head()) + " must be even (rotary)");
     if (!(rms_norm_eps > 0)) throw std::invalid_argument("model config: rms_norm_eps must be > 0");
     if (!(rope_theta > 0)) throw std::invalid_argument("model config: rope_theta must be > 0");
-    if (ecg.n_ecg_codes < 0 || ecg.base_vocab_size < 0) throw std::invalid_argument("model config: diagecg fields must be >= 0");
+    if (ecg.n_ecg_codes < 0 || ecg.base_vocab_size < 0)
+        throw std::invalid_argument("model config: diagecg fields must be >= 0");
 }
 
 LlmConfig llm_config_from_json(const json& j, const std::string& where) {
     if (!j.is_object()) throw std::invalid_argument(where + ": not a JSON object");
     LlmConfig c;
-    JsonObject o(j, where);   // HF configs carry many fields we do not need: no finish() here
+    JsonObject o(j, where);  // HF configs carry many fields we do not need: no finish() here
     std::string model_type;
     if (!o.get("model_type", model_type))
         throw std::invalid_argument(where + ": no \"model_type\" (expected llama, mistral or qwen2)");
     if (model_type != "llama" && model_type != "mistral" && model_type != "qwen2")
-        throw std::invalid_argument(where + ": model_type \"" + model_type + "\" is not supported (llama, mistral, qwen2)");
+        throw std::invalid_argument(where + ": model_type \"" + model_type +
+                                    "\" is not supported (llama, mistral, qwen2)");
     c.attention_bias = model_type == "qwen2";
-    if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
-        j["architectures"][0].is_string())
-        c.architecture = j["architectures"][0].get<std::string>();
+    if (j.contains("architectures") && !j["architectures"].is_null()) {
+        const json& a = j["architectures"];
+        if (!a.is_array() || (!a.empty() && !a[0].is_string()))
+            throw std::invalid_argument(where + ".architectures: expected a list of strings, got " + a.dump());
+        if (!a.empty()) c.architecture = a[0].get<std::string>();
+    }
 
     std::string missing;
     auto required = [&](const char* key, int64_t& out) {
@@ -92,12 +108,26 @@ LlmConfig llm_config_from_json(const json& j, const std::string& where) {
         } else if (type != "linear" && type != "llama3") {
             throw std::invalid_argument(w + ": type \"" + type + "\" is not supported (linear, llama3)");
         }
-        c.rope_scaling.type = type;
-        rs.get("factor", c.rope_scaling.factor);
-        rs.get("low_freq_factor", c.rope_scaling.low_freq_factor);
-        rs.get("high_freq_factor", c.rope_scaling.high_freq_factor);
-        rs.get("original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings);
-        if (!(c.rope_scaling.factor > 0)) throw std::invalid_argument(w + ": factor must be > 0");
+        // Only the fields the type uses are kept, so to_json/from_json round-trips exactly.
+        RopeScaling r;
+        r.type = type;
+        if (!type.empty()) {
+            if (!rs.get("factor", r.factor))
+                throw std::invalid_argument(w + ".factor: missing for type \"" + type + "\"");
+            if (!(r.factor > 0))
+                throw std::invalid_argument(w + ".factor: must be > 0, got " + std::to_string(r.factor));
+        }
+        if (type == "llama3") {
+            rs.get("low_freq_factor", r.low_freq_factor);
+            rs.get("high_freq_factor", r.high_freq_factor);
+            rs.get("original_max_position_embeddings", r.original_max_position_embeddings);
+            if (!(r.low_freq_factor > 0) || !(r.high_freq_factor > r.low_freq_factor) ||
+                r.original_max_position_embeddings <= 0)
+                throw std::invalid_argument(w +
+                                            ": llama3 needs 0 < low_freq_factor < high_freq_factor and "
+                                            "original_max_position_embeddings > 0");
+        }
+        c.rope_scaling = r;
     }
 
     if (j.contains("diagecg")) {
@@ -155,7 +185,8 @@ json llm_config_to_json(const LlmConfig& c) {
             j["rope_scaling"]["original_max_position_embeddings"] = c.rope_scaling.original_max_position_embeddings;
         }
     }
-    if (c.ecg.n_ecg_codes > 0) j["diagecg"] = {{"n_ecg_codes", c.ecg.n_ecg_codes}, {"base_vocab_size", c.ecg.base_vocab_size}};
+    if (c.ecg.n_ecg_codes > 0)
+        j["diagecg"] = {{"n_ecg_codes", c.ecg.n_ecg_codes}, {"base_vocab_size", c.ecg.base_vocab_size}};
     return j;
 }
 

@@ -72,6 +72,7 @@ public:
 
 private:
     std::vector<std::unique_ptr<SafetensorsFile>> files_;
+    std::map<std::string, size_t> index_;                            // tensor -> files_ index
 };
 
 }  // namespace diagecg
