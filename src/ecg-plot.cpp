@@ -336,4 +336,57 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
     return out;
 }
 
+std::string render_overlay_svg(const float* a, const float* b, int64_t n_samples, double fs, const OverlayOptions& opts) {
+    if (!(fs > 0) || n_samples <= 0 || !(opts.speed_mm_per_s > 0) || !(opts.gain_mm_per_unit > 0))
+        throw std::invalid_argument("render_overlay_svg: sample rate, length, speed and gain must be positive");
+    if (!opts.lead_labels.empty() && opts.lead_labels.size() != kNLeads)
+        throw std::invalid_argument("render_overlay_svg: lead_labels must hold 12 texts");
+    constexpr double kStripH = 30.0, kLabelW = 24.0, kTop = 16.0;
+    const double duration = static_cast<double>(n_samples) / fs;
+    const double trace_w = duration * opts.speed_mm_per_s;
+    const double gx = kMarginMm + kLabelW, gw = trace_w, gh = kStripH * kNLeads;
+    const double page_w = gx + gw + kMarginMm, page_h = kTop + gh + kMarginMm;
+    std::string out;
+    auto put = [&out](auto&&... args) { fmt::format_to(std::back_inserter(out), std::forward<decltype(args)>(args)...); };
+    put("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    put("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0:.1f}mm\" height=\"{1:.1f}mm\" viewBox=\"0 0 {0:.2f} {1:.2f}\" "
+        "font-family=\"Helvetica, Arial, sans-serif\">\n",
+        page_w, page_h);
+    put("<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n");
+    put("<text x=\"{:.2f}\" y=\"7\" font-size=\"4.5\" font-weight=\"bold\">{}</text>\n", kMarginMm, xml_escape(opts.title));
+    put("<text x=\"{:.2f}\" y=\"13\" font-size=\"3.2\" fill=\"#333\" xml:space=\"preserve\">{:g} mm/s    {:g} mm per unit    "
+        "{:g} Hz    {:.1f} s    <tspan fill=\"#000\">\u2014 {}</tspan>    <tspan fill=\"#d01010\">\u2014 {}</tspan></text>\n",
+        kMarginMm, opts.speed_mm_per_s, opts.gain_mm_per_unit, fs, duration, xml_escape(opts.legend_a),
+        xml_escape(opts.legend_b));
+    std::string minor, major;
+    for (int i = 0; i <= static_cast<int>(gw); ++i)
+        fmt::format_to(std::back_inserter(i % 5 ? minor : major), "M{:.2f} {:.2f}v{:.2f}", gx + i, kTop, gh);
+    for (int j = 0; j <= static_cast<int>(gh); ++j)
+        fmt::format_to(std::back_inserter(j % 5 ? minor : major), "M{:.2f} {:.2f}h{:.2f}", gx, kTop + j, gw);
+    put("<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"#fff7f7\"/>\n", gx, kTop, gw, gh);
+    put("<path d=\"{}\" stroke=\"#f7c4c4\" stroke-width=\"0.1\" fill=\"none\"/>\n", minor);
+    put("<path d=\"{}\" stroke=\"#e58a8a\" stroke-width=\"0.25\" fill=\"none\"/>\n", major);
+    PlotOptions po;
+    po.speed_mm_per_s = opts.speed_mm_per_s;
+    po.gain_mm_per_mv = opts.gain_mm_per_unit;
+    for (int l = 0; l < kNLeads; ++l) {
+        const double top = kTop + l * kStripH, base = top + 0.5 * kStripH;
+        put("<text class=\"lead-label\" x=\"{:.2f}\" y=\"{:.2f}\" font-size=\"3.6\" font-weight=\"bold\">{}</text>\n",
+            kMarginMm, base - 1.0, kLeadNames[l]);
+        if (!opts.lead_labels.empty())
+            put("<text x=\"{:.2f}\" y=\"{:.2f}\" font-size=\"2.8\" fill=\"#333\">{}</text>\n", kMarginMm, base + 3.5,
+                xml_escape(opts.lead_labels[static_cast<size_t>(l)]));
+        for (int which = 0; which < 2; ++which) {
+            TracePath path(top, top + kStripH);
+            path.add_segment((which == 0 ? a : b) + static_cast<ptrdiff_t>(l) * n_samples, 0, n_samples, fs, 1.0, gx, base, po);
+            put("<path class=\"{}\" data-lead=\"{}\" d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" "
+                "stroke-linejoin=\"round\"/>\n",
+                which == 0 ? "original" : "reconstruction", kLeadNames[l], path.d(), which == 0 ? "#000" : "#d01010",
+                which == 0 ? "0.3" : "0.25");
+        }
+    }
+    put("</svg>\n");
+    return out;
+}
+
 }  // namespace diagecg

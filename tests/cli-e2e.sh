@@ -2,7 +2,7 @@
 # End-to-end tests of the diagecg binary on real records: run it, check what it prints.
 # usage: cli-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
 set -uo pipefail
-BIN=$1
+BIN=$(realpath "$1")
 DATA=$2
 ECG=$DATA/ecg
 TMP=$(mktemp -d)
@@ -79,6 +79,52 @@ cp "$DATA/models/stories260K/config.json" "$DATA/models/stories260K/tokenizer.mo
 head -c 5000 "$DATA/models/stories260K/model.safetensors" >"$TMP/broken/model.safetensors"
 check "generate truncated safetensors" bash -c "'$BIN' generate -m '$TMP/broken' -p x 2>&1 | grep -q 'past the data buffer'"
 check "generate missing model dir" bash -c "'$BIN' generate -m '$TMP/nope' -p x 2>&1 | grep -q 'does not exist'"
+
+# ECG tokenizer (stage 1): train the tiny config, kill it with SIGKILL mid-run, resume, and get the very
+# same weights and metrics as an uninterrupted run.
+SRC=$(cd "$(dirname "$DATA")/.." && pwd)
+TINY=$SRC/configs/tokenizer-tiny.json
+(cd "$SRC" && "$BIN" -t 1 train-tokenizer --config "$TINY" -o "$TMP/tok-a" >"$TMP/tok-a.json" 2>"$TMP/tok-a.err")
+check "train-tokenizer exit 0" test $? -eq 0
+check "train-tokenizer summary steps" test "$(json_get "$TMP/tok-a.json" "j['steps']")" = "9"
+check "train-tokenizer model written" test -s "$TMP/tok-a/model/model.safetensors"
+check "train-tokenizer one metrics line per step" test "$(grep -c '"loss"' "$TMP/tok-a/metrics.jsonl")" -eq 9
+check "train-tokenizer progress with ETA" grep -q "step 9/9 .* ETA" "$TMP/tok-a.err"
+(cd "$SRC" && "$BIN" -t 1 train-tokenizer --config "$TINY" -o "$TMP/tok-b" --test-sigkill-at-step 5 >/dev/null 2>&1)
+check "train-tokenizer SIGKILL exit 137" test $? -eq 137
+check "killed run has a checkpoint" test -s "$TMP/tok-b/checkpoint.pt"
+check "killed run not finished" test "$(grep -c '"loss"' "$TMP/tok-b/metrics.jsonl")" -lt 9
+(cd "$SRC" && "$BIN" -t 1 train-tokenizer --config "$TINY" -o "$TMP/tok-b" --resume >"$TMP/tok-b.json" 2>"$TMP/tok-b.err")
+check "resume exit 0" test $? -eq 0
+check "resume starts at the checkpoint" grep -q "resuming .* at step 4" "$TMP/tok-b.err"
+check "resumed weights == uninterrupted weights" cmp -s "$TMP/tok-a/model/model.safetensors" "$TMP/tok-b/model/model.safetensors"
+strip_time() { python3 -c "import json,sys; [print(json.dumps({k:v for k,v in json.loads(l).items() if k!='elapsed_s'}, sort_keys=True)) for l in open(sys.argv[1])]" "$1"; }
+check "resumed metrics == uninterrupted metrics" test "$(strip_time "$TMP/tok-a/metrics.jsonl")" = "$(strip_time "$TMP/tok-b/metrics.jsonl")"
+check "fresh run into a used directory is refused" bash -c "cd '$SRC' && '$BIN' train-tokenizer --config '$TINY' -o '$TMP/tok-a' 2>&1 | grep -q 'already holds a run'"
+check "resume without a run is refused" bash -c "cd '$SRC' && '$BIN' train-tokenizer --config '$TINY' -o '$TMP/tok-none' --resume 2>&1 | grep -q 'nothing to resume'"
+printf '{"model": {"chanels": 8}, "data": {"path": "x"}}' >"$TMP/typo.json"
+check "config typo names the key" bash -c "'$BIN' train-tokenizer --config '$TMP/typo.json' -o '$TMP/tok-t' 2>&1 | grep -q 'model.chanels'"
+
+# tokenize and reconstruct with the tiny model
+TOK=$TMP/tok-a/model
+"$BIN" tokenize -m "$TOK" "$ECG/HR06000.hea" --json >"$TMP/tok1.json" 2>/dev/null
+check "tokenize exit 0" test $? -eq 0
+check "tokenize 313 tokens" test "$(json_get "$TMP/tok1.json" "j['n_tokens'] == 313 == len(j['tokens'])")" = "True"
+check "tokenize ids in codebook" test "$(json_get "$TMP/tok1.json" "j['codebook_size'] == 1296 and all(0 <= t < 1296 for t in j['tokens'])")" = "True"
+"$BIN" tokenize -m "$TOK" "$ECG/00043.hea" "$ECG/HR06000.hea" --batch 2 --json >"$TMP/tok2.jsonl" 2>/dev/null
+check "tokenize batched == alone" test "$(tail -1 "$TMP/tok2.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"])')" = "$(json_get "$TMP/tok1.json" "j['tokens']")"
+check "tokenize missing model" bash -c "'$BIN' tokenize -m '$TMP/nope' '$ECG/00043.hea' 2>&1 | grep -q 'not an ECG tokenizer directory'"
+check "tokenize bad record exit 1" bash -c "! '$BIN' tokenize -m '$TOK' '$DATA/bad/empty.hea' >/dev/null 2>&1"
+"$BIN" reconstruct -m "$TOK" "$ECG/HR06000.hea" -o "$TMP/rec.svg" --json >"$TMP/rec.json" 2>/dev/null
+check "reconstruct exit 0" test $? -eq 0
+check "reconstruct figures" test "$(json_get "$TMP/rec.json" "j['n_ecgs'] == 1 and j['mse'] > 0 and -1 <= j['mean_pearson'] <= 1 and 1 <= j['codes_used'] <= 313")" = "True"
+check "reconstruct svg 12+12 traces" test "$(grep -c 'class="original"' "$TMP/rec.svg")$(grep -c 'class="reconstruction"' "$TMP/rec.svg")" = "1212"
+check "reconstruct -o needs one record" bash -c "'$BIN' reconstruct -m '$TOK' '$ECG/HR06000.hea' '$ECG/00043.hea' -o '$TMP/x.svg' 2>&1 | grep -q 'draws one record'"
+
+# the bundled tokenizer (models/ecg-tokenizer, the default -m) on PTB-XL record 9 (a test-split record)
+"$BIN" reconstruct "$ECG/00009.hea" --json >"$TMP/rec9.json" 2>/dev/null
+check "bundled tokenizer reconstructs a held-out record (r > 0.85)" test "$(json_get "$TMP/rec9.json" "j['mean_pearson'] > 0.85 and j['mse'] < 0.3")" = "True"
+check "bundled tokenizer 313 tokens" test "$("$BIN" tokenize "$ECG/00009.hea" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["n_tokens"])')" = "313"
 
 # bad input: one clear line on stderr, exit code 1, no crash
 for f in "$DATA"/bad/*; do

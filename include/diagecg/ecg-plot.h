@@ -21,4 +21,17 @@ struct PlotOptions {
 // when they are uV; other units (e.g. "z") are drawn at gain mm per unit and the units are named in the title.
 std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts);
 
+// Two versions of one 12-lead signal (e.g. a model input and its reconstruction) drawn over each other:
+// one full-length strip per lead in canonical order, `a` in black, `b` in red, a label per lead.
+struct OverlayOptions {
+    double speed_mm_per_s = 25.0;
+    double gain_mm_per_unit = 2.5;           // z-scored signals: QRS of 5-8 units stay inside a 30 mm strip
+    std::string title;
+    std::string legend_a = "original";
+    std::string legend_b = "reconstruction";
+    std::vector<std::string> lead_labels;    // 12 texts drawn after the lead names (e.g. "r = 0.95"), optional
+};
+// a, b: [12, n_samples] row-major at fs Hz.
+std::string render_overlay_svg(const float* a, const float* b, int64_t n_samples, double fs, const OverlayOptions& opts);
+
 }  // namespace diagecg

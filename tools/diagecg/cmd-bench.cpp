@@ -110,7 +110,7 @@ void run_bench_llm(const BenchLlmOptions& o) {
 
 struct BenchTokenizerOptions {
     std::vector<std::string> dtypes{"f32", "bf16"};
-    std::vector<int64_t> batches{1, 64};
+    std::vector<int64_t> batches{1, 8, 64};
     int reps = 3;
 };
 

@@ -14,10 +14,22 @@ namespace diagecg::cli {
 
 using RunFn = std::function<void()>;
 
+#ifndef DIAGECG_DEFAULT_TOKENIZER
+#define DIAGECG_DEFAULT_TOKENIZER "models/ecg-tokenizer"
+#endif
+
 void add_inspect(CLI::App& app, RunFn& run);
 void add_plot(CLI::App& app, RunFn& run);
 void add_generate(CLI::App& app, RunFn& run);
 void add_bench(CLI::App& app, RunFn& run);
+void add_train_tokenizer(CLI::App& app, RunFn& run);
+void add_tokenize(CLI::App& app, RunFn& run);
+void add_reconstruct(CLI::App& app, RunFn& run);
+
+// Record arguments -> record files: a directory expands to the records in it, a .txt/.list file to the
+// records it lists; with a split file, only the records of `split` are kept.
+std::vector<std::string> expand_records(const std::vector<std::string>& args, const std::string& split_file = "",
+                                        const std::string& split = "");
 
 // --sample-rate, --leads, --units, --layout: for formats that do not carry them (CSV, NPY).
 struct ReadFlags {

@@ -11,6 +11,7 @@
 #include "diagecg/byte-reader.h"
 #include "diagecg/device.h"
 #include "diagecg/log.h"
+#include "diagecg/record-set.h"
 
 #ifndef DIAGECG_VERSION
 #define DIAGECG_VERSION "dev"
@@ -69,6 +70,22 @@ PreprocessConfig PreprocessFlags::resolve() const {
     return c;
 }
 
+std::vector<std::string> expand_records(const std::vector<std::string>& args, const std::string& split_file,
+                                        const std::string& split) {
+    std::vector<std::string> out;
+    for (const auto& a : args) {
+        const auto r = list_records(a);
+        out.insert(out.end(), r.begin(), r.end());
+    }
+    if (!split_file.empty()) {
+        const std::size_t before = out.size();
+        out = select_split(out, read_split_file(split_file), split);
+        if (out.empty())
+            throw std::runtime_error(split_file + ": none of the " + std::to_string(before) + " records has split \"" + split + "\"");
+    }
+    return out;
+}
+
 void print_result(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
@@ -92,6 +109,9 @@ int main(int argc, char** argv) {
     cli::add_plot(app, run);
     cli::add_generate(app, run);
     cli::add_bench(app, run);
+    cli::add_train_tokenizer(app, run);
+    cli::add_tokenize(app, run);
+    cli::add_reconstruct(app, run);
 
     try {
         app.parse(argc, argv);

@@ -1,0 +1,410 @@
+#include "diagecg/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "diagecg/atomic-file.h"
+#include "diagecg/json-config.h"
+#include "diagecg/log.h"
+
+namespace diagecg {
+namespace fs = std::filesystem;
+
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& path) {
+    TrainConfig c;
+    JsonObject o(j, path);
+    o.get("epochs", c.epochs);
+    o.get("batch_size", c.batch_size);
+    o.get("micro_batch_size", c.micro_batch_size);
+    o.get("lr", c.lr);
+    o.get("min_lr_ratio", c.min_lr_ratio);
+    o.get("warmup_steps", c.warmup_steps);
+    o.get("weight_decay", c.weight_decay);
+    o.get("beta1", c.beta1);
+    o.get("beta2", c.beta2);
+    o.get("eps", c.eps);
+    o.get("grad_clip", c.grad_clip);
+    o.get("patience", c.patience);
+    o.get("eval_every", c.eval_every);
+    o.get("checkpoint_every", c.checkpoint_every);
+    o.get("max_steps", c.max_steps);
+    o.get("log_every", c.log_every);
+    o.get("seed", c.seed);
+    o.finish();
+    validate(c);
+    return c;
+}
+
+nlohmann::json train_config_to_json(const TrainConfig& c) {
+    return {{"epochs", c.epochs},
+            {"batch_size", c.batch_size},
+            {"micro_batch_size", c.micro_batch_size},
+            {"lr", c.lr},
+            {"min_lr_ratio", c.min_lr_ratio},
+            {"warmup_steps", c.warmup_steps},
+            {"weight_decay", c.weight_decay},
+            {"beta1", c.beta1},
+            {"beta2", c.beta2},
+            {"eps", c.eps},
+            {"grad_clip", c.grad_clip},
+            {"patience", c.patience},
+            {"eval_every", c.eval_every},
+            {"checkpoint_every", c.checkpoint_every},
+            {"max_steps", c.max_steps},
+            {"log_every", c.log_every},
+            {"seed", c.seed}};
+}
+
+void validate(const TrainConfig& c) {
+    auto fail = [](const std::string& m) { throw std::invalid_argument("train config: " + m); };
+    if (c.epochs <= 0) fail("epochs must be > 0");
+    if (c.batch_size <= 0) fail("batch_size must be > 0");
+    if (c.micro_batch_size < 0 || c.micro_batch_size > c.batch_size) fail("micro_batch_size must be in [0, batch_size]");
+    if (!(c.lr > 0)) fail("lr must be > 0");
+    if (!(c.min_lr_ratio >= 0 && c.min_lr_ratio <= 1)) fail("min_lr_ratio must be in [0, 1]");
+    if (c.warmup_steps < 0) fail("warmup_steps must be >= 0");
+    if (!(c.weight_decay >= 0)) fail("weight_decay must be >= 0");
+    if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) fail("beta1 and beta2 must be in [0, 1)");
+    if (!(c.eps > 0)) fail("eps must be > 0");
+    if (!(c.grad_clip >= 0)) fail("grad_clip must be >= 0");
+    if (c.patience < 0 || c.eval_every < 0 || c.max_steps < 0) fail("patience, eval_every and max_steps must be >= 0");
+    if (c.checkpoint_every <= 0) fail("checkpoint_every must be > 0");
+    if (c.log_every <= 0) fail("log_every must be > 0");
+}
+
+double scheduled_lr(const TrainConfig& c, int64_t step, int64_t total) {
+    if (step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps + 1);
+    const double span = std::max<int64_t>(1, total - c.warmup_steps - 1);
+    const double t = std::min(1.0, static_cast<double>(step - c.warmup_steps) / span);
+    const double cosine = 0.5 * (1 + std::cos(M_PI * t));
+    return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * cosine);
+}
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// Installs SIGINT/SIGTERM handlers for the scope of a run, restoring the previous ones after.
+class StopSignals {
+public:
+    StopSignals() {
+        g_stop_signal = 0;
+        old_int_ = std::signal(SIGINT, on_stop_signal);
+        old_term_ = std::signal(SIGTERM, on_stop_signal);
+    }
+    ~StopSignals() {
+        std::signal(SIGINT, old_int_);
+        std::signal(SIGTERM, old_term_);
+    }
+private:
+    void (*old_int_)(int);
+    void (*old_term_)(int);
+};
+
+// Everything a resume needs besides model and optimiser.
+struct Progress {
+    int64_t step = 0;               // optimiser steps done
+    int64_t epoch = 0;              // current epoch (0-based)
+    int64_t step_in_epoch = 0;      // batches of `epoch` done
+    int64_t metrics_lines = 0;      // lines of metrics.jsonl that belong to this state
+    int64_t bad_evals = 0;          // validations since the best one
+    int64_t best_step = 0;
+    double best_val = NAN;
+    double last_loss = NAN;
+    double seconds = 0;
+};
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+    std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 1);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    return order;
+}
+
+torch::Tensor scalar_i64(int64_t v) { return torch::tensor(v, torch::kLong); }
+torch::Tensor scalar_f64(double v) { return torch::tensor(v, torch::kDouble); }
+
+void save_checkpoint(const std::string& path, TrainTask& task, torch::optim::Optimizer& opt, const Progress& p,
+                     const std::string& run_config) {
+    torch::serialize::OutputArchive ar;
+    torch::serialize::OutputArchive model_ar, opt_ar;
+    task.module().save(model_ar);
+    opt.save(opt_ar);
+    ar.write("model", model_ar);
+    ar.write("optimizer", opt_ar);
+    ar.write("step", scalar_i64(p.step));
+    ar.write("epoch", scalar_i64(p.epoch));
+    ar.write("step_in_epoch", scalar_i64(p.step_in_epoch));
+    ar.write("metrics_lines", scalar_i64(p.metrics_lines));
+    ar.write("bad_evals", scalar_i64(p.bad_evals));
+    ar.write("best_step", scalar_i64(p.best_step));
+    ar.write("best_val", scalar_f64(p.best_val));
+    ar.write("last_loss", scalar_f64(p.last_loss));
+    ar.write("seconds", scalar_f64(p.seconds));
+    ar.write("torch_rng", at::detail::getDefaultCPUGenerator().get_state());
+    ar.write("run_config", c10::IValue(run_config));
+    const std::string tmp = path + ".tmp";
+    ar.save_to(tmp);
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) throw std::runtime_error("cannot move checkpoint into place at " + path + ": " + ec.message());
+}
+
+Progress load_checkpoint(const std::string& path, TrainTask& task, torch::optim::Optimizer& opt,
+                         const std::string& run_config) {
+    torch::serialize::InputArchive ar;
+    try {
+        ar.load_from(path);
+    } catch (const c10::Error& e) {
+        throw std::runtime_error(path + ": cannot read checkpoint (" + std::string(e.what_without_backtrace()) + ")");
+    }
+    c10::IValue cfg;
+    ar.read("run_config", cfg);
+    if (cfg.toStringRef() != run_config)
+        throw std::runtime_error(path + ": the checkpoint was written with a different configuration; resume with the "
+                                 "same config (recorded in the checkpoint) or start a new run directory");
+    torch::serialize::InputArchive model_ar, opt_ar;
+    ar.read("model", model_ar);
+    ar.read("optimizer", opt_ar);
+    task.module().load(model_ar);
+    opt.load(opt_ar);
+    auto i64 = [&](const char* k) { torch::Tensor t; ar.read(k, t); return t.item<int64_t>(); };
+    auto f64 = [&](const char* k) { torch::Tensor t; ar.read(k, t); return t.item<double>(); };
+    Progress p;
+    p.step = i64("step");
+    p.epoch = i64("epoch");
+    p.step_in_epoch = i64("step_in_epoch");
+    p.metrics_lines = i64("metrics_lines");
+    p.bad_evals = i64("bad_evals");
+    p.best_step = i64("best_step");
+    p.best_val = f64("best_val");
+    p.last_loss = f64("last_loss");
+    p.seconds = f64("seconds");
+    torch::Tensor rng;
+    ar.read("torch_rng", rng);
+    auto gen = at::detail::getDefaultCPUGenerator();
+    gen.set_state(rng);
+    return p;
+}
+
+// Keeps the first `n` lines of the metrics file (lines written after the checkpoint are redone).
+void truncate_lines(const std::string& path, int64_t n) {
+    std::ifstream in(path);
+    std::string kept, line;
+    for (int64_t i = 0; i < n && std::getline(in, line); ++i) kept += line + "\n";
+    in.close();
+    write_file_atomic(path, kept);
+}
+
+// Exports the model into run_dir/model through a temp folder, so a crash never leaves half a model.
+void export_model(TrainTask& task, const fs::path& run_dir) {
+    const fs::path dst = run_dir / "model", tmp = run_dir / "model.tmp", old = run_dir / "model.old";
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    task.save(tmp.string());
+    fs::remove_all(old);
+    if (fs::exists(dst)) fs::rename(dst, old);
+    fs::rename(tmp, dst);
+    fs::remove_all(old);
+}
+
+std::string format_duration(double s) {
+    if (!std::isfinite(s) || s < 0) return "?";
+    const auto t = static_cast<int64_t>(s + 0.5);
+    if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
+    if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
+    return fmt::format("{}s", t);
+}
+
+}  // namespace
+
+TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json& run_config_json,
+                  const std::string& run_dir_str, bool resume, const TrainHooks& hooks) {
+    validate(cfg);
+    const fs::path run_dir(run_dir_str);
+    const std::string ckpt_path = (run_dir / "checkpoint.pt").string();
+    const std::string metrics_path = (run_dir / "metrics.jsonl").string();
+    const std::string run_config = run_config_json.dump();
+    const int64_t n = task.n_train();
+    if (n <= 0) throw std::runtime_error("no training examples");
+
+    fs::create_directories(run_dir);
+    if (!resume && fs::exists(ckpt_path))
+        throw std::runtime_error(run_dir_str + " already holds a run (checkpoint.pt): pass --resume to continue it, "
+                                 "or choose another output directory");
+    if (resume && !fs::exists(ckpt_path))
+        throw std::runtime_error(run_dir_str + ": nothing to resume (no checkpoint.pt)");
+
+    auto params = task.module().parameters();
+    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg.lr)
+                                        .betas({cfg.beta1, cfg.beta2})
+                                        .eps(cfg.eps)
+                                        .weight_decay(cfg.weight_decay));
+    Progress p;
+    if (resume) {
+        p = load_checkpoint(ckpt_path, task, opt, run_config);
+        truncate_lines(metrics_path, p.metrics_lines);
+        log::info("resuming {} at step {} (epoch {}, batch {})", run_dir_str, p.step, p.epoch + 1, p.step_in_epoch);
+    } else {
+        torch::manual_seed(cfg.seed);
+        write_file_atomic(metrics_path, "");
+        write_file_atomic((run_dir / "run-config.json").string(), run_config_json.dump(2) + "\n");
+    }
+
+    const int64_t steps_per_epoch = (n + cfg.batch_size - 1) / cfg.batch_size;
+    int64_t total = cfg.epochs * steps_per_epoch;
+    if (cfg.max_steps > 0) total = std::min(total, cfg.max_steps);
+    const int64_t micro = cfg.micro_batch_size > 0 ? cfg.micro_batch_size : cfg.batch_size;
+
+    std::ofstream metrics(metrics_path, std::ios::app);
+    if (!metrics) throw std::runtime_error("cannot open " + metrics_path + " for writing");
+    auto emit = [&](const nlohmann::json& j) {
+        metrics << j.dump() << "\n";
+        metrics.flush();
+        ++p.metrics_lines;
+    };
+
+    TrainResult r;
+    StopSignals signals;
+    const auto session_start = std::chrono::steady_clock::now();
+    const double seconds_before = p.seconds;
+    const int64_t step_at_start = p.step;
+    auto elapsed = [&] {
+        return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
+    };
+    auto checkpoint = [&] {
+        p.seconds = elapsed();
+        save_checkpoint(ckpt_path, task, opt, p, run_config);
+    };
+    auto run_validation = [&](int64_t epoch) -> bool {   // epoch: 1-based, in progress or just finished; true = stop
+        torch::NoGradGuard ng;
+        task.module().eval();
+        nlohmann::json v = task.validate();
+        task.module().train();
+        if (v.is_null()) return false;
+        const double val = v.at("val_loss").get<double>();
+        const bool better = !(val >= p.best_val);   // also true for the first (best_val NaN)
+        if (better) {
+            p.best_val = val;
+            p.best_step = p.step;
+            p.bad_evals = 0;
+            export_model(task, run_dir);
+        } else {
+            ++p.bad_evals;
+        }
+        v["step"] = p.step;
+        v["epoch"] = epoch;
+        v["best_val_loss"] = p.best_val;
+        v["elapsed_s"] = elapsed();
+        emit(v);
+        log::info("validation at step {}: loss {:.5f}{} (best {:.5f} at step {})", p.step, val, better ? " *" : "",
+                  p.best_val, p.best_step);
+        return cfg.patience > 0 && p.bad_evals >= cfg.patience;
+    };
+
+    task.module().train();
+    log::info("training: {} examples, batch {} (micro-batch {}), {} steps per epoch, {} steps in all", n,
+              cfg.batch_size, micro, steps_per_epoch, total);
+    bool stop = false;
+    while (!stop && p.step < total && p.epoch < cfg.epochs) {
+        const auto order = epoch_order(n, cfg.seed, p.epoch);
+        while (p.step_in_epoch < steps_per_epoch && p.step < total) {
+            const int64_t b0 = p.step_in_epoch * cfg.batch_size, b1 = std::min(n, b0 + cfg.batch_size);
+            opt.zero_grad();
+            double loss_sum = 0;
+            for (int64_t m0 = b0; m0 < b1; m0 += micro) {
+                const int64_t m1 = std::min(b1, m0 + micro);
+                const std::vector<int64_t> idx(order.begin() + m0, order.begin() + m1);
+                auto loss = task.train_loss(idx);
+                const double w = static_cast<double>(m1 - m0) / static_cast<double>(b1 - b0);
+                (loss * w).backward();
+                loss_sum += loss.item<double>() * w;
+            }
+            if (!std::isfinite(loss_sum))
+                throw std::runtime_error(fmt::format("training loss is {} at step {}; last good checkpoint: {}", loss_sum,
+                                                     p.step, ckpt_path));
+            double grad_norm = 0;
+            {
+                torch::NoGradGuard ng;
+                if (cfg.grad_clip > 0) {
+                    grad_norm = torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
+                } else {
+                    for (const auto& t : params)
+                        if (t.grad().defined()) grad_norm += t.grad().pow(2).sum().item<double>();
+                    grad_norm = std::sqrt(grad_norm);
+                }
+            }
+            const double lr = scheduled_lr(cfg, p.step, total);
+            for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+            opt.step();
+            ++p.step;
+            ++p.step_in_epoch;
+            p.last_loss = loss_sum;
+            emit({{"step", p.step},
+                  {"epoch", p.epoch + 1},
+                  {"loss", loss_sum},
+                  {"lr", lr},
+                  {"grad_norm", grad_norm},
+                  {"elapsed_s", elapsed()}});
+            if (p.step % cfg.log_every == 0 || p.step == total) {
+                const double per_step = (elapsed() - seconds_before) / static_cast<double>(p.step - step_at_start);
+                log::info("step {}/{} epoch {}/{} loss {:.5f} lr {:.2e} |g| {:.3f} {:.2f} s/step ETA {}", p.step, total,
+                          p.epoch + 1, cfg.epochs, loss_sum, lr, grad_norm, per_step,
+                          format_duration(per_step * static_cast<double>(total - p.step)));
+            }
+            if (hooks.sigkill_at_step > 0 && p.step == hooks.sigkill_at_step) {
+                log::warn("test hook: killing this process with SIGKILL after step {}", p.step);
+                std::raise(SIGKILL);
+            }
+            const bool end_of_epoch = p.step_in_epoch == steps_per_epoch;
+            bool evaluated = false;
+            if (cfg.eval_every > 0 && p.step % cfg.eval_every == 0 && !end_of_epoch) {
+                stop = run_validation(p.epoch + 1);
+                evaluated = true;
+            }
+            if (end_of_epoch) {
+                ++p.epoch;
+                p.step_in_epoch = 0;
+                stop = run_validation(p.epoch) || stop;
+                evaluated = true;
+            }
+            if (evaluated || p.step % cfg.checkpoint_every == 0 || p.step == total || stop) checkpoint();
+            if (stop) {
+                log::info("early stopping at step {}: no validation improvement in {} evaluations", p.step, cfg.patience);
+                r.early_stopped = true;
+                break;
+            }
+            if (g_stop_signal != 0) {
+                checkpoint();
+                log::warn("stopped by signal {} at step {}; checkpoint written, continue with --resume", int(g_stop_signal),
+                          p.step);
+                r.interrupted = true;
+                stop = true;
+                break;
+            }
+            if (end_of_epoch) break;   // the next epoch has its own order
+        }
+    }
+    if (!r.interrupted && !r.early_stopped && p.step_in_epoch > 0) {
+        // max_steps ended mid-epoch: validate the final weights too.
+        run_validation(p.epoch + 1);
+        checkpoint();
+    }
+    if (!r.interrupted && std::isnan(p.best_val)) export_model(task, run_dir);   // no validation data: keep the last
+    r.steps = p.step;
+    r.epochs_done = p.epoch;
+    r.last_loss = p.last_loss;
+    r.best_val_loss = p.best_val;
+    r.best_step = p.best_step;
+    r.seconds = elapsed();
+    return r;
+}
+
+}  // namespace diagecg
