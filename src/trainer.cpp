@@ -313,6 +313,10 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
     log::info("training: {} examples, batch {} (micro-batch {}), {} steps per epoch, {} steps in all", n,
               cfg.batch_size, micro, steps_per_epoch, total);
     bool stop = false;
+    if (cfg.patience > 0 && p.bad_evals >= cfg.patience) {   // resuming a run that already stopped early
+        log::info("this run stopped early at step {}; nothing to do", p.step);
+        stop = r.early_stopped = true;
+    }
     while (!stop && p.step < total && p.epoch < cfg.epochs) {
         const auto order = epoch_order(n, cfg.seed, p.epoch);
         while (p.step_in_epoch < steps_per_epoch && p.step < total) {
@@ -392,7 +396,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
             if (end_of_epoch) break;   // the next epoch has its own order
         }
     }
-    if (!r.interrupted && !r.early_stopped && p.step_in_epoch > 0) {
+    if (!r.interrupted && !r.early_stopped && p.step_in_epoch > 0 && p.step > step_at_start) {
         // max_steps ended mid-epoch: validate the final weights too.
         run_validation(p.epoch + 1);
         checkpoint();
