@@ -5,11 +5,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <set>
-#include <sstream>
 
 #include "diagecg/atomic-file.h"
 #include "diagecg/log.h"
+#include "diagecg/llm-io.h"
 #include "diagecg/safetensors.h"
 
 namespace diagecg {
@@ -18,12 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kFormat = "diagecg-ecg-tokenizer";
-
-std::string shape_str(c10::IntArrayRef s) {
-    std::ostringstream o;
-    o << s;
-    return o.str();
-}
 
 }  // namespace
 
@@ -74,35 +67,7 @@ EcgTokenizerModel load_ecg_tokenizer(const std::string& dir) {
     m.info = j.value("info", nlohmann::json::object());
     m.net = EcgTokenizer(cfg);
 
-    const SafetensorsFile file((fs::path(dir) / "model.safetensors").string());
-    std::vector<std::string> problems;
-    std::set<std::string> used;
-    torch::NoGradGuard ng;
-    for (auto& kv : m.net->named_parameters(/*recurse=*/true)) {
-        const TensorInfo* info = file.find(kv.key());
-        if (!info) {
-            problems.push_back("missing tensor '" + kv.key() + "' (shape " + shape_str(kv.value().sizes()) + ")");
-            continue;
-        }
-        used.insert(kv.key());
-        if (c10::IntArrayRef(info->shape) != kv.value().sizes()) {
-            problems.push_back("tensor '" + kv.key() + "' has shape " + shape_str(info->shape) + ", expected " +
-                               shape_str(kv.value().sizes()));
-            continue;
-        }
-        if (info->dtype != DType::kF32) {
-            problems.push_back("tensor '" + kv.key() + "' has dtype " + dtype_name(info->dtype) + ", expected F32");
-            continue;
-        }
-        kv.value().copy_(torch::from_blob(const_cast<uint8_t*>(file.data(*info)), info->shape, torch::kFloat));
-    }
-    for (const auto& t : file.tensors())
-        if (!used.count(t.name)) problems.push_back("unexpected tensor '" + t.name + "'");
-    if (!problems.empty()) {
-        std::string msg = dir + ": " + std::to_string(problems.size()) + " problem(s) loading the ECG tokenizer:";
-        for (const auto& p : problems) msg += "\n  " + p;
-        throw std::runtime_error(msg);
-    }
+    load_module_weights(*m.net, dir, [](const std::string& name) { return name; }, "the ECG tokenizer");
     m.net->eval();
     return m;
 }

@@ -57,13 +57,14 @@ std::string hf_tensor_name(const std::string& param_name) {
     throw std::logic_error("no HF name for parameter '" + param_name + "'");
 }
 
-void load_weights(Llama& model, const std::string& dir) {
+void load_module_weights(torch::nn::Module& module, const std::string& dir,
+                         const std::function<std::string(const std::string&)>& name_of, const std::string& what) {
     const SafetensorsSet set(dir);
     std::vector<std::string> problems;
     std::set<std::string> used;
     torch::NoGradGuard ng;
-    for (auto& kv : model->named_parameters(/*recurse=*/true)) {
-        const std::string hf = hf_tensor_name(kv.key());
+    for (auto& kv : module.named_parameters(/*recurse=*/true)) {
+        const std::string hf = name_of(kv.key());
         const SafetensorsFile* file = nullptr;
         const TensorInfo* info = set.find(hf, &file);
         if (!info) {
@@ -91,11 +92,13 @@ void load_weights(Llama& model, const std::string& dir) {
         }
     }
     if (!problems.empty()) {
-        std::string msg = dir + ": " + std::to_string(problems.size()) + " problem(s) loading weights:";
+        std::string msg = dir + ": " + std::to_string(problems.size()) + " problem(s) loading " + what + ":";
         for (const auto& p : problems) msg += "\n  " + p;
         throw std::runtime_error(msg);
     }
 }
+
+void load_weights(Llama& model, const std::string& dir) { load_module_weights(*model, dir, hf_tensor_name, "weights"); }
 
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     if (!fs::is_directory(dir)) throw std::runtime_error("model directory " + dir + " does not exist");

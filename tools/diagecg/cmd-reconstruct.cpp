@@ -30,7 +30,6 @@ struct ReconstructOptions {
 };
 
 void run_reconstruct(const ReconstructOptions& o) {
-    if (o.batch <= 0) throw std::runtime_error("--batch must be > 0");
     EcgTokenizerModel m = load_ecg_tokenizer(o.model);
     const auto paths = expand_records(o.records, o.split_file, o.split);
     if (!o.output.empty() && paths.size() != 1)
@@ -40,13 +39,11 @@ void run_reconstruct(const ReconstructOptions& o) {
     ReconstructionMeter meter(cfg.codebook_size());
     torch::Tensor lead_r_sum = torch::zeros({cfg.n_leads}, torch::kDouble), lead_r_n = torch::zeros({cfg.n_leads}, torch::kDouble);
     int64_t n_failed = 0;
-    for (size_t b0 = 0; b0 < paths.size(); b0 += static_cast<size_t>(o.batch)) {
-        const std::vector<std::string> chunk(paths.begin() + static_cast<std::ptrdiff_t>(b0),
-                                             paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), b0 + o.batch)));
+    for_each_batch(paths, o.batch, [&](const std::vector<std::string>& chunk) {
         const EcgTensor t = load_ecg_tensor(chunk, m.preprocess, o.read.options(), cfg.n_samples);
         for (const auto& [p, why] : t.failed) log::error("{}: {}", p, why);
         n_failed += static_cast<int64_t>(t.failed.size());
-        if (t.x.size(0) == 0) continue;
+        if (t.x.size(0) == 0) return;
         const auto e = m.net->encode(t.x);
         const auto recon = m.net->decode(e.levels);
         meter.add(t.x, recon, e.codes);
@@ -67,7 +64,7 @@ void run_reconstruct(const ReconstructOptions& o) {
                                                            m.preprocess.sample_rate_hz, po));
             log::info("wrote {}", o.output);
         }
-    }
+    });
     if (meter.n_ecgs() == 0) throw std::runtime_error("no record could be read (see above)");
     nlohmann::json j = meter.summary();
     const auto per_lead = lead_r_sum / lead_r_n.clamp_min(1);

@@ -26,7 +26,6 @@ struct TokenizeOptions {
 };
 
 void run_tokenize(const TokenizeOptions& o) {
-    if (o.batch <= 0) throw std::runtime_error("--batch must be > 0");
     EcgTokenizerModel m = load_ecg_tokenizer(o.model);
     const auto device = parse_device(o.device);
     const auto dtype = parse_dtype_flag(o.dtype);
@@ -35,13 +34,11 @@ void run_tokenize(const TokenizeOptions& o) {
     const auto& cfg = m.net->config();
     torch::NoGradGuard ng;
     int64_t n_failed = 0;
-    for (size_t b0 = 0; b0 < paths.size(); b0 += static_cast<size_t>(o.batch)) {
-        const std::vector<std::string> chunk(paths.begin() + static_cast<std::ptrdiff_t>(b0),
-                                             paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), b0 + o.batch)));
+    for_each_batch(paths, o.batch, [&](const std::vector<std::string>& chunk) {
         const EcgTensor t = load_ecg_tensor(chunk, m.preprocess, o.read.options(), cfg.n_samples);
         for (const auto& [p, why] : t.failed) log::error("{}: {}", p, why);
         n_failed += static_cast<int64_t>(t.failed.size());
-        if (t.x.size(0) == 0) continue;
+        if (t.x.size(0) == 0) return;
         const auto codes = m.net->encode(t.x.to(device, dtype)).codes.to(torch::kCPU).contiguous();
         std::string out;
         for (int64_t i = 0; i < codes.size(0); ++i) {
@@ -58,7 +55,7 @@ void run_tokenize(const TokenizeOptions& o) {
             }
         }
         print_result(out);
-    }
+    });
     if (n_failed > 0)
         throw std::runtime_error(fmt::format("{} of {} record(s) could not be tokenized (see above)", n_failed, paths.size()));
 }

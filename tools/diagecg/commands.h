@@ -51,6 +51,10 @@ struct PreprocessFlags {
 };
 void add_preprocess_options(CLI::App* sub, PreprocessFlags& flags);
 
+// Calls fn on consecutive slices of at most `batch` paths (batch > 0, else an error).
+void for_each_batch(const std::vector<std::string>& paths, int64_t batch,
+                    const std::function<void(const std::vector<std::string>&)>& fn);
+
 // Writes `text` to stdout and flushes (results only; logs go to stderr).
 void print_result(const std::string& text);
 

@@ -86,6 +86,14 @@ std::vector<std::string> expand_records(const std::vector<std::string>& args, co
     return out;
 }
 
+void for_each_batch(const std::vector<std::string>& paths, int64_t batch,
+                    const std::function<void(const std::vector<std::string>&)>& fn) {
+    if (batch <= 0) throw std::runtime_error("--batch must be > 0");
+    for (size_t b0 = 0; b0 < paths.size(); b0 += static_cast<size_t>(batch))
+        fn(std::vector<std::string>(paths.begin() + static_cast<std::ptrdiff_t>(b0),
+                                    paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), b0 + batch))));
+}
+
 void print_result(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
