@@ -5,6 +5,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev
+  libgloo-dev                  # c10d ProcessGroupGloo headers: data-parallel training across processes
   libopenblas0-openmp          # LibTorch's fp32 matmul: ~5 GFLOP/s with the reference BLAS, ~260 with this
   python3-nltk wordnet-base    # reference metrics for the evaluation tests
   librsvg2-bin                 # rsvg-convert: SVG plots -> PNG
