@@ -18,7 +18,48 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
     if (with_bias) bias = register_parameter("bias", torch::empty({out_features}).uniform_(-bound, bound));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return diagecg::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+    auto y = diagecg::linear(x, weight, bias);
+    if (!lora_a.defined()) return y;
+    const auto xl = lora_dropout > 0 ? torch::dropout(x, lora_dropout, is_training()) : x;
+    // Under bf16 autocast the matmuls run in bf16; otherwise the adapter runs in f32 and is cast back.
+    const auto delta = torch::matmul(torch::matmul(xl.to(lora_a.scalar_type()), lora_a.t()), lora_b.t()) * lora_scale;
+    return y + delta.to(y.scalar_type());
+}
+
+void LinearImpl::attach_lora(int64_t rank, double alpha, double dropout) {
+    if (lora_a.defined()) throw std::logic_error("a LoRA adapter is attached already");
+    if (rank <= 0) throw std::invalid_argument("LoRA rank must be > 0");
+    const int64_t out = weight.size(0), in = weight.size(1);
+    auto opts = torch::TensorOptions().dtype(torch::kFloat).device(weight.device());
+    // PEFT's init: kaiming_uniform_(a = sqrt(5)) on A, i.e. U(-1/sqrt(in), 1/sqrt(in)); B = 0, so the
+    // adapted layer starts equal to the base layer.
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    lora_a = register_parameter("lora_A", torch::empty({rank, in}, opts).uniform_(-bound, bound));
+    lora_b = register_parameter("lora_B", torch::zeros({out, rank}, opts));
+    lora_scale = alpha / static_cast<double>(rank);
+    lora_dropout = dropout;
+}
+
+torch::Tensor LinearImpl::merged_weight() const {
+    if (!lora_a.defined()) return weight.detach();
+    torch::NoGradGuard ng;
+    const auto delta = torch::matmul(lora_b.to(torch::kFloat), lora_a.to(torch::kFloat)) * lora_scale;
+    return (weight.to(torch::kFloat) + delta).to(weight.scalar_type());
+}
+
+void LinearImpl::merge_lora() {
+    if (!lora_a.defined()) return;
+    {
+        torch::NoGradGuard ng;
+        weight.copy_(merged_weight());
+    }
+    // LibTorch 1.13 has no unregister_parameter; the parameter dict is a protected member.
+    parameters_.erase("lora_A");
+    parameters_.erase("lora_B");
+    lora_a = lora_b = torch::Tensor();
+    lora_scale = 0;
+}
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
     const int64_t k = w.size(1);

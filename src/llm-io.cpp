@@ -130,8 +130,16 @@ void save_model(const LoadedModel& m, const std::string& dir) {
     fs::create_directories(dir);
     std::vector<torch::Tensor> keep;
     std::vector<TensorView> views;
+    // Attached LoRA adapters are merged into the weights written (the model itself is left as it is).
+    std::map<std::string, const LinearImpl*> adapted;
+    for (const auto& kv : m.model->named_modules("", false))
+        if (const auto* lin = kv.value()->as<LinearImpl>(); lin && lin->has_lora()) adapted[kv.key() + ".weight"] = lin;
     for (const auto& kv : m.model->named_parameters(true)) {
-        auto t = kv.value().detach().to(torch::kCPU).contiguous();
+        const std::string& name = kv.key();
+        if (name.size() > 7 && (name.compare(name.size() - 7, 7, ".lora_A") == 0 || name.compare(name.size() - 7, 7, ".lora_B") == 0))
+            continue;
+        const auto it = adapted.find(name);
+        auto t = (it != adapted.end() ? it->second->merged_weight() : kv.value().detach()).to(torch::kCPU).contiguous();
         keep.push_back(t);
         views.push_back({hf_tensor_name(kv.key()), from_torch(t.scalar_type()),
                          t.sizes().vec(), t.data_ptr(), static_cast<size_t>(t.nbytes())});

@@ -1,6 +1,7 @@
 #include "diagecg/record-set.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -132,6 +133,17 @@ void split_by_fraction(const std::vector<std::string>& records, double fraction,
     first.assign(shuffled.begin() + static_cast<std::ptrdiff_t>(n_second), shuffled.end());
     std::sort(first.begin(), first.end());
     std::sort(second.begin(), second.end());
+}
+
+std::string find_ecg_record(const std::string& dir, int64_t ecg_id) {
+    char id[32], group[32];
+    std::snprintf(id, sizeof id, "%05lld", static_cast<long long>(ecg_id));
+    std::snprintf(group, sizeof group, "%05lld", static_cast<long long>(ecg_id / 1000 * 1000));
+    const fs::path d(dir);
+    for (const fs::path& p : {d / (std::string(id) + ".hea"), d / (std::string(id) + "_hr.hea"),
+                              d / "records500" / group / (std::string(id) + "_hr.hea")})
+        if (fs::exists(p)) return p.string();
+    return "";
 }
 
 }  // namespace diagecg

@@ -1,5 +1,7 @@
 #include "diagecg/trainer.h"
 
+#include "diagecg/distributed.h"
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -7,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#include <sys/resource.h>
 
 #include "diagecg/atomic-file.h"
 #include "diagecg/json-config.h"
@@ -135,7 +139,10 @@ void save_checkpoint(const std::string& path, TrainTask& task, torch::optim::Opt
                      const std::string& run_config) {
     torch::serialize::OutputArchive ar;
     torch::serialize::OutputArchive model_ar, opt_ar;
-    task.module().save(model_ar);
+    // Only what training changes: trainable parameters and buffers (frozen weights come from the base model).
+    for (const auto& kv : task.module().named_parameters(true))
+        if (kv.value().requires_grad()) model_ar.write(kv.key(), kv.value(), /*is_buffer=*/false);
+    for (const auto& kv : task.module().named_buffers(true)) model_ar.write(kv.key(), kv.value(), /*is_buffer=*/true);
     opt.save(opt_ar);
     ar.write("model", model_ar);
     ar.write("optimizer", opt_ar);
@@ -173,7 +180,22 @@ Progress load_checkpoint(const std::string& path, TrainTask& task, torch::optim:
     torch::serialize::InputArchive model_ar, opt_ar;
     ar.read("model", model_ar);
     ar.read("optimizer", opt_ar);
-    task.module().load(model_ar);
+    {
+        torch::NoGradGuard ng;
+        for (auto& kv : task.module().named_parameters(true)) {
+            if (!kv.value().requires_grad()) continue;
+            torch::Tensor t;
+            if (!model_ar.try_read(kv.key(), t))
+                throw std::runtime_error(path + ": checkpoint has no tensor '" + kv.key() + "' (written by another model set-up?)");
+            if (t.sizes() != kv.value().sizes())
+                throw std::runtime_error(path + ": checkpoint tensor '" + kv.key() + "' has another shape than the model's");
+            kv.value().copy_(t);
+        }
+        for (auto& kv : task.module().named_buffers(true)) {
+            torch::Tensor t;
+            if (model_ar.try_read(kv.key(), t, /*is_buffer=*/true)) kv.value().copy_(t);
+        }
+    }
     opt.load(opt_ar);
     auto i64 = [&](const char* k) { torch::Tensor t; ar.read(k, t); return t.item<int64_t>(); };
     auto f64 = [&](const char* k) { torch::Tensor t; ar.read(k, t); return t.item<double>(); };
@@ -226,8 +248,10 @@ std::string format_duration(double s) {
 }  // namespace
 
 TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json& run_config_json,
-                  const std::string& run_dir_str, bool resume, const TrainHooks& hooks) {
+                  const std::string& run_dir_str, bool resume, const TrainHooks& hooks, Distributed* dist) {
     validate(cfg);
+    const int64_t rank = dist ? dist->rank() : 0, world = dist ? dist->world_size() : 1;
+    const bool main_rank = rank == 0;
     const fs::path run_dir(run_dir_str);
     const std::string ckpt_path = (run_dir / "checkpoint.pt").string();
     const std::string metrics_path = (run_dir / "metrics.jsonl").string();
@@ -242,7 +266,10 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
     if (resume && !fs::exists(ckpt_path))
         throw std::runtime_error(run_dir_str + ": nothing to resume (no checkpoint.pt)");
 
-    auto params = task.module().parameters();
+    std::vector<torch::Tensor> params;
+    for (const auto& t : task.module().parameters())
+        if (t.requires_grad()) params.push_back(t);
+    if (params.empty()) throw std::runtime_error("nothing to train: every parameter is frozen");
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg.lr)
                                         .betas({cfg.beta1, cfg.beta2})
                                         .eps(cfg.eps)
@@ -250,24 +277,32 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
     Progress p;
     if (resume) {
         p = load_checkpoint(ckpt_path, task, opt, run_config);
-        truncate_lines(metrics_path, p.metrics_lines);
+        if (main_rank) truncate_lines(metrics_path, p.metrics_lines);
         log::info("resuming {} at step {} (epoch {}, batch {})", run_dir_str, p.step, p.epoch + 1, p.step_in_epoch);
     } else {
         torch::manual_seed(cfg.seed);
-        write_file_atomic(metrics_path, "");
-        write_file_atomic((run_dir / "run-config.json").string(), run_config_json.dump(2) + "\n");
+        if (main_rank) {
+            write_file_atomic(metrics_path, "");
+            write_file_atomic((run_dir / "run-config.json").string(), run_config_json.dump(2) + "\n");
+        }
     }
+    if (dist) dist->barrier();   // every rank has read the checkpoint before rank 0 writes the next one
 
     const int64_t steps_per_epoch = (n + cfg.batch_size - 1) / cfg.batch_size;
     int64_t total = cfg.epochs * steps_per_epoch;
     if (cfg.max_steps > 0) total = std::min(total, cfg.max_steps);
     const int64_t micro = cfg.micro_batch_size > 0 ? cfg.micro_batch_size : cfg.batch_size;
 
-    std::ofstream metrics(metrics_path, std::ios::app);
-    if (!metrics) throw std::runtime_error("cannot open " + metrics_path + " for writing");
+    std::ofstream metrics;
+    if (main_rank) {
+        metrics.open(metrics_path, std::ios::app);
+        if (!metrics) throw std::runtime_error("cannot open " + metrics_path + " for writing");
+    }
     auto emit = [&](const nlohmann::json& j) {
-        metrics << j.dump() << "\n";
-        metrics.flush();
+        if (main_rank) {
+            metrics << j.dump() << "\n";
+            metrics.flush();
+        }
         ++p.metrics_lines;
     };
 
@@ -276,12 +311,13 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
     const auto session_start = std::chrono::steady_clock::now();
     const double seconds_before = p.seconds;
     const int64_t step_at_start = p.step;
+    int64_t session_tokens = 0;
     auto elapsed = [&] {
         return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
     };
     auto checkpoint = [&] {
         p.seconds = elapsed();
-        save_checkpoint(ckpt_path, task, opt, p, run_config);
+        if (main_rank) save_checkpoint(ckpt_path, task, opt, p, run_config);
     };
     auto run_validation = [&](int64_t epoch) -> bool {   // epoch: 1-based, in progress or just finished; true = stop
         torch::NoGradGuard ng;
@@ -295,7 +331,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
             p.best_val = val;
             p.best_step = p.step;
             p.bad_evals = 0;
-            export_model(task, run_dir);
+            if (main_rank) export_model(task, run_dir);
         } else {
             ++p.bad_evals;
         }
@@ -323,13 +359,32 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
             const int64_t b0 = p.step_in_epoch * cfg.batch_size, b1 = std::min(n, b0 + cfg.batch_size);
             opt.zero_grad();
             double loss_sum = 0;
-            for (int64_t m0 = b0; m0 < b1; m0 += micro) {
+            double step_tokens = 0;
+            int64_t k = 0;   // micro-batch index within the batch
+            for (int64_t m0 = b0; m0 < b1; m0 += micro, ++k) {
+                if (k % world != rank) continue;
                 const int64_t m1 = std::min(b1, m0 + micro);
                 const std::vector<int64_t> idx(order.begin() + m0, order.begin() + m1);
                 auto loss = task.train_loss(idx);
                 const double w = static_cast<double>(m1 - m0) / static_cast<double>(b1 - b0);
                 (loss * w).backward();
                 loss_sum += loss.item<double>() * w;
+                step_tokens += static_cast<double>(task.last_tokens());
+            }
+            if (dist && world > 1) {
+                // Sum gradients (each rank's are already weighted by its share of the batch), the loss and
+                // the stop request, so every rank takes the same step and stops at the same one.
+                std::vector<torch::Tensor> sync;
+                for (auto& t : params) {
+                    if (!t.grad().defined()) t.mutable_grad() = torch::zeros_like(t);
+                    sync.push_back(t.grad());
+                }
+                auto extra = torch::tensor({loss_sum, static_cast<double>(g_stop_signal != 0), step_tokens}, torch::kDouble);
+                sync.push_back(extra);
+                dist->all_reduce_sum(sync);
+                loss_sum = sync.back()[0].item<double>();
+                step_tokens = sync.back()[2].item<double>();
+                if (sync.back()[1].item<double>() > 0 && g_stop_signal == 0) g_stop_signal = SIGTERM;
             }
             if (!std::isfinite(loss_sum))
                 throw std::runtime_error(fmt::format("training loss is {} at step {}; last good checkpoint: {}", loss_sum,
@@ -351,16 +406,18 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
             ++p.step;
             ++p.step_in_epoch;
             p.last_loss = loss_sum;
-            emit({{"step", p.step},
-                  {"epoch", p.epoch + 1},
-                  {"loss", loss_sum},
-                  {"lr", lr},
-                  {"grad_norm", grad_norm},
-                  {"elapsed_s", elapsed()}});
+            session_tokens += static_cast<int64_t>(step_tokens);
+            nlohmann::json line = {{"step", p.step},       {"epoch", p.epoch + 1},         {"loss", loss_sum},
+                                   {"lr", lr},             {"grad_norm", grad_norm},       {"elapsed_s", elapsed()}};
+            if (step_tokens > 0) line["tokens"] = static_cast<int64_t>(step_tokens);
+            emit(line);
             if (p.step % cfg.log_every == 0 || p.step == total) {
-                const double per_step = (elapsed() - seconds_before) / static_cast<double>(p.step - step_at_start);
-                log::info("step {}/{} epoch {}/{} loss {:.5f} lr {:.2e} |g| {:.3f} {:.2f} s/step ETA {}", p.step, total,
-                          p.epoch + 1, cfg.epochs, loss_sum, lr, grad_norm, per_step,
+                const double session_s = elapsed() - seconds_before;
+                const double per_step = session_s / static_cast<double>(p.step - step_at_start);
+                const std::string tok_rate =
+                    session_tokens > 0 ? fmt::format(" {:.0f} tok/s", static_cast<double>(session_tokens) / session_s) : "";
+                log::info("step {}/{} epoch {}/{} loss {:.5f} lr {:.2e} |g| {:.3f} {:.2f} s/step{} ETA {}", p.step, total,
+                          p.epoch + 1, cfg.epochs, loss_sum, lr, grad_norm, per_step, tok_rate,
                           format_duration(per_step * static_cast<double>(total - p.step)));
             }
             if (hooks.sigkill_at_step > 0 && p.step == hooks.sigkill_at_step) {
@@ -401,13 +458,19 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
         run_validation(p.epoch + 1);
         checkpoint();
     }
-    if (!r.interrupted && std::isnan(p.best_val)) export_model(task, run_dir);   // no validation data: keep the last
+    if (!r.interrupted && std::isnan(p.best_val) && main_rank) export_model(task, run_dir);
+    if (dist) dist->barrier();   // no validation data: keep the last
     r.steps = p.step;
     r.epochs_done = p.epoch;
     r.last_loss = p.last_loss;
     r.best_val_loss = p.best_val;
     r.best_step = p.best_step;
     r.seconds = elapsed();
+    r.session_seconds = r.seconds - seconds_before;
+    r.tokens = session_tokens;
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    r.peak_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
     return r;
 }
 

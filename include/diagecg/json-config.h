@@ -54,6 +54,20 @@ public:
         return true;
     }
 
+    // Reads an array of strings.
+    bool get(const char* key, std::vector<std::string>& out) {
+        seen_.insert(key);
+        if (!j_.contains(key) || j_[key].is_null()) return false;
+        const nlohmann::json& v = j_[key];
+        if (!v.is_array()) throw std::invalid_argument(path_ + "." + key + ": expected an array of strings, got " + v.dump());
+        out.clear();
+        for (const auto& e : v) {
+            if (!e.is_string()) throw std::invalid_argument(path_ + "." + key + ": expected an array of strings, got " + v.dump());
+            out.push_back(e.get<std::string>());
+        }
+        return true;
+    }
+
     // Throws when the object has keys that no get() asked for.
     void finish() const {
         std::string unknown;

@@ -11,9 +11,22 @@ namespace diagecg {
 class LinearImpl : public torch::nn::Module {
 public:
     LinearImpl(int64_t in_features, int64_t out_features, bool bias);
-    torch::Tensor forward(const torch::Tensor& x);     // [.., in] -> [.., out]
+    // [.., in] -> [.., out]: x W^T + b, plus scale * dropout(x) A^T B^T when a LoRA adapter is attached.
+    torch::Tensor forward(const torch::Tensor& x);
     torch::Tensor weight;                              // [out, in]
     torch::Tensor bias;                                // [out] or undefined
+
+    // LoRA (Hu et al. 2021): registers lora_A [r, in] (Kaiming-uniform, as PEFT) and lora_B [out, r] (zeros)
+    // as f32 parameters, scale = alpha / r. Throws when one is attached already.
+    void attach_lora(int64_t rank, double alpha, double dropout);
+    bool has_lora() const { return lora_a.defined(); }
+    // W += scale * B A (in W's dtype) and drops the adapter parameters.
+    void merge_lora();
+    // W + scale * B A in W's dtype, without changing the layer (W itself without an adapter).
+    torch::Tensor merged_weight() const;
+    torch::Tensor lora_a, lora_b;
+    double lora_scale = 0;
+    double lora_dropout = 0;
 };
 TORCH_MODULE(Linear);
 

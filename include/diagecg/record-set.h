@@ -17,6 +17,10 @@ std::vector<std::string> list_records(const std::string& path);
 // A record's id: its file name without extension ("data/train/00043.hea" -> "00043").
 std::string record_id(const std::string& path);
 
+// The record file of a PTB-XL ecg_id under `dir`: DIR/NNNNN.hea, DIR/NNNNN_hr.hea or PTB-XL's own layout
+// DIR/records500/NN000/NNNNN_hr.hea; "" when none exists.
+std::string find_ecg_record(const std::string& dir, int64_t ecg_id);
+
 // Reads "id,split" rows (a header line naming the columns is skipped; extra columns are ignored).
 // Throws on a malformed row or a duplicate id.
 std::map<std::string, std::string> read_split_file(const std::string& path);

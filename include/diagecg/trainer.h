@@ -61,6 +61,8 @@ public:
     virtual nlohmann::json validate() = 0;
     // Exports the usable model into the existing, empty directory `dir`.
     virtual void save(const std::string& dir) = 0;
+    // Tokens the last train_loss() call processed (language-model stages; 0 = not counted).
+    virtual int64_t last_tokens() const { return 0; }
 };
 
 struct TrainResult {
@@ -72,15 +74,25 @@ struct TrainResult {
     bool early_stopped = false;
     bool interrupted = false;           // SIGINT/SIGTERM: checkpoint written, resume to continue
     double seconds = 0;                 // training time in total (all sessions)
+    int64_t tokens = 0;                 // tokens processed in this session, all ranks (language-model stages)
+    double session_seconds = 0;         // training time of this session
+    double peak_rss_mb = 0;             // this process's peak resident memory
 };
 
 struct TrainHooks {
     int64_t sigkill_at_step = 0;        // testing: the process kills itself (SIGKILL) after this step
 };
 
+class Distributed;
+
 // Runs (or with `resume`, continues) training into `run_dir`. `run_config` is recorded in the checkpoint;
 // a resume with a different one is refused. Starting fresh in a directory that has a checkpoint is refused.
+// Only parameters with requires_grad train (and are held in optimiser state and checkpoints).
+// With `dist` (data parallel, see distributed.h), the micro-batches of each global batch are dealt out to the
+// ranks in turn (micro-batch k to rank k mod world), gradients are summed over ranks before the step, and only
+// rank 0 writes files; all ranks must share run_dir's filesystem for --resume. Validation runs on every rank
+// (same weights, same data, so the same early-stopping decisions).
 TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json& run_config, const std::string& run_dir,
-                  bool resume, const TrainHooks& hooks = {});
+                  bool resume, const TrainHooks& hooks = {}, Distributed* dist = nullptr);
 
 }  // namespace diagecg

@@ -9,6 +9,7 @@
 #include "diagecg/generate.h"
 #include "diagecg/llm-io.h"
 #include "diagecg/log.h"
+#include "diagecg/lora.h"
 
 namespace diagecg::cli {
 
@@ -23,6 +24,7 @@ struct GenerateCmdOptions {
     std::string device = "cpu";
     bool json = false;
     bool no_bos = false;
+    std::vector<std::string> loras;     // FILE or FILE:SCALE
 };
 
 void run_generate(GenerateCmdOptions o) {
@@ -34,6 +36,10 @@ void run_generate(GenerateCmdOptions o) {
     if (o.prompts.empty()) o.prompts.push_back("");
     LoadOptions lo{parse_dtype_flag(o.dtype), parse_device(o.device)};
     auto m = load_model(o.model_dir, lo);
+    for (const auto& arg : o.loras) {
+        const auto [file, scale] = parse_lora_arg(arg);
+        apply_adapter(m.model, file, scale);
+    }
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : o.prompts) {
         ids.push_back(m.tokenizer->encode(p, !o.no_bos));
@@ -86,6 +92,7 @@ void add_generate(CLI::App& app, RunFn& run) {
     sub->add_option("--dtype", o->dtype, "weights dtype: f32, bf16 or f16")->capture_default_str();
     sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
     sub->add_flag("--json", o->json, "print one JSON object per prompt");
+    sub->add_option("--lora", o->loras, "LoRA adapter FILE or FILE:SCALE applied to the model (repeatable)");
     sub->callback([&run, o] { run = [o] { run_generate(*o); }; });
 }
 

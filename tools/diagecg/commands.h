@@ -9,6 +9,7 @@
 
 #include "diagecg/ecg-preprocess.h"
 #include "diagecg/ecg-record.h"
+#include "diagecg/trainer.h"
 
 namespace diagecg::cli {
 
@@ -25,6 +26,9 @@ void add_bench(CLI::App& app, RunFn& run);
 void add_train_tokenizer(CLI::App& app, RunFn& run);
 void add_tokenize(CLI::App& app, RunFn& run);
 void add_reconstruct(CLI::App& app, RunFn& run);
+void add_pretrain(CLI::App& app, RunFn& run);
+void add_finetune(CLI::App& app, RunFn& run);
+void add_lora(CLI::App& app, RunFn& run);
 
 // Record arguments -> record files: a directory expands to the records in it, a .txt/.list file to the
 // records it lists; with a split file, only the records of `split` are kept.
@@ -54,6 +58,22 @@ void add_preprocess_options(CLI::App* sub, PreprocessFlags& flags);
 // Calls fn on consecutive slices of at most `batch` paths (batch > 0, else an error).
 void for_each_batch(const std::vector<std::string>& paths, int64_t batch,
                     const std::function<void(const std::vector<std::string>&)>& fn);
+
+// Flags every training command shares: --config, -o, --resume, --epochs, --max-steps (and a hidden test hook).
+struct TrainRunFlags {
+    std::string config;
+    std::string out;
+    bool resume = false;
+    int64_t epochs = 0;
+    int64_t max_steps = -1;
+    int64_t sigkill_at_step = 0;
+    void add(CLI::App* sub, const std::string& config_hint);
+    void apply(TrainConfig& c) const;        // the overrides, then validate()
+    std::string out_dir() const;             // -o, or runs/<config file stem>
+    TrainHooks hooks() const;
+};
+// Prints the run's result as JSON (rank 0 only) and throws when it was interrupted.
+void finish_training(const TrainResult& r, const std::string& out, bool print);
 
 // Writes `text` to stdout and flushes (results only; logs go to stderr).
 void print_result(const std::string& text);

@@ -1,6 +1,7 @@
 // diagecg: one binary, one subcommand per job. Exceptions are caught here only.
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -99,6 +100,49 @@ void print_result(const std::string& text) {
     std::fflush(stdout);
 }
 
+void TrainRunFlags::add(CLI::App* sub, const std::string& config_hint) {
+    sub->add_option("--config", config, "run config JSON (see " + config_hint + ")")->required();
+    sub->add_option("-o,--out", out, "run directory: metrics.jsonl, checkpoint.pt, model/ (default: runs/<config name>)");
+    sub->add_flag("--resume", resume, "continue the run in --out from its last checkpoint");
+    sub->add_option("--epochs", epochs, "overrides train.epochs");
+    sub->add_option("--max-steps", max_steps, "overrides train.max_steps (0 = epochs decide)");
+    sub->add_option("--test-sigkill-at-step", sigkill_at_step, "testing: SIGKILL this process after that step")
+        ->group("");   // hidden
+}
+
+void TrainRunFlags::apply(TrainConfig& c) const {
+    if (epochs > 0) c.epochs = epochs;
+    if (max_steps >= 0) c.max_steps = max_steps;
+    validate(c);
+}
+
+std::string TrainRunFlags::out_dir() const {
+    return out.empty() ? (std::filesystem::path("runs") / std::filesystem::path(config).stem()).string() : out;
+}
+
+TrainHooks TrainRunFlags::hooks() const {
+    TrainHooks h;
+    h.sigkill_at_step = sigkill_at_step;
+    return h;
+}
+
+void finish_training(const TrainResult& r, const std::string& out, bool print) {
+    const nlohmann::json j = {{"run_dir", out},
+                              {"model_dir", (std::filesystem::path(out) / "model").string()},
+                              {"steps", r.steps},
+                              {"epochs_done", r.epochs_done},
+                              {"last_loss", r.last_loss},
+                              {"best_val_loss", r.best_val_loss},
+                              {"best_step", r.best_step},
+                              {"early_stopped", r.early_stopped},
+                              {"interrupted", r.interrupted},
+                              {"seconds", r.seconds},
+                              {"tokens_per_s", r.tokens > 0 && r.session_seconds > 0 ? r.tokens / r.session_seconds : 0.0},
+                              {"peak_rss_mb", r.peak_rss_mb}};
+    if (print) print_result(j.dump(2) + "\n");
+    if (r.interrupted) throw std::runtime_error("training interrupted; continue with --resume -o " + out);
+}
+
 }  // namespace diagecg::cli
 
 int main(int argc, char** argv) {
@@ -120,6 +164,9 @@ int main(int argc, char** argv) {
     cli::add_train_tokenizer(app, run);
     cli::add_tokenize(app, run);
     cli::add_reconstruct(app, run);
+    cli::add_pretrain(app, run);
+    cli::add_finetune(app, run);
+    cli::add_lora(app, run);
 
     try {
         app.parse(argc, argv);

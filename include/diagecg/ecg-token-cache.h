@@ -1,0 +1,54 @@
+// ECG records -> ECG codes, computed once per tokenizer and kept on disk (stage 2 and 3 read the same
+// corpus every epoch and every run). One file per tokenizer: CACHE_DIR/codes-<key>.bin, where <key> hashes
+// the tokenizer's config.json and weights, so a retrained tokenizer never reads stale codes. An entry is
+// also redone when its record file's size or modification time changed.
+//
+// File layout (little-endian):
+//   1. magic "DGTC", u32 version (1), u32 P (codes per ECG), u64 number of entries
+//   2. per entry: u32 path length, path bytes (absolute), u64 file size, i64 mtime (ns), P x u16 codes
+// The file is rewritten whole (temp + rename) after new records were tokenized.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "diagecg/ecg-tokenizer-io.h"
+
+namespace diagecg {
+
+class EcgTokenCache {
+public:
+    // Loads the tokenizer from `tokenizer_dir` and the cache file for it from `cache_dir` (created if needed;
+    // an empty cache_dir keeps codes in memory only).
+    EcgTokenCache(const std::string& tokenizer_dir, const std::string& cache_dir);
+
+    // Codes [P] for each path, tokenizing (in batches of `batch`) and saving those not cached yet. Records that
+    // cannot be read get an empty vector and an entry in `failed` (path, why).
+    std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
+                                            std::vector<std::pair<std::string, std::string>>* failed = nullptr,
+                                            int64_t batch = 16);
+
+    int64_t n_steps() const { return n_steps_; }          // P
+    int64_t codebook_size() const { return codebook_size_; }
+    const std::string& file() const { return file_; }
+    const std::string& key() const { return key_; }
+
+private:
+    struct Entry {
+        uint64_t size = 0;
+        int64_t mtime_ns = 0;
+        std::vector<uint16_t> codes;
+    };
+    void load();
+    void save() const;
+
+    EcgTokenizerModel model_;
+    std::string file_, key_;
+    int64_t n_steps_ = 0, codebook_size_ = 0;
+    std::map<std::string, Entry> entries_;
+};
+
+}  // namespace diagecg

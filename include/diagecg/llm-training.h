@@ -1,0 +1,89 @@
+// Stages 2 and 3 (REFERENCE.md sections 4-5), driven by JSON run configs (see configs/README.md):
+//
+// Stage 2, ECG-token pretraining: base LLM (HF directory) + trained ECG tokenizer -> vocabulary extended with
+// the ECG tokens; the ECG corpus is tokenized once into the token cache; each ECG becomes
+// <|start_ecg|> e_1 .. e_P <|end_ecg|>, the blocks are concatenated in record order and cut into windows of
+// seq_len + 1 tokens; next-token loss on every position (all are ECG-vocabulary tokens). Trains the embedding
+// matrix (incl. the new rows), the output head when untied, the norms and LoRA adapters, as configured.
+// Output: run_dir/model, a full model directory (LoRA merged) with the ECG tokenizer copied into
+// model/ecg-tokenizer/, so the directory alone is enough for stage 3 and generation.
+//
+// Stage 3, instruction tuning: a stage-2 model (or a base model, extended here) + LoRA adapters (+ norms);
+// examples from prompt.h's builder; loss on the answer/report tokens only. Output: run_dir/model/adapter.json +
+// adapter.safetensors (lora.h), with the base model's path recorded.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diagecg/lora.h"
+#include "diagecg/prompt.h"
+#include "diagecg/tokenizer-training.h"
+#include "diagecg/trainer.h"
+
+namespace diagecg {
+
+class Distributed;
+
+enum class Precision { kF32, kBf16 };   // bf16: autocast (matmuls in bf16, f32 master weights and optimiser)
+Precision parse_precision(const std::string& s);   // "f32" | "bf16"
+
+struct TrainableConfig {
+    bool embeddings = true;             // the whole embedding matrix (and an untied output head)
+    bool norms = true;                  // every RMSNorm weight
+    bool lora = true;                   // LoRA adapters (lora section)
+};
+
+struct PretrainRunConfig {
+    std::string base_model;             // HF model directory (config.json, model.safetensors, tokenizer.model)
+    std::string ecg_tokenizer;          // ECG tokenizer model directory (stage 1)
+    std::string token_cache = "runs/token-cache";   // directory of the codes cache ("" = memory only)
+    DataConfig data;                    // ECG records, as in stage 1
+    int64_t seq_len = 512;              // tokens per training window (input; the window holds seq_len + 1)
+    int64_t window_stride = 0;          // tokens between window starts (0 = seq_len: no overlap)
+    TrainableConfig trainable;
+    LoraConfig lora;
+    std::string precision = "f32";
+    TrainConfig train;
+};
+PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
+nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c);
+PretrainRunConfig load_pretrain_run_config(const std::string& file);
+
+struct FinetuneDataConfig {
+    std::vector<std::string> train;     // QA: ECG-QA JSON files; report: JSON array or JSONL of {ecg_id|record, report}
+    std::vector<std::string> val;       // same, held out (may be empty)
+    std::string ecg_dir;                // where records of ecg_ids live (NNNNN.hea, NNNNN_hr.hea or PTB-XL's records500/)
+    std::string ptbxl_database;         // optional ptbxl_database.csv: patient features (age, sex, height, weight)
+    int64_t max_train = 0;              // caps (0 = all)
+    int64_t max_val = 0;
+};
+
+struct FinetuneRunConfig {
+    std::string model;                  // stage-2 model directory (has ecg-tokenizer/) or a base HF directory
+    std::string ecg_tokenizer;          // "" = model/ecg-tokenizer
+    std::string token_cache = "runs/token-cache";
+    std::string task = "qa";            // "qa" | "report"
+    FinetuneDataConfig data;
+    PromptOptions prompt;
+    int64_t max_len = 1024;             // longer examples are left out (logged)
+    LoraConfig lora;
+    bool train_norms = true;
+    std::string precision = "f32";
+    TrainConfig train;
+};
+FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
+nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c);
+FinetuneRunConfig load_finetune_run_config(const std::string& file);
+
+TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks = {},
+                         Distributed* dist = nullptr);
+TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks = {},
+                         Distributed* dist = nullptr);
+
+// The ECG tokenizer that belongs to a model directory: DIR/ecg-tokenizer (written by stage 2).
+std::string model_ecg_tokenizer_dir(const std::string& model_dir);
+
+}  // namespace diagecg

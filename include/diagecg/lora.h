@@ -1,0 +1,50 @@
+// LoRA adapters on the Llama projections (REFERENCE.md section 5: r 64, alpha 16, dropout 0.05 on q, k, v, o,
+// gate, up, down). An adapter file pair is the unit users keep and share:
+//   NAME.safetensors   lora_A / lora_B per adapted layer, PEFT's tensor names
+//                      ("base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"), plus any other
+//                      tensors the run trained (norms, embeddings) under their HF names, stored whole
+//   NAME.json          {"format": "diagecg-lora", "r", "lora_alpha", "lora_dropout", "target_modules",
+//                       "base_vocab_size", "extra_tensors": [...]}
+// Applying an adapter with a scale s adds s * (alpha / r) * B A to each target weight; whole tensors (norms,
+// embeddings) replace the model's and are not scaled.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "diagecg/llm.h"
+
+namespace diagecg {
+
+struct LoraConfig {
+    int64_t rank = 64;                                  // r
+    double alpha = 16;                                  // scale = alpha / r
+    double dropout = 0.05;                              // on the adapter's input, training only
+    std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+};
+LoraConfig lora_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
+nlohmann::json lora_config_to_json(const LoraConfig& c);
+void validate(const LoraConfig& c);
+
+// Attaches fresh adapters (A random, B = 0) to every target projection of every layer; returns how many.
+int64_t add_lora(Llama& model, const LoraConfig& c, uint64_t seed);
+
+// Merges every attached adapter into its weight and removes it (the model is then a plain Llama).
+void merge_lora(Llama& model);
+
+// Writes PATH.safetensors + PATH.json (PATH without extension; both atomic): the attached adapters and the
+// model parameters named in `extra` (our parameter names, e.g. "norm.weight") stored whole.
+void save_adapter(Llama& model, const LoraConfig& c, const std::vector<std::string>& extra, const std::string& path);
+
+// Reads an adapter (PATH, PATH.json or PATH.safetensors) and applies it to `model` with `scale` (see the top
+// comment). Every missing/unexpected/mis-shaped tensor is reported at once.
+void apply_adapter(Llama& model, const std::string& path, double scale);
+
+// "FILE" or "FILE:SCALE" (the --lora flag) -> {file, scale}.
+std::pair<std::string, double> parse_lora_arg(const std::string& arg);
+
+}  // namespace diagecg

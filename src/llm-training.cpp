@@ -1,0 +1,552 @@
+#include "diagecg/llm-training.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "diagecg/atomic-file.h"
+#include "diagecg/byte-reader.h"
+#include "diagecg/distributed.h"
+#include "diagecg/ecg-token-cache.h"
+#include "diagecg/ecgqa.h"
+#include "diagecg/json-config.h"
+#include "diagecg/llm-io.h"
+#include "diagecg/log.h"
+#include "diagecg/ptbxl-meta.h"
+#include "diagecg/record-set.h"
+
+namespace diagecg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json read_json_file(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error(file + ": cannot open");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(file + ": invalid JSON: " + e.what());
+    }
+}
+
+TrainableConfig trainable_from_json(const nlohmann::json& j, const std::string& path) {
+    TrainableConfig t;
+    JsonObject o(j, path);
+    o.get("embeddings", t.embeddings);
+    o.get("norms", t.norms);
+    o.get("lora", t.lora);
+    o.finish();
+    return t;
+}
+
+// bf16 autocast for the scope (CPU and CUDA), restored after.
+class AutocastScope {
+public:
+    explicit AutocastScope(Precision p) : on_(p == Precision::kBf16) {
+        if (!on_) return;
+        cpu_was_ = at::autocast::is_cpu_enabled();
+        at::autocast::set_cpu_enabled(true);
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        gpu_was_ = at::autocast::is_enabled();
+        at::autocast::set_enabled(true);
+        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    }
+    ~AutocastScope() {
+        if (!on_) return;
+        at::autocast::set_cpu_enabled(cpu_was_);
+        at::autocast::set_enabled(gpu_was_);
+        at::autocast::clear_cache();
+    }
+private:
+    bool on_, cpu_was_ = false, gpu_was_ = false;
+};
+
+// Marks which parameters train; returns the names of trained non-LoRA tensors.
+std::vector<std::string> set_trainable(Llama& model, bool embeddings, bool norms, bool lora) {
+    std::vector<std::string> extra;
+    for (auto& kv : model->named_parameters(true)) {
+        const std::string& n = kv.key();
+        bool on;
+        if (n.find("lora_") != std::string::npos) on = lora;
+        else if (n == "embed_tokens.weight" || n == "lm_head.weight") on = embeddings;
+        else if (n.find("norm") != std::string::npos) on = norms;
+        else on = false;
+        kv.value().set_requires_grad(on);
+        if (on && n.find("lora_") == std::string::npos) extra.push_back(n);
+    }
+    return extra;
+}
+
+void log_trainable(Llama& model) {
+    int64_t n_all = 0, n_train = 0;
+    for (const auto& p : model->parameters()) {
+        n_all += p.numel();
+        if (p.requires_grad()) n_train += p.numel();
+    }
+    log::info("parameters: {} in all, {} trained ({:.2f}%)", n_all, n_train, 100.0 * static_cast<double>(n_train) / static_cast<double>(n_all));
+}
+
+// Mean next-token cross-entropy over positions where `mask` ([B, N] bool, on targets) is set.
+// tokens: [B, N + 1] i64 -> scalar
+torch::Tensor lm_loss(Llama& model, const torch::Tensor& tokens, const torch::Tensor& target_mask) {
+    const int64_t n = tokens.size(1) - 1;
+    const auto input = tokens.slice(1, 0, n), target = tokens.slice(1, 1, n + 1);
+    const auto logits = model->forward(input).to(torch::kFloat);               // [B, N, V]
+    const auto sel = target_mask.reshape(-1);
+    const auto lg = logits.reshape({-1, logits.size(-1)}).index({sel});
+    const auto tg = target.reshape(-1).index({sel});
+    return torch::nn::functional::cross_entropy(lg, tg);
+}
+
+void copy_dir_files(const std::string& src, const std::string& dst) {
+    fs::create_directories(dst);
+    for (const auto& e : fs::directory_iterator(src))
+        if (e.is_regular_file()) fs::copy_file(e.path(), fs::path(dst) / e.path().filename(), fs::copy_options::overwrite_existing);
+}
+
+// ---------------------------------------------------------------------------------------------- stage 2
+
+class PretrainTask : public TrainTask {
+public:
+    PretrainTask(const PretrainRunConfig& c, LoadedModel m, std::vector<int64_t> train_stream, std::vector<int64_t> val_stream)
+        : c_(c), m_(std::move(m)), precision_(parse_precision(c.precision)) {
+        const int64_t stride = c.window_stride > 0 ? c.window_stride : c.seq_len;
+        train_ = windows(train_stream, stride);
+        val_ = windows(val_stream, c.seq_len);
+        log::info("stage 2: {} training windows, {} validation windows of {} tokens", train_.size(0), val_.size(0), c.seq_len);
+    }
+    torch::nn::Module& module() override { return *m_.model; }
+    int64_t n_train() const override { return train_.size(0); }
+    int64_t last_tokens() const override { return last_tokens_; }
+
+    torch::Tensor train_loss(const std::vector<int64_t>& idx) override {
+        const auto batch = train_.index_select(0, torch::tensor(idx, torch::kLong)).to(m_.model->device());
+        last_tokens_ = batch.size(0) * c_.seq_len;
+        AutocastScope ac(precision_);
+        return lm_loss(m_.model, batch, torch::ones({batch.size(0), c_.seq_len}, torch::kBool).to(batch.device()));
+    }
+
+    nlohmann::json validate() override {
+        if (val_.size(0) == 0) return nullptr;
+        AutocastScope ac(precision_);
+        double sum = 0;
+        const int64_t mb = std::max<int64_t>(1, c_.train.micro_batch_size > 0 ? c_.train.micro_batch_size : c_.train.batch_size);
+        for (int64_t i = 0; i < val_.size(0); i += mb) {
+            const auto b = val_.slice(0, i, std::min(val_.size(0), i + mb)).to(m_.model->device());
+            sum += lm_loss(m_.model, b, torch::ones({b.size(0), c_.seq_len}, torch::kBool).to(b.device())).item<double>() *
+                   static_cast<double>(b.size(0));
+        }
+        const double loss = sum / static_cast<double>(val_.size(0));
+        return {{"val_loss", loss}, {"val_perplexity", std::exp(loss)}};
+    }
+
+    void save(const std::string& dir) override {
+        save_model(m_, dir);   // attached LoRA adapters are merged into the saved weights
+        copy_dir_files(c_.ecg_tokenizer, (fs::path(dir) / "ecg-tokenizer").string());
+    }
+
+private:
+    // [W, seq_len + 1] windows of the stream, starting every `stride` tokens.
+    torch::Tensor windows(const std::vector<int64_t>& s, int64_t stride) const {
+        const int64_t w = c_.seq_len + 1, n = static_cast<int64_t>(s.size());
+        if (n < w) return torch::empty({0, w}, torch::kLong);
+        const int64_t count = (n - w) / stride + 1;
+        auto out = torch::empty({count, w}, torch::kLong);
+        for (int64_t i = 0; i < count; ++i)
+            std::memcpy(out[i].data_ptr<int64_t>(), s.data() + i * stride, sizeof(int64_t) * static_cast<size_t>(w));
+        return out;
+    }
+
+    PretrainRunConfig c_;
+    LoadedModel m_;
+    Precision precision_;
+    torch::Tensor train_, val_;
+    int64_t last_tokens_ = 0;
+};
+
+std::vector<int64_t> ecg_stream(EcgTokenCache& cache, const Vocab& v, const std::vector<std::string>& paths, const char* what) {
+    std::vector<std::pair<std::string, std::string>> failed;
+    const auto codes = cache.codes(paths, &failed);
+    for (const auto& [p, why] : failed) log::warn("{} record {} left out: {}", what, p, why);
+    std::vector<int64_t> s;
+    for (const auto& c : codes) {
+        if (c.empty()) continue;
+        s.push_back(v.start_ecg());
+        for (const int64_t x : c) s.push_back(v.ecg_id(x));
+        s.push_back(v.end_ecg());
+    }
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------------- stage 3
+
+struct Example {
+    std::string id;
+    TokenizedExample tokens;
+};
+
+class FinetuneTask : public TrainTask {
+public:
+    FinetuneTask(const FinetuneRunConfig& c, LoadedModel m, std::vector<Example> train, std::vector<Example> val,
+                 std::vector<std::string> extra, std::string base_dir)
+        : c_(c), m_(std::move(m)), precision_(parse_precision(c.precision)), train_(std::move(train)), val_(std::move(val)),
+          extra_(std::move(extra)), base_dir_(std::move(base_dir)) {}
+    torch::nn::Module& module() override { return *m_.model; }
+    int64_t n_train() const override { return static_cast<int64_t>(train_.size()); }
+    int64_t last_tokens() const override { return last_tokens_; }
+
+    torch::Tensor train_loss(const std::vector<int64_t>& idx) override {
+        std::vector<const Example*> b;
+        for (const int64_t i : idx) b.push_back(&train_[static_cast<size_t>(i)]);
+        AutocastScope ac(precision_);
+        return batch_loss(b, &last_tokens_);
+    }
+
+    nlohmann::json validate() override {
+        if (val_.empty()) return nullptr;
+        AutocastScope ac(precision_);
+        const size_t mb = static_cast<size_t>(std::max<int64_t>(1, c_.train.micro_batch_size > 0 ? c_.train.micro_batch_size : c_.train.batch_size));
+        double sum = 0;
+        for (size_t i = 0; i < val_.size(); i += mb) {
+            std::vector<const Example*> b;
+            for (size_t j = i; j < std::min(val_.size(), i + mb); ++j) b.push_back(&val_[j]);
+            int64_t n_tok = 0;
+            sum += batch_loss(b, &n_tok).item<double>() * static_cast<double>(b.size());
+        }
+        return {{"val_loss", sum / static_cast<double>(val_.size())}};
+    }
+
+    void save(const std::string& dir) override {
+        save_adapter(m_.model, c_.lora, extra_, (fs::path(dir) / "adapter").string());
+        // Record the base model, so `--lora DIR/adapter` users know what it belongs to.
+        auto meta = nlohmann::json::parse(read_file_text((fs::path(dir) / "adapter.json").string()));
+        meta["base_model"] = fs::absolute(base_dir_).lexically_normal().string();
+        meta["task"] = c_.task;
+        write_file_atomic((fs::path(dir) / "adapter.json").string(), meta.dump(2) + "\n");
+    }
+
+private:
+    // Right-padded batch; loss on target positions only. Mean over the examples of per-example mean losses
+    // would weight short answers up; we use the mean over all target tokens of the batch (as HF does).
+    torch::Tensor batch_loss(const std::vector<const Example*>& b, int64_t* n_tokens) {
+        int64_t n = 0;
+        for (const auto* e : b) n = std::max<int64_t>(n, static_cast<int64_t>(e->tokens.ids.size()));
+        const int64_t pad = m_.vocab.pad();
+        auto tokens = torch::full({static_cast<int64_t>(b.size()), n}, pad, torch::kLong);
+        auto mask = torch::zeros({static_cast<int64_t>(b.size()), n - 1}, torch::kBool);
+        *n_tokens = 0;
+        for (size_t r = 0; r < b.size(); ++r) {
+            const auto& ids = b[r]->tokens.ids;
+            const auto len = static_cast<int64_t>(ids.size());
+            std::memcpy(tokens[static_cast<int64_t>(r)].data_ptr<int64_t>(), ids.data(), sizeof(int64_t) * ids.size());
+            // target position t predicts ids[t + 1]; targets from n_prompt on carry loss
+            mask[static_cast<int64_t>(r)].slice(0, b[r]->tokens.n_prompt - 1, len - 1).fill_(true);
+            *n_tokens += len;
+        }
+        const auto dev = m_.model->device();
+        return lm_loss(m_.model, tokens.to(dev), mask.to(dev));
+    }
+
+    FinetuneRunConfig c_;
+    LoadedModel m_;
+    Precision precision_;
+    std::vector<Example> train_, val_;
+    std::vector<std::string> extra_;
+    std::string base_dir_;
+    int64_t last_tokens_ = 0;
+};
+
+struct RawSample {
+    std::string id;
+    std::vector<std::string> records;   // one or two ECG record files
+    std::vector<int64_t> ecg_ids;       // when known (patient features)
+    std::string question;               // QA
+    std::string target;                 // answer (serialised) or report
+    std::string patient;                // patient features given with the sample (else from the metadata table)
+};
+
+std::vector<RawSample> read_samples(const FinetuneRunConfig& c, const std::vector<std::string>& files) {
+    std::vector<RawSample> out;
+    auto record_of = [&](int64_t id) {
+        if (c.data.ecg_dir.empty()) throw std::invalid_argument("data.ecg_dir is required to find records by ecg_id");
+        return find_ecg_record(c.data.ecg_dir, id);
+    };
+    int64_t missing = 0;
+    for (const auto& f : files) {
+        if (c.task == "qa") {
+            for (const auto& q : read_ecgqa_json(f)) {
+                RawSample s;
+                s.id = q.id;
+                s.question = q.question;
+                s.target = join_answer(q.answer);
+                s.ecg_ids = q.ecg_ids;
+                for (const int64_t e : q.ecg_ids) s.records.push_back(record_of(e));
+                if (std::any_of(s.records.begin(), s.records.end(), [](const std::string& r) { return r.empty(); })) {
+                    ++missing;
+                    continue;
+                }
+                out.push_back(std::move(s));
+            }
+        } else {
+            // JSON array, or JSONL: {"ecg_id": 123 | "record": "path", "report": "..."}
+            std::vector<nlohmann::json> items;
+            const std::string text = read_file_text(f);
+            const auto first = text.find_first_not_of(" \t\r\n");
+            if (first != std::string::npos && text[first] == '[') {
+                for (const auto& j : nlohmann::json::parse(text)) items.push_back(j);
+            } else {
+                std::istringstream in(text);
+                std::string line;
+                int64_t ln = 0;
+                while (std::getline(in, line)) {
+                    ++ln;
+                    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+                    try {
+                        items.push_back(nlohmann::json::parse(line));
+                    } catch (const nlohmann::json::exception& e) {
+                        throw std::runtime_error(f + " line " + std::to_string(ln) + ": invalid JSON: " + e.what());
+                    }
+                }
+            }
+            for (size_t i = 0; i < items.size(); ++i) {
+                const auto& j = items[i];
+                const std::string where = f + " item " + std::to_string(i);
+                if (!j.is_object() || !j.contains("report") || !j["report"].is_string())
+                    throw std::runtime_error(where + ": expected an object with a \"report\" string");
+                RawSample s;
+                s.target = j["report"].get<std::string>();
+                if (j.contains("record")) {
+                    // relative record paths are taken from the data file's folder
+                    const fs::path r(j["record"].get<std::string>());
+                    s.records.push_back(r.is_absolute() ? r.string() : (fs::path(f).parent_path() / r).lexically_normal().string());
+                } else if (j.contains("ecg_id")) {
+                    const int64_t id = j["ecg_id"].is_string() ? std::stoll(j["ecg_id"].get<std::string>()) : j["ecg_id"].get<int64_t>();
+                    s.ecg_ids.push_back(id);
+                    s.records.push_back(record_of(id));
+                } else {
+                    throw std::runtime_error(where + ": needs \"ecg_id\" or \"record\"");
+                }
+                if (j.contains("patient")) {   // {"age", "sex" (0 male, 1 female), "height", "weight"}: when no metadata table has it
+                    const auto& pj = j["patient"];
+                    PtbxlRecord pr;
+                    if (pj.contains("age")) pr.age = pj["age"].get<double>();
+                    if (pj.contains("sex")) pr.sex = pj["sex"].get<int>();
+                    if (pj.contains("height")) pr.height_cm = pj["height"].get<double>();
+                    if (pj.contains("weight")) pr.weight_kg = pj["weight"].get<double>();
+                    s.patient = patient_features_text(pr);
+                }
+                s.id = j.contains("id") ? j["id"].dump() : (s.ecg_ids.empty() ? s.records[0] : std::to_string(s.ecg_ids[0]));
+                if (s.records[0].empty() || s.target.empty()) {
+                    ++missing;
+                    continue;
+                }
+                out.push_back(std::move(s));
+            }
+        }
+    }
+    if (missing > 0) log::warn("{} sample(s) left out: ECG record not found under {} (or empty target)", missing, c.data.ecg_dir);
+    return out;
+}
+
+std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vector<RawSample>& raw, EcgTokenCache& cache,
+                                      const TextTokenizer& tok, const std::map<int64_t, PtbxlRecord>& meta, int64_t cap,
+                                      const char* what) {
+    std::vector<std::string> paths;
+    for (const auto& s : raw) paths.insert(paths.end(), s.records.begin(), s.records.end());
+    std::vector<std::pair<std::string, std::string>> failed;
+    const auto codes = cache.codes(paths, &failed);
+    std::map<std::string, const std::vector<int64_t>*> by_path;
+    for (size_t i = 0; i < paths.size(); ++i)
+        if (!codes[i].empty()) by_path[paths[i]] = &codes[i];
+    const PromptTask task = parse_prompt_task(c.task);
+    std::vector<Example> out;
+    int64_t too_long = 0, unreadable = 0;
+    for (const auto& s : raw) {
+        if (cap > 0 && static_cast<int64_t>(out.size()) >= cap) break;
+        PromptInput in;
+        in.task = task;
+        in.question = s.question;
+        bool ok = true;
+        for (const auto& r : s.records) {
+            const auto it = by_path.find(r);
+            if (it == by_path.end()) { ok = false; break; }
+            in.ecgs.push_back(*it->second);
+        }
+        if (!ok) { ++unreadable; continue; }
+        in.patient = s.patient;
+        if (in.patient.empty() && !s.ecg_ids.empty())
+            if (const auto it = meta.find(s.ecg_ids[0]); it != meta.end()) in.patient = patient_features_text(it->second);
+        Example e{s.id, build_example(tok, in, s.target, c.prompt)};
+        if (static_cast<int64_t>(e.tokens.ids.size()) > c.max_len) { ++too_long; continue; }
+        out.push_back(std::move(e));
+    }
+    if (too_long) log::warn("{}: {} example(s) longer than max_len {} left out", what, too_long, c.max_len);
+    if (unreadable) log::warn("{}: {} example(s) whose ECG could not be read left out", what, unreadable);
+    log::info("{}: {} examples", what, out.size());
+    return out;
+}
+
+LoadOptions load_options() { return {torch::kFloat, torch::kCPU}; }   // f32 master weights; bf16 via autocast
+
+}  // namespace
+
+Precision parse_precision(const std::string& s) {
+    if (s == "f32") return Precision::kF32;
+    if (s == "bf16") return Precision::kBf16;
+    throw std::invalid_argument("precision must be \"f32\" or \"bf16\", got \"" + s + "\"");
+}
+
+std::string model_ecg_tokenizer_dir(const std::string& model_dir) { return (fs::path(model_dir) / "ecg-tokenizer").string(); }
+
+PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const std::string& path) {
+    PretrainRunConfig c;
+    JsonObject o(j, path);
+    if (!o.get("base_model", c.base_model) || c.base_model.empty()) throw std::invalid_argument(path + ".base_model: required");
+    if (!o.get("ecg_tokenizer", c.ecg_tokenizer) || c.ecg_tokenizer.empty())
+        throw std::invalid_argument(path + ".ecg_tokenizer: required");
+    o.get("token_cache", c.token_cache);
+    o.get("seq_len", c.seq_len);
+    o.get("window_stride", c.window_stride);
+    o.get("precision", c.precision);
+    if (!j.contains("data")) throw std::invalid_argument(path + ".data: required (ECG records to pretrain on)");
+    c.data = data_config_from_json(j["data"], path + ".data");
+    if (j.contains("trainable")) c.trainable = trainable_from_json(j["trainable"], path + ".trainable");
+    if (j.contains("lora")) c.lora = lora_config_from_json(j["lora"], path + ".lora");
+    if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
+    for (const auto& [k, v] : j.items())
+        if (k != "base_model" && k != "ecg_tokenizer" && k != "token_cache" && k != "seq_len" && k != "window_stride" &&
+            k != "precision" && k != "data" && k != "trainable" && k != "lora" && k != "train")
+            throw std::invalid_argument("unknown config key(s): " + path + "." + k);
+    if (c.seq_len < 2) throw std::invalid_argument(path + ".seq_len: must be >= 2");
+    if (c.window_stride < 0) throw std::invalid_argument(path + ".window_stride: must be >= 0");
+    parse_precision(c.precision);
+    if (!c.trainable.embeddings && !c.trainable.norms && !c.trainable.lora)
+        throw std::invalid_argument(path + ".trainable: nothing would train");
+    return c;
+}
+
+nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c) {
+    return {{"base_model", c.base_model},
+            {"ecg_tokenizer", c.ecg_tokenizer},
+            {"token_cache", c.token_cache},
+            {"data", data_config_to_json(c.data)},
+            {"seq_len", c.seq_len},
+            {"window_stride", c.window_stride},
+            {"trainable", {{"embeddings", c.trainable.embeddings}, {"norms", c.trainable.norms}, {"lora", c.trainable.lora}}},
+            {"lora", lora_config_to_json(c.lora)},
+            {"precision", c.precision},
+            {"train", train_config_to_json(c.train)}};
+}
+
+PretrainRunConfig load_pretrain_run_config(const std::string& file) { return pretrain_run_config_from_json(read_json_file(file), file); }
+
+FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const std::string& path) {
+    FinetuneRunConfig c;
+    if (!j.is_object()) throw std::invalid_argument(path + ": expected a JSON object");
+    for (const auto& [k, v] : j.items())
+        if (k != "model" && k != "ecg_tokenizer" && k != "token_cache" && k != "task" && k != "data" && k != "prompt" &&
+            k != "max_len" && k != "lora" && k != "train_norms" && k != "precision" && k != "train")
+            throw std::invalid_argument("unknown config key(s): " + path + "." + k);
+    JsonObject o(j, path);
+    if (!o.get("model", c.model) || c.model.empty()) throw std::invalid_argument(path + ".model: required");
+    o.get("ecg_tokenizer", c.ecg_tokenizer);
+    o.get("token_cache", c.token_cache);
+    o.get("task", c.task);
+    parse_prompt_task(c.task);
+    o.get("max_len", c.max_len);
+    o.get("train_norms", c.train_norms);
+    o.get("precision", c.precision);
+    parse_precision(c.precision);
+    if (!j.contains("data")) throw std::invalid_argument(path + ".data: required");
+    {
+        JsonObject d(j["data"], path + ".data");
+        d.get("train", c.data.train);
+        d.get("val", c.data.val);
+        d.get("ecg_dir", c.data.ecg_dir);
+        d.get("ptbxl_database", c.data.ptbxl_database);
+        d.get("max_train", c.data.max_train);
+        d.get("max_val", c.data.max_val);
+        d.finish();
+        if (c.data.train.empty()) throw std::invalid_argument(path + ".data.train: at least one file");
+    }
+    if (j.contains("prompt")) {
+        JsonObject p(j["prompt"], path + ".prompt");
+        p.get("patient_features", c.prompt.patient_features);
+        p.finish();
+    }
+    if (j.contains("lora")) c.lora = lora_config_from_json(j["lora"], path + ".lora");
+    if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
+    if (c.max_len < 8) throw std::invalid_argument(path + ".max_len: must be >= 8");
+    return c;
+}
+
+nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
+    return {{"model", c.model},
+            {"ecg_tokenizer", c.ecg_tokenizer},
+            {"token_cache", c.token_cache},
+            {"task", c.task},
+            {"data", {{"train", c.data.train}, {"val", c.data.val}, {"ecg_dir", c.data.ecg_dir},
+                      {"ptbxl_database", c.data.ptbxl_database}, {"max_train", c.data.max_train}, {"max_val", c.data.max_val}}},
+            {"prompt", {{"patient_features", c.prompt.patient_features}}},
+            {"max_len", c.max_len},
+            {"lora", lora_config_to_json(c.lora)},
+            {"train_norms", c.train_norms},
+            {"precision", c.precision},
+            {"train", train_config_to_json(c.train)}};
+}
+
+FinetuneRunConfig load_finetune_run_config(const std::string& file) { return finetune_run_config_from_json(read_json_file(file), file); }
+
+TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks,
+                         Distributed* dist) {
+    LoadedModel m = load_model(c.base_model, load_options());
+    EcgTokenCache cache(c.ecg_tokenizer, c.token_cache);
+    extend_vocab(m, cache.codebook_size(), c.train.seed);
+    std::vector<std::string> train_paths, val_paths;
+    resolve_data(c.data, c.train.seed, train_paths, val_paths);
+    auto train_stream = ecg_stream(cache, m.vocab, train_paths, "training");
+    auto val_stream = ecg_stream(cache, m.vocab, val_paths, "validation");
+    if (c.trainable.lora) add_lora(m.model, c.lora, c.train.seed);
+    set_trainable(m.model, c.trainable.embeddings, c.trainable.norms, c.trainable.lora);
+    log_trainable(m.model);
+    m.model->train();
+    PretrainTask task(c, std::move(m), std::move(train_stream), std::move(val_stream));
+    if (task.n_train() == 0)
+        throw std::runtime_error("stage 2: the training ECGs give fewer tokens than one window of seq_len + 1 = " +
+                                 std::to_string(c.seq_len + 1));
+    return train(task, c.train, pretrain_run_config_to_json(c), run_dir, resume, hooks, dist);
+}
+
+TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks,
+                         Distributed* dist) {
+    LoadedModel m = load_model(c.model, load_options());
+    const std::string tok_dir = c.ecg_tokenizer.empty() ? model_ecg_tokenizer_dir(c.model) : c.ecg_tokenizer;
+    if (!fs::exists(fs::path(tok_dir) / "config.json"))
+        throw std::runtime_error("no ECG tokenizer at " + tok_dir + " (set \"ecg_tokenizer\" or use a stage-2 model)");
+    EcgTokenCache cache(tok_dir, c.token_cache);
+    if (!m.vocab.extended()) {
+        log::warn("{} has no ECG tokens: extending it here (new rows are untrained; stage 2 first is better)", c.model);
+        extend_vocab(m, cache.codebook_size(), c.train.seed);
+    } else if (m.vocab.n_ecg_codes() != cache.codebook_size()) {
+        throw std::runtime_error(c.model + " has " + std::to_string(m.vocab.n_ecg_codes()) + " ECG tokens but the ECG tokenizer " +
+                                 tok_dir + " has " + std::to_string(cache.codebook_size()) + " codes");
+    }
+    std::map<int64_t, PtbxlRecord> meta;
+    if (!c.data.ptbxl_database.empty()) meta = read_ptbxl_database(c.data.ptbxl_database);
+    auto train_set = tokenize_samples(c, read_samples(c, c.data.train), cache, *m.tokenizer, meta, c.data.max_train, "training");
+    auto val_set = tokenize_samples(c, read_samples(c, c.data.val), cache, *m.tokenizer, meta, c.data.max_val, "validation");
+    if (train_set.empty()) throw std::runtime_error("stage 3: no training example (see the warnings above)");
+    add_lora(m.model, c.lora, c.train.seed);
+    const auto extra = set_trainable(m.model, false, c.train_norms, true);
+    log_trainable(m.model);
+    m.model->train();
+    FinetuneTask task(c, std::move(m), std::move(train_set), std::move(val_set), extra, c.model);
+    return train(task, c.train, finetune_run_config_to_json(c), run_dir, resume, hooks, dist);
+}
+
+}  // namespace diagecg

@@ -1,0 +1,44 @@
+// diagecg pretrain --config FILE: stage 2, next-ECG-token pretraining of an LLM with an extended vocabulary.
+#include <filesystem>
+#include <memory>
+
+#include "commands.h"
+#include "diagecg/distributed.h"
+#include "diagecg/llm-training.h"
+
+namespace diagecg::cli {
+
+namespace {
+
+struct PretrainOptions {
+    TrainRunFlags run;
+    std::string base_model;
+    std::string data;
+    std::string precision;
+};
+
+void run_pretrain_cmd(const PretrainOptions& o) {
+    PretrainRunConfig c = load_pretrain_run_config(o.run.config);
+    if (!o.base_model.empty()) c.base_model = o.base_model;
+    if (!o.data.empty()) c.data.path = o.data;
+    if (!o.precision.empty()) c.precision = o.precision;
+    o.run.apply(c.train);
+    const std::string out = o.run.out_dir();
+    auto dist = init_distributed_from_env();
+    const TrainResult r = run_pretrain(c, out, o.run.resume, o.run.hooks(), dist.get());
+    finish_training(r, out, dist->is_main());
+}
+
+}  // namespace
+
+void add_pretrain(CLI::App& app, RunFn& run) {
+    auto o = std::make_shared<PretrainOptions>();
+    auto* sub = app.add_subcommand("pretrain", "Stage 2: ECG-token pretraining of an LLM (vocabulary extension, next-token loss)");
+    o->run.add(sub, "configs/pretrain-*.json");
+    sub->add_option("--base-model", o->base_model, "overrides base_model");
+    sub->add_option("--data", o->data, "ECG records (directory, list file); overrides data.path");
+    sub->add_option("--precision", o->precision, "f32 or bf16 (autocast); overrides precision");
+    sub->callback([&run, o] { run = [o] { run_pretrain_cmd(*o); }; });
+}
+
+}  // namespace diagecg::cli
