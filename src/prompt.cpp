@@ -40,7 +40,12 @@ std::vector<int64_t> build_prompt(const TextTokenizer& tok, const PromptInput& i
     for (const auto& codes : in.ecgs) {
         if (codes.empty()) throw std::invalid_argument("an ECG without codes");
         ids.push_back(v.start_ecg());
-        for (const int64_t c : codes) ids.push_back(v.ecg_id(c));   // ecg_id range-checks
+        for (const int64_t c : codes) {
+            if (c < 0 || c >= v.n_ecg_codes())
+                throw std::invalid_argument("ECG code " + std::to_string(c) + " outside the model's codebook [0, " +
+                                            std::to_string(v.n_ecg_codes()) + ")");
+            ids.push_back(v.ecg_id(c));
+        }
         ids.push_back(v.end_ecg());
     }
     append(ids, tok.encode(in.task == PromptTask::kQa ? "\n### Answer:" : "\n### Report:", false));

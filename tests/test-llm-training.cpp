@@ -1,0 +1,130 @@
+// Stages 2 and 3 through the real binary: data-parallel training equals one process, a killed run resumes to
+// the same weights, and stage 3 trains an adapter that applies to the stage-2 model.
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "diagecg/safetensors.h"
+
+using namespace diagecg;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() / ("diagecg-test-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+// Runs the CLI from the source tree (the configs' relative paths), returns its exit status.
+int run_cli(const std::string& args, const std::string& env = "") {
+    const std::string cmd = "cd '" + std::string(DIAGECG_SOURCE_DIR) + "' && " + env + " '" + DIAGECG_CLI + "' " + args;
+    const int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// Largest |a - b| over every tensor of two safetensors files with the same names and shapes (F32).
+double max_abs_diff(const std::string& a_path, const std::string& b_path) {
+    const SafetensorsFile a(a_path), b(b_path);
+    EXPECT_EQ(a.tensors().size(), b.tensors().size());
+    double worst = 0;
+    for (const auto& ta : a.tensors()) {
+        const TensorInfo* tb = b.find(ta.name);
+        if (!tb || tb->shape != ta.shape || ta.dtype != DType::kF32 || tb->dtype != DType::kF32) {
+            ADD_FAILURE() << "tensor " << ta.name << " differs in presence, shape or dtype";
+            return INFINITY;
+        }
+        const auto* pa = reinterpret_cast<const float*>(a.data(ta));
+        const auto* pb = reinterpret_cast<const float*>(b.data(*tb));
+        for (int64_t i = 0; i < ta.numel(); ++i) worst = std::max(worst, static_cast<double>(std::fabs(pa[i] - pb[i])));
+    }
+    return worst;
+}
+
+std::string read(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+const char* kPretrain = "pretrain --config configs/pretrain-tiny.json --log-level warn";
+
+}  // namespace
+
+TEST(Stage2, TwoProcessesGiveTheWeightsOfOneProcessWithTheSameGlobalBatch) {
+    const auto dir = temp_dir("ddp");
+    // Global batch 4 (micro-batch 2): one process runs both micro-batches, two processes one each.
+    ASSERT_EQ(run_cli(std::string("-t 1 ") + kPretrain + " --max-steps 4 -o " + (dir / "one").string()), 0);
+    const int port = 20000 + static_cast<int>(::getpid() % 20000);
+    const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port);
+    const std::string args = std::string("-t 1 ") + kPretrain + " --max-steps 4 -o " + (dir / "two").string();
+    const std::string both = "(RANK=1 " + env + " '" + DIAGECG_CLI + "' " + args + " & RANK=0 " + env + " '" + DIAGECG_CLI +
+                             "' " + args + "; r0=$?; wait $!; r1=$?; exit $((r0 + r1)))";
+    const int rc = std::system(("cd '" + std::string(DIAGECG_SOURCE_DIR) + "' && " + both).c_str());
+    ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "data-parallel run failed";
+    const double d = max_abs_diff((dir / "one/model/model.safetensors").string(), (dir / "two/model/model.safetensors").string());
+    EXPECT_LT(d, 1e-5) << "weights of 1 and 2 processes differ by " << d;
+    // Both ran the 4 steps, and rank 1 wrote nothing of its own.
+    EXPECT_NE(read(dir / "one/metrics.jsonl").find("\"step\":4"), std::string::npos);
+    EXPECT_NE(read(dir / "two/metrics.jsonl").find("\"step\":4"), std::string::npos);
+    EXPECT_FALSE(fs::exists(dir / "two/checkpoint.pt.tmp"));
+    fs::remove_all(dir);
+}
+
+TEST(Stage2, KilledRunResumesToTheSameWeights) {
+    const auto dir = temp_dir("resume");
+    ASSERT_EQ(run_cli(std::string("-t 1 ") + kPretrain + " --max-steps 6 -o " + (dir / "straight").string()), 0);
+    const int killed = run_cli(std::string("-t 1 ") + kPretrain + " --max-steps 6 --test-sigkill-at-step 3 -o " +
+                               (dir / "killed").string());
+    EXPECT_NE(killed, 0);
+    ASSERT_FALSE(fs::exists(dir / "killed/model")) << "a killed run must not have exported yet";
+    ASSERT_EQ(run_cli(std::string("-t 1 ") + kPretrain + " --max-steps 6 --resume -o " + (dir / "killed").string()), 0);
+    EXPECT_EQ(max_abs_diff((dir / "straight/model/model.safetensors").string(), (dir / "killed/model/model.safetensors").string()),
+              0.0);
+    // Same metrics lines (the killed run's lines after its checkpoint were dropped and redone), same losses.
+    auto losses = [](const std::string& text) {
+        std::vector<double> out;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            const auto j = nlohmann::json::parse(line);
+            out.push_back(j.contains("loss") ? j["loss"].get<double>() : j.at("val_loss").get<double>());
+        }
+        return out;
+    };
+    EXPECT_EQ(losses(read(dir / "straight/metrics.jsonl")), losses(read(dir / "killed/metrics.jsonl")));
+    fs::remove_all(dir);
+}
+
+TEST(Stage3, AdapterTrainedOnTheStage2ModelAppliesAndMerges) {
+    const auto dir = temp_dir("stage3");
+    ASSERT_EQ(run_cli(std::string("-t 1 ") + kPretrain + " --max-steps 2 -o " + (dir / "pre").string()), 0);
+    ASSERT_TRUE(fs::exists(dir / "pre/model/ecg-tokenizer/config.json"));
+    ASSERT_EQ(run_cli("-t 1 --log-level warn finetune --config configs/finetune-report-tiny.json -m " + (dir / "pre/model").string() +
+                      " -o " + (dir / "ft").string() + " > " + (dir / "ft.json").string()),
+              0);
+    const auto result = nlohmann::json::parse(read(dir / "ft.json"));
+    EXPECT_EQ(result.at("steps").get<int64_t>(), 4);   // 5 examples, batch 4, 2 epochs
+    EXPECT_TRUE(std::isfinite(result.at("best_val_loss").get<double>()));
+    const auto meta = nlohmann::json::parse(read(dir / "ft/model/adapter.json"));
+    EXPECT_EQ(meta.at("r").get<int64_t>(), 4);
+    EXPECT_EQ(meta.at("task").get<std::string>(), "report");
+    EXPECT_EQ(fs::path(meta.at("base_model").get<std::string>()), fs::absolute(dir / "pre/model").lexically_normal());
+    // Merging writes a full model directory that still carries the ECG tokenizer.
+    ASSERT_EQ(run_cli("--log-level warn lora merge --lora " + (dir / "ft/model/adapter").string() + " -o " +
+                      (dir / "merged").string() + " > /dev/null"),
+              0);
+    EXPECT_TRUE(fs::exists(dir / "merged/model.safetensors"));
+    EXPECT_TRUE(fs::exists(dir / "merged/ecg-tokenizer/model.safetensors"));
+    EXPECT_GT(max_abs_diff((dir / "pre/model/model.safetensors").string(), (dir / "merged/model.safetensors").string()), 0.0);
+    fs::remove_all(dir);
+}
