@@ -7,7 +7,6 @@
 #include <initializer_list>
 #include <optional>
 #include <random>
-#include <regex>
 #include <set>
 #include <stdexcept>
 
@@ -17,17 +16,14 @@ namespace diagecg {
 namespace {
 
 constexpr int kNumLeads = 12;
-const std::array<std::string, kNumLeads> kLeadCodes = {"i",  "ii", "iii", "avr", "avl", "avf",
-                                                       "v1", "v2", "v3",  "v4",  "v5",  "v6"};
-const std::array<std::string, kNumLeads> kLeadNames = {"lead I",  "lead II", "lead III", "lead aVR",
-                                                       "lead aVL", "lead aVF", "lead V1", "lead V2",
-                                                       "lead V3",  "lead V4",  "lead V5", "lead V6"};
-const std::array<std::string, 4> kNoiseNames = {"baseline drift", "static noise", "burst noise",
-                                                "electrodes problems"};
+const std::array<std::string, kNumLeads> kLeadNames = {"lead I",   "lead II",  "lead III", "lead aVR",
+                                                       "lead aVL", "lead aVF", "lead V1",  "lead V2",
+                                                       "lead V3",  "lead V4",  "lead V5",  "lead V6"};
+const std::array<std::string, 4> kNoiseNames = {"baseline drift", "static noise", "burst noise", "electrodes problems"};
 const std::array<std::string, 3> kExtraNames = {"extrasystoles", "ventricular extrasystoles",
                                                 "supraventricular extrasystoles"};
-const std::array<std::string, 4> kAxisNames = {"left axis deviation", "right axis deviation",
-                                               "extreme axis deviation", "normal heart axis"};
+const std::array<std::string, 4> kAxisNames = {"left axis deviation", "right axis deviation", "extreme axis deviation",
+                                               "normal heart axis"};
 const std::array<std::string, 3> kStageNames = {"early stage of myocardial infarction",
                                                 "middle stage of myocardial infarction",
                                                 "old stage of myocardial infarction"};
@@ -37,41 +33,74 @@ const std::string kStageNone = "none of myocardial infarction";
 // SCP code -> ECG-QA's name for it (ECG-QA's category_to_name).
 const std::map<std::string, std::string>& scp_names() {
     static const std::map<std::string, std::string> m = {
-        {"NORM", "normal ecg"}, {"LAFB", "left anterior fascicular block"},
-        {"LPFB", "left posterior fascicular block"}, {"1AVB", "first degree av block"},
-        {"2AVB", "second degree av block"}, {"3AVB", "third degree av block"},
+        {"NORM", "normal ecg"},
+        {"LAFB", "left anterior fascicular block"},
+        {"LPFB", "left posterior fascicular block"},
+        {"1AVB", "first degree av block"},
+        {"2AVB", "second degree av block"},
+        {"3AVB", "third degree av block"},
         {"IVCD", "non-specific intraventricular conduction disturbance (block)"},
-        {"WPW", "wolff-parkinson-white syndrome"}, {"IRBBB", "incomplete right bundle branch block"},
-        {"ILBBB", "incomplete left bundle branch block"}, {"CRBBB", "complete right bundle branch block"},
-        {"CLBBB", "complete left bundle branch block"}, {"LAO/LAE", "left atrial overload/enlargement"},
-        {"RAO/RAE", "right atrial overload/enlargement"}, {"LVH", "left ventricular hypertrophy"},
-        {"RVH", "right ventricular hypertrophy"}, {"SEHYP", "septal hypertrophy"},
-        {"IMI", "myocardial infarction in inferior leads"}, {"ILMI", "myocardial infarction in inferolateral leads"},
+        {"WPW", "wolff-parkinson-white syndrome"},
+        {"IRBBB", "incomplete right bundle branch block"},
+        {"ILBBB", "incomplete left bundle branch block"},
+        {"CRBBB", "complete right bundle branch block"},
+        {"CLBBB", "complete left bundle branch block"},
+        {"LAO/LAE", "left atrial overload/enlargement"},
+        {"RAO/RAE", "right atrial overload/enlargement"},
+        {"LVH", "left ventricular hypertrophy"},
+        {"RVH", "right ventricular hypertrophy"},
+        {"SEHYP", "septal hypertrophy"},
+        {"IMI", "myocardial infarction in inferior leads"},
+        {"ILMI", "myocardial infarction in inferolateral leads"},
         {"IPMI", "myocardial infarction in inferoposterior leads"},
         {"IPLMI", "myocardial infarction in inferoposterolateral leads"},
-        {"INJIN", "subendocardial injury in inferior leads"}, {"INJIL", "subendocardial injury in inferolateral leads"},
-        {"AMI", "myocardial infarction in anterior leads"}, {"ASMI", "myocardial infarction in anteroseptal leads"},
+        {"INJIN", "subendocardial injury in inferior leads"},
+        {"INJIL", "subendocardial injury in inferolateral leads"},
+        {"AMI", "myocardial infarction in anterior leads"},
+        {"ASMI", "myocardial infarction in anteroseptal leads"},
         {"ALMI", "myocardial infarction in anterolateral leads"},
         {"INJAS", "subendocardial injury in anteroseptal leads"},
-        {"INJAL", "subendocardial injury in anterolateral leads"}, {"INJLA", "subendocardial injury in lateral leads"},
-        {"LMI", "myocardial infarction in lateral leads"}, {"PMI", "myocardial infarction in posterior leads"},
-        {"NDT", "non-diagnostic t abnormalities"}, {"DIG", "digitalis effect"}, {"LNGQT", "long qt-interval"},
+        {"INJAL", "subendocardial injury in anterolateral leads"},
+        {"INJLA", "subendocardial injury in lateral leads"},
+        {"LMI", "myocardial infarction in lateral leads"},
+        {"PMI", "myocardial infarction in posterior leads"},
+        {"NDT", "non-diagnostic t abnormalities"},
+        {"DIG", "digitalis effect"},
+        {"LNGQT", "long qt-interval"},
         {"ANEUR", "st-t changes compatible with ventricular aneurysm"},
-        {"EL", "electrolytic disturbance or drug (former EDIS)"}, {"NST_", "non-specific st changes"},
-        {"ISC_", "non-specific ischemic"}, {"ISCAL", "ischemic in anterolateral leads"},
-        {"ISCAS", "ischemic in anteroseptal leads"}, {"ISCLA", "ischemic in lateral leads"},
-        {"ISCAN", "ischemic in anterior leads"}, {"ISCIN", "ischemic in inferior leads"},
-        {"ISCIL", "ischemic in inferolateral leads"}, {"ABQRS", "abnormal qrs"},
-        {"PVC", "ventricular premature complex"}, {"STD_", "non-specific st depression"},
-        {"VCLVH", "voltage criteria (qrs) for left ventricular hypertrophy"}, {"QWAVE", "q waves present"},
-        {"LOWT", "low amplitude t-wave"}, {"NT_", "non-specific t-wave changes"},
-        {"PAC", "atrial premature complex"}, {"LPR", "prolonged pr interval"}, {"INVT", "inverted t-waves"},
-        {"LVOLT", "low qrs voltages in the frontal and horizontal leads"}, {"HVOLT", "high qrs voltage"},
-        {"TAB_", "t-wave abnormality"}, {"STE_", "non-specific st elevation"}, {"PRC(S)", "premature complex(es)"},
-        {"SR", "sinus rhythm"}, {"AFIB", "atrial fibrillation"}, {"AFLT", "atrial flutter"},
-        {"STACH", "sinus tachycardia"}, {"SVTAC", "supraventricular tachycardia"},
-        {"PSVT", "paroxysmal supraventricular tachycardia"}, {"SBRAD", "sinus bradycardia"},
-        {"SARRH", "sinus arrhythmia"}, {"SVARR", "supraventricular arrhythmia"},
+        {"EL", "electrolytic disturbance or drug (former EDIS)"},
+        {"NST_", "non-specific st changes"},
+        {"ISC_", "non-specific ischemic"},
+        {"ISCAL", "ischemic in anterolateral leads"},
+        {"ISCAS", "ischemic in anteroseptal leads"},
+        {"ISCLA", "ischemic in lateral leads"},
+        {"ISCAN", "ischemic in anterior leads"},
+        {"ISCIN", "ischemic in inferior leads"},
+        {"ISCIL", "ischemic in inferolateral leads"},
+        {"ABQRS", "abnormal qrs"},
+        {"PVC", "ventricular premature complex"},
+        {"STD_", "non-specific st depression"},
+        {"VCLVH", "voltage criteria (qrs) for left ventricular hypertrophy"},
+        {"QWAVE", "q waves present"},
+        {"LOWT", "low amplitude t-wave"},
+        {"NT_", "non-specific t-wave changes"},
+        {"PAC", "atrial premature complex"},
+        {"LPR", "prolonged pr interval"},
+        {"INVT", "inverted t-waves"},
+        {"LVOLT", "low qrs voltages in the frontal and horizontal leads"},
+        {"HVOLT", "high qrs voltage"},
+        {"TAB_", "t-wave abnormality"},
+        {"STE_", "non-specific st elevation"},
+        {"PRC(S)", "premature complex(es)"},
+        {"SR", "sinus rhythm"},
+        {"AFIB", "atrial fibrillation"},
+        {"AFLT", "atrial flutter"},
+        {"STACH", "sinus tachycardia"},
+        {"SVTAC", "supraventricular tachycardia"},
+        {"PSVT", "paroxysmal supraventricular tachycardia"},
+        {"SBRAD", "sinus bradycardia"},
+        {"SARRH", "sinus arrhythmia"},
+        {"SVARR", "supraventricular arrhythmia"},
         {"PACE", "normal functioning artificial pacemaker"},
         {"BIGU", "bigeminal pattern (unknown origin, supraventricular, or ventricular)"},
         {"TRIGU", "trigeminal pattern (unknown origin, supraventricular, or ventricular)"}};
@@ -122,7 +151,8 @@ const std::vector<TemplateDef>& template_defs() {
         {16, Kind::kVerify, "single-verify", "scp_code", "Does this ECG show any rhythm-related symptoms?",
          "any rhythm symptoms"},
         {20, Kind::kVerify, "single-verify", "heart_axis", "Does this ECG show {a}?", nullptr},
-        {21, Kind::kChoose, "single-choose", "heart_axis", "Which cardiac axis does this ECG show, {a} or {b}?", nullptr},
+        {21, Kind::kChoose, "single-choose", "heart_axis", "Which cardiac axis does this ECG show, {a} or {b}?",
+         nullptr},
         {22, Kind::kQuery, "single-query", "heart_axis", "What direction is this ECG deviated to?", nullptr},
         {23, Kind::kVerify, "single-verify", "stage_of_infarction", "Does this ECG show {a}?", nullptr},
         {24, Kind::kChoose, "single-choose", "stage_of_infarction",
@@ -154,84 +184,18 @@ const TemplateDef& find_def(int id) {
     throw std::invalid_argument(fmt::format("ECG-QA template {} is not a supported single-ECG template", id));
 }
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
 
-bool all_digits(const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
-    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
-}
-
-int lead_index(const std::string& code) {
-    for (int i = 0; i < kNumLeads; ++i)
-        if (kLeadCodes[static_cast<size_t>(i)] == code) return i;
-    return -1;
-}
-
-// Lead groups of ECG-QA's positions_to_leads ("peripheral" added: ECG-QA's key is misspelt).
-uint16_t position_leads(const std::string& key) {
-    static const std::map<std::string, std::vector<std::string>> m = {
-        {"chest", {"v1", "v2", "v3", "v4", "v5", "v6"}},      {"vleads", {"v1", "v2", "v3", "v4", "v5", "v6"}},
-        {"limb", {"i", "ii", "iii", "avr", "avl", "avf"}},     {"peripheral", {"i", "ii", "iii", "avr", "avl", "avf"}},
-        {"anterior", {"v3", "v4"}},                            {"anterolateral", {"i", "avl", "v3", "v4", "v5", "v6"}},
-        {"anteroseptal", {"v1", "v2", "v3", "v4"}},            {"inferior", {"ii", "iii", "avf"}},
-        {"inferolateral", {"i", "ii", "iii", "avl", "avf", "v5", "v6"}},
-        {"inferoseptal", {"ii", "iii", "avf", "v1", "v2"}},   {"lateral", {"i", "avl", "v5", "v6"}},
-        {"highlateral", {"i", "avl"}},                         {"precordial", {"v1", "v2", "v3", "v4", "v5", "v6"}},
-        {"standard", {"i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6"}},
-        {"lateralchest", {"i", "avl", "v1", "v2", "v3", "v4", "v5", "v6"}}};
-    uint16_t mask = 0;
-    const auto it = m.find(key);
-    if (it != m.end())
-        for (const auto& l : it->second) mask |= static_cast<uint16_t>(1u << lead_index(l));
-    return mask;
-}
-
-// ECG-QA's parse_for_es: which of extrasystoles / ventricular / supraventricular an extra_beats cell names.
-std::set<std::string> parse_extra_systoles(const std::string& cell) {
-    std::string s = lower(cell);
-    s.erase(0, s.find_first_not_of(' '));
-    auto starts_es = [](const std::string& t) {
-        return t.rfind("es", 0) == 0 || t.rfind("ves", 0) == 0 || t.rfind("sves", 0) == 0;
-    };
-    if (!s.empty() && std::isdigit(static_cast<unsigned char>(s[0])) && !(s.size() > 1 && starts_es(s.substr(1))) &&
-        !(s.size() > 2 && starts_es(s.substr(2))))
-        s = "es" + s;
-    std::vector<std::string> parts;
-    std::string cur;
-    for (const char c : s + ",") {
-        if (c == ',' || c == '(' || c == ')' || c == ';') {
-            const auto b = cur.find_first_not_of(" \t"), e = cur.find_last_not_of(" \t");
-            const std::string p = b == std::string::npos ? "" : cur.substr(b, e - b + 1);
-            if (has(p, "es")) parts.push_back(p);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    const auto alles = std::find(parts.begin(), parts.end(), "alles");
-    if (alles != parts.end()) parts.erase(alles);
-    std::set<std::string> out;
-    for (const auto& p : parts) {
-        auto digit = [&](size_t i) { return std::isdigit(static_cast<unsigned char>(p[i])) != 0; };
-        std::string key = p;
-        if (digit(0)) {
-            key = p.substr(digit(1) ? 2 : 1);
-        } else if (digit(p.size() - 1)) {
-            key = p.substr(0, p.size() - (digit(p.size() - 2) ? 2 : 1));
-        }
-        if (key == "es") out.insert(kExtraNames[0]);
-        if (key == "ves") out.insert(kExtraNames[1]);
-        if (key == "sves") out.insert(kExtraNames[2]);
-    }
-    return out;
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+        s.replace(p, from.size(), to);
 }
 
 // Heart axis name, "" when unknown (see the header for the mapping).
@@ -260,15 +224,17 @@ std::string infarction_stage(const PtbxlRecord& r) {
 // What the templates need to know about one ECG.
 struct Facts {
     const PtbxlRecord* rec = nullptr;
-    std::set<std::string> classes;     // diagnostic class codes (CD, HYP, MI, STTC) present
-    std::string axis;                  // "" = unknown
-    std::string stage;                 // answer of template 25
-    std::array<uint16_t, 4> noise{};   // lead masks, kNoiseNames order
-    std::set<std::string> extra;       // kExtraNames present
+    std::set<std::string> classes;    // diagnostic class codes (CD, HYP, MI, STTC) present
+    std::string axis;                 // "" = unknown
+    std::string stage;                // answer of template 25
+    std::array<uint16_t, 4> noise{};  // lead masks, kNoiseNames order
+    std::set<std::string> extra;      // kExtraNames present
     bool any_scp = false, any_dx_inc = false, any_dx_exc = false, any_form = false, any_rhythm = false;
 };
 
-bool certain(double likelihood) { return likelihood == 0 || likelihood == 100; }
+bool certain(double likelihood) {
+    return likelihood == 0 || likelihood == 100;
+}
 
 Facts derive_facts(const PtbxlRecord& r, const std::map<std::string, ScpStatement>& scp) {
     Facts f;
@@ -290,8 +256,11 @@ Facts derive_facts(const PtbxlRecord& r, const std::map<std::string, ScpStatemen
     f.stage = infarction_stage(r);
     const std::array<const std::string*, 4> cells = {&r.baseline_drift, &r.static_noise, &r.burst_noise,
                                                      &r.electrodes_problems};
-    for (size_t k = 0; k < 4; ++k) f.noise[k] = parse_noise_leads(*cells[k]);
-    f.extra = parse_extra_systoles(r.extra_beats);
+    for (size_t k = 0; k < 4; ++k) f.noise[k] = noise_lead_mask(*cells[k]);
+    const ExtraBeats eb = parse_extra_beats(r.extra_beats);
+    for (const auto& [count, name] :
+         {std::pair{eb.es, kExtraNames[0]}, {eb.ves, kExtraNames[1]}, {eb.sves, kExtraNames[2]}})
+        if (count >= 0) f.extra.insert(name);
     return f;
 }
 
@@ -314,17 +283,33 @@ struct Plan {
 bool present(int tid, const Facts& f, const std::string& key, int lead) {
     const auto& codes = f.rec->scp_codes;
     switch (tid) {
-        case 3: return f.classes.count(key) > 0;
+        case 3:
+            return f.classes.count(key) > 0;
         case 5:
         case 9: {
             const auto it = codes.find(key);
             return it != codes.end() && certain(it->second);
         }
-        case 4: case 6: case 7: case 8: case 10: case 11: return codes.count(key) > 0;
-        case 20: case 21: case 22: return f.axis == key;
-        case 23: case 24: return f.stage == key;
-        case 36: case 37: case 38: return f.extra.count(key) > 0;
-        default: break;
+        case 4:
+        case 6:
+        case 7:
+        case 8:
+        case 10:
+        case 11:
+            return codes.count(key) > 0;
+        case 20:
+        case 21:
+        case 22:
+            return f.axis == key;
+        case 23:
+        case 24:
+            return f.stage == key;
+        case 36:
+        case 37:
+        case 38:
+            return f.extra.count(key) > 0;
+        default:
+            break;
     }
     for (size_t k = 0; k < kNoiseNames.size(); ++k) {  // noise templates
         if (kNoiseNames[k] != key) continue;
@@ -347,17 +332,28 @@ std::optional<std::vector<std::string>> answer(const Plan& p, const Facts& f, co
             if (it == f.rec->scp_codes.end()) return kNo;
             return inst.keys[1] == "diagnostic" && !certain(it->second) ? std::vector<std::string>{"not sure"} : kYes;
         }
-        case 2: return yn(f.rec->scp_codes.count("NORM") > 0);
-        case 12: return yn(f.any_scp);
-        case 13: return yn(f.any_dx_inc);
-        case 14: return yn(f.any_dx_exc);
-        case 15: return yn(f.any_form);
-        case 16: return yn(f.any_rhythm);
-        case 22: return std::vector<std::string>{f.axis};
-        case 25: return std::vector<std::string>{f.stage};
-        case 28: return yn((any_noise >> inst.lead) & 1u);
-        case 29: return yn(any_noise != 0);
-        case 35: return yn(!f.extra.empty());
+        case 2:
+            return yn(f.rec->scp_codes.count("NORM") > 0);
+        case 12:
+            return yn(f.any_scp);
+        case 13:
+            return yn(f.any_dx_inc);
+        case 14:
+            return yn(f.any_dx_exc);
+        case 15:
+            return yn(f.any_form);
+        case 16:
+            return yn(f.any_rhythm);
+        case 22:
+            return std::vector<std::string>{f.axis};
+        case 25:
+            return std::vector<std::string>{f.stage};
+        case 28:
+            return yn((any_noise >> inst.lead) & 1u);
+        case 29:
+            return yn(any_noise != 0);
+        case 35:
+            return yn(!f.extra.empty());
         case 34: {
             std::vector<std::string> out;
             for (int l = 0; l < kNumLeads; ++l)
@@ -365,7 +361,8 @@ std::optional<std::vector<std::string>> answer(const Plan& p, const Facts& f, co
             if (out.empty()) out.push_back("none");
             return out;
         }
-        default: break;
+        default:
+            break;
     }
     if (p.def->kind == Kind::kVerify) return yn(present(tid, f, inst.keys[0], inst.lead));
     std::vector<std::string> out;
@@ -390,7 +387,8 @@ std::pair<std::string, int> answer_class(const Plan& p, const Instance& inst, co
     return {ans[0] == inst.names[0] ? "a" : "b", 2};
 }
 
-std::vector<std::string> names_in(const std::map<int, std::vector<std::string>>& answers, std::initializer_list<int> ids) {
+std::vector<std::string> names_in(const std::map<int, std::vector<std::string>>& answers,
+                                  std::initializer_list<int> ids) {
     std::vector<std::string> out;
     for (const int id : ids) {
         const auto it = answers.find(id);
@@ -439,13 +437,15 @@ Plan make_plan(const TemplateDef& def, const std::map<std::string, ScpStatement>
     }
     const std::string wording = def.wording;
     const bool per_lead = has(wording, "{lead}");
-    const std::vector<int> leads = per_lead ? std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11} : std::vector<int>{-1};
+    const std::vector<int> leads =
+        per_lead ? std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11} : std::vector<int>{-1};
     for (const int lead : leads) {
         if (def.kind == Kind::kChoose) {
             for (size_t i = 0; i < p.candidates.size(); ++i)
                 for (size_t j = i + 1; j < p.candidates.size(); ++j)
                     p.instances.push_back({{p.candidates[i].first, p.candidates[j].first},
-                                           {p.candidates[i].second, p.candidates[j].second}, lead});
+                                           {p.candidates[i].second, p.candidates[j].second},
+                                           lead});
         } else if (has(wording, "{a}")) {
             for (const auto& [key, name] : p.candidates) {
                 Instance inst{{key}, {name}, lead};
@@ -486,9 +486,10 @@ QaSample make_sample(const Plan& p, const EcgQaTemplate& cat, const Instance& in
     });
     for (const auto& a : ans)
         if (!p.allowed.count(a))
-            throw std::runtime_error(fmt::format("ECG-QA template {}: answer \"{}\" (ecg_id {}) is not among the "
-                                                 "template's answer candidates (answers_for_each_template.csv)",
-                                                 p.def->id, a, ecg_id));
+            throw std::runtime_error(
+                fmt::format("ECG-QA template {}: answer \"{}\" (ecg_id {}) is not among the "
+                            "template's answer candidates (answers_for_each_template.csv)",
+                            p.def->id, a, ecg_id));
     s.answer = std::move(ans);
     s.ecg_ids = {ecg_id};
     return s;
@@ -503,79 +504,22 @@ uint64_t splitmix64(uint64_t x) {
 
 }  // namespace
 
-uint16_t parse_noise_leads(const std::string& cell) {
-    static const std::regex positions(
-        "v leads|chest|limb|anterior|antero-?\\s?lateral|antero-?\\s?septal|inferior|infero-?\\s?lateral|"
-        "infero-?\\s?septal|lateral|high-?\\s?lateral|precordial|peripheral|standard|lateral-?\\s?chest");
-    const uint16_t all = (1u << kNumLeads) - 1;
-    std::vector<std::string> toks{""};
-    for (const char c : lower(cell)) {
-        if (c == ';' || c == ',' || c == '.' || c == '?' || c == ')' || std::isspace(static_cast<unsigned char>(c))) {
-            toks.emplace_back();
-        } else {
-            toks.back() += c;
-        }
-    }
-    for (int pass = 0; pass < 2; ++pass) {
-        for (size_t i = 0; i < toks.size(); ++i) {
-            const std::string& t = toks[i];
-            if (!t.empty() && t.back() == '-') {
-                if (i + 1 < toks.size()) toks[i] = t + toks[i + 1];
-            } else if (!t.empty() && t.front() == '-' && i > 0) {
-                toks[i] = toks[i - 1] + t;
-            }
-        }
-    }
-    uint16_t mask = 0;
-    for (std::string t : toks) {
-        replace_all(t, "!", "1");
-        replace_all(t, "11", "ii");
-        replace_all(t, "alf", "avf");
-        if (all_digits(t)) t = "v" + t;
-        std::smatch m;
-        if (std::regex_search(t, m, positions)) {
-            std::string key = m.str();
-            key.erase(std::remove_if(key.begin(), key.end(), [](char c) { return c == '-' || c == ' '; }), key.end());
-            mask |= position_leads(key);
-        } else if (!has(t, "-")) {
-            if (lead_index(t) >= 0) {
-                mask |= static_cast<uint16_t>(1u << lead_index(t));
-            } else if (has(t, "alle")) {
-                return all;
-            }
-        } else {
-            std::vector<std::string> ends;
-            std::string cur;
-            for (const char c : t + "-") {
-                if (c == '-') {
-                    if (!cur.empty() || ends.empty()) ends.push_back(all_digits(cur) ? "v" + cur : cur);
-                    cur.clear();
-                } else {
-                    cur += c;
-                }
-            }
-            if (ends.size() < 2) continue;
-            const int a = lead_index(ends[0]), b = lead_index(ends[1]);
-            if (a < 0 || b < 0) continue;
-            for (int l = a; l <= b; ++l) mask |= static_cast<uint16_t>(1u << l);
-        }
-    }
-    return mask;
-}
-
 std::vector<int> supported_single_ecg_templates() {
     std::vector<int> out;
     for (const auto& d : template_defs()) out.push_back(d.id);
     return out;
 }
 
-std::string template_wording(int template_id) { return find_def(template_id).wording; }
+std::string template_wording(int template_id) {
+    return find_def(template_id).wording;
+}
 
 std::vector<QaSample> generate_single_ecg_questions(const std::map<int64_t, PtbxlRecord>& records,
                                                     const std::map<std::string, ScpStatement>& scp_statements,
                                                     const std::map<int, EcgQaTemplate>& catalogue,
                                                     const std::map<int, std::vector<std::string>>& answers_per_template,
-                                                    const std::vector<int64_t>& ecg_ids, const GeneratorOptions& options) {
+                                                    const std::vector<int64_t>& ecg_ids,
+                                                    const GeneratorOptions& options) {
     std::vector<int> ids = options.template_ids.empty() ? supported_single_ecg_templates() : options.template_ids;
     std::sort(ids.begin(), ids.end());
     if (std::adjacent_find(ids.begin(), ids.end()) != ids.end())
@@ -585,10 +529,11 @@ std::vector<QaSample> generate_single_ecg_questions(const std::map<int64_t, Ptbx
     for (const int id : ids) {
         const TemplateDef& def = find_def(id);
         const auto cat = catalogue.find(id);
-        if (cat == catalogue.end()) throw std::invalid_argument(fmt::format("ECG-QA template {} is not in the catalogue", id));
+        if (cat == catalogue.end())
+            throw std::invalid_argument(fmt::format("ECG-QA template {} is not in the catalogue", id));
         if (cat->second.question_type != def.question_type || cat->second.attribute_type != def.attribute_type)
-            throw std::invalid_argument(fmt::format("ECG-QA template {}: the catalogue says {} / {}, expected {} / {}", id,
-                                                    cat->second.question_type, cat->second.attribute_type,
+            throw std::invalid_argument(fmt::format("ECG-QA template {}: the catalogue says {} / {}, expected {} / {}",
+                                                    id, cat->second.question_type, cat->second.attribute_type,
                                                     def.question_type, def.attribute_type));
         if (!answers_per_template.count(id))
             throw std::invalid_argument(fmt::format("ECG-QA template {} has no answer candidates", id));

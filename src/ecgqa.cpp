@@ -60,7 +60,9 @@ int64_t parse_tsv_int(const std::string& path, int64_t line, std::string_view ce
 
 }  // namespace
 
-std::string default_sample_id(const QaSample& s) { return fmt::format("q{}-s{}", s.question_id, s.sample_id); }
+std::string default_sample_id(const QaSample& s) {
+    return fmt::format("q{}-s{}", s.question_id, s.sample_id);
+}
 
 std::vector<QaSample> read_ecgqa_json(const std::string& path) {
     json doc;
@@ -77,7 +79,8 @@ std::vector<QaSample> read_ecgqa_json(const std::string& path) {
         if (!o.is_object()) fail_sample(path, i, "not a JSON object");
         QaSample s;
         const int64_t template_id = get_int(o, "template_id", path, i);
-        if (template_id < 1 || template_id > 1000000) fail_sample(path, i, fmt::format("template_id {} out of range", template_id));
+        if (template_id < 1 || template_id > 1000000)
+            fail_sample(path, i, fmt::format("template_id {} out of range", template_id));
         s.template_id = static_cast<int>(template_id);
         s.question_id = get_int(o, "question_id", path, i);
         s.sample_id = get_int(o, "sample_id", path, i);
@@ -192,7 +195,8 @@ std::vector<int64_t> read_ecg_split(const std::string& path) {
                                                  std::string(line.substr(0, 40))));
         parse_tsv_int(path, line_no, line.substr(0, tab));
         const int64_t ecg_id = parse_tsv_int(path, line_no, line.substr(tab + 1));
-        if (ecg_id <= 0) throw std::runtime_error(fmt::format("{}:{}: ecg_id {} is not positive", path, line_no, ecg_id));
+        if (ecg_id <= 0)
+            throw std::runtime_error(fmt::format("{}:{}: ecg_id {} is not positive", path, line_no, ecg_id));
         if (!seen.insert(ecg_id).second)
             throw std::runtime_error(fmt::format("{}:{}: ecg_id {} appears twice", path, line_no, ecg_id));
         out.push_back(ecg_id);

@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -272,12 +273,30 @@ struct RawSample {
 
 std::vector<RawSample> read_samples(const FinetuneRunConfig& c, const std::vector<std::string>& files) {
     std::vector<RawSample> out;
-    auto record_of = [&](int64_t id) {
+    std::map<int64_t, std::string> index;
+    auto record_of = [&](int64_t id) -> std::string {
         if (c.data.ecg_dir.empty()) throw std::invalid_argument("data.ecg_dir is required to find records by ecg_id");
-        return find_ecg_record(c.data.ecg_dir, id);
+        if (index.empty()) index = index_ecg_records(c.data.ecg_dir);
+        const auto it = index.find(id);
+        return it == index.end() ? "" : it->second;
     };
     int64_t missing = 0;
+    // A directory stands for the .json/.jsonl files in it (ECG-QA publishes each split as numbered chunks).
+    std::vector<std::string> expanded;
     for (const auto& f : files) {
+        if (!fs::is_directory(f)) {
+            expanded.push_back(f);
+            continue;
+        }
+        std::vector<std::string> in_dir;
+        for (const auto& e : fs::directory_iterator(f))
+            if (e.is_regular_file() && (e.path().extension() == ".json" || e.path().extension() == ".jsonl"))
+                in_dir.push_back(e.path().string());
+        if (in_dir.empty()) throw std::runtime_error(f + ": no .json/.jsonl files in this directory");
+        std::sort(in_dir.begin(), in_dir.end());
+        expanded.insert(expanded.end(), in_dir.begin(), in_dir.end());
+    }
+    for (const auto& f : expanded) {
         if (c.task == "qa") {
             for (const auto& q : read_ecgqa_json(f)) {
                 RawSample s;

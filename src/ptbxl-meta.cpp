@@ -1,8 +1,12 @@
 // PTB-XL metadata readers; the file layout is described in include/diagecg/ptbxl-meta.h.
 #include "diagecg/ptbxl-meta.h"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
+#include <initializer_list>
+#include <regex>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -54,6 +58,56 @@ std::optional<int64_t> integer_cell(const CsvTable& t, size_t row, int col, std:
 bool flag_cell(const CsvTable& t, size_t row, int col, std::string_view name) {
     const auto v = number_cell(t, row, col, name);
     return v && *v != 0;
+}
+
+const std::array<std::string, 12> kLeadCodes = {"i",  "ii", "iii", "avr", "avl", "avf",
+                                                "v1", "v2", "v3",  "v4",  "v5",  "v6"};
+
+bool has(const std::string& s, const char* part) {
+    return s.find(part) != std::string::npos;
+}
+
+bool all_digits(const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+        s.replace(p, from.size(), to);
+}
+
+int lead_index(const std::string& code) {
+    for (size_t i = 0; i < kLeadCodes.size(); ++i)
+        if (kLeadCodes[i] == code) return static_cast<int>(i);
+    return -1;
+}
+
+uint16_t lead_bits(std::initializer_list<const char*> codes) {
+    uint16_t mask = 0;
+    for (const char* c : codes) mask |= static_cast<uint16_t>(1u << lead_index(c));
+    return mask;
+}
+
+// ECG-QA's positions_to_leads ("peripheral" added: ECG-QA's table misspells that key).
+uint16_t position_leads(const std::string& key) {
+    static const std::map<std::string, uint16_t> m = {
+        {"chest", lead_bits({"v1", "v2", "v3", "v4", "v5", "v6"})},
+        {"vleads", lead_bits({"v1", "v2", "v3", "v4", "v5", "v6"})},
+        {"precordial", lead_bits({"v1", "v2", "v3", "v4", "v5", "v6"})},
+        {"limb", lead_bits({"i", "ii", "iii", "avr", "avl", "avf"})},
+        {"peripheral", lead_bits({"i", "ii", "iii", "avr", "avl", "avf"})},
+        {"anterior", lead_bits({"v3", "v4"})},
+        {"anterolateral", lead_bits({"i", "avl", "v3", "v4", "v5", "v6"})},
+        {"anteroseptal", lead_bits({"v1", "v2", "v3", "v4"})},
+        {"inferior", lead_bits({"ii", "iii", "avf"})},
+        {"inferolateral", lead_bits({"i", "ii", "iii", "avl", "avf", "v5", "v6"})},
+        {"inferoseptal", lead_bits({"ii", "iii", "avf", "v1", "v2"})},
+        {"lateral", lead_bits({"i", "avl", "v5", "v6"})},
+        {"highlateral", lead_bits({"i", "avl"})},
+        {"standard", 0xFFF},
+        {"lateralchest", lead_bits({"i", "avl", "v1", "v2", "v3", "v4", "v5", "v6"})}};
+    const auto it = m.find(key);
+    return it == m.end() ? 0 : it->second;
 }
 
 size_t skip_ws(std::string_view s, size_t i) {
@@ -307,6 +361,109 @@ std::map<std::string, ScpStatement> read_scp_statements(const std::string& path)
         if (c_cat >= 0) s.statement_category = text_cell(t, r, c_cat);
         if (out.count(s.code)) fail_row(t, r, "code", fmt::format("SCP code {} appears twice", s.code));
         out.emplace(s.code, std::move(s));
+    }
+    return out;
+}
+
+// ECG-QA's parse_lead_positions: split at ; , . ? ) and whitespace, rejoin pieces cut at a '-', then read each
+// piece as a lead group, a lead, "alle..." (all leads) or a lead range.
+uint16_t noise_lead_mask(const std::string& cell) {
+    static const std::regex positions(
+        "v leads|chest|limb|anterior|antero-?\\s?lateral|antero-?\\s?septal|inferior|infero-?\\s?lateral|"
+        "infero-?\\s?septal|lateral|high-?\\s?lateral|precordial|peripheral|standard|lateral-?\\s?chest");
+    std::vector<std::string> toks{""};
+    for (const char c : lower(cell)) {
+        if (c == ';' || c == ',' || c == '.' || c == '?' || c == ')' || std::isspace(static_cast<unsigned char>(c))) {
+            toks.emplace_back();
+        } else {
+            toks.back() += c;
+        }
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+        for (size_t i = 0; i < toks.size(); ++i) {
+            const std::string& t = toks[i];
+            if (!t.empty() && t.back() == '-') {
+                if (i + 1 < toks.size()) toks[i] = t + toks[i + 1];
+            } else if (!t.empty() && t.front() == '-' && i > 0) {
+                toks[i] = toks[i - 1] + t;
+            }
+        }
+    }
+    uint16_t mask = 0;
+    for (std::string t : toks) {
+        replace_all(t, "!", "1");
+        replace_all(t, "11", "ii");
+        replace_all(t, "alf", "avf");
+        if (all_digits(t)) t = "v" + t;
+        std::smatch m;
+        if (std::regex_search(t, m, positions)) {
+            std::string key = m.str();
+            key.erase(std::remove_if(key.begin(), key.end(), [](char c) { return c == '-' || c == ' '; }), key.end());
+            mask |= position_leads(key);
+        } else if (!has(t, "-")) {
+            if (lead_index(t) >= 0) {
+                mask |= static_cast<uint16_t>(1u << lead_index(t));
+            } else if (has(t, "alle")) {
+                return 0xFFF;
+            }
+        } else {
+            std::vector<std::string> ends;  // "v4--v6" -> v4, v6
+            std::string cur;
+            for (const char c : t + "-") {
+                if (c == '-') {
+                    if (!cur.empty() || ends.empty()) ends.push_back(all_digits(cur) ? "v" + cur : cur);
+                    cur.clear();
+                } else {
+                    cur += c;
+                }
+            }
+            if (ends.size() < 2) continue;
+            const int a = lead_index(ends[0]), b = lead_index(ends[1]);
+            for (int l = a; a >= 0 && b >= 0 && l <= b; ++l) mask |= static_cast<uint16_t>(1u << l);
+        }
+    }
+    return mask;
+}
+
+// ECG-QA's parse_for_es.
+ExtraBeats parse_extra_beats(const std::string& cell) {
+    std::string s = lower(std::string(trim_view(cell)));
+    auto starts_es = [](const std::string& t) {
+        return t.rfind("es", 0) == 0 || t.rfind("ves", 0) == 0 || t.rfind("sves", 0) == 0;
+    };
+    if (!s.empty() && std::isdigit(static_cast<unsigned char>(s[0])) && !(s.size() > 1 && starts_es(s.substr(1))) &&
+        !(s.size() > 2 && starts_es(s.substr(2))))
+        s = "es" + s;  // "1,alles" -> "es1,alles"
+    std::vector<std::string> parts;
+    std::string cur;
+    for (const char c : s + ",") {
+        if (c == ',' || c == '(' || c == ')' || c == ';') {
+            const std::string p(trim_view(cur));
+            if (has(p, "es")) parts.push_back(p);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    const auto alles = std::find(parts.begin(), parts.end(), "alles");
+    if (alles != parts.end()) parts.erase(alles);
+    ExtraBeats out;
+    for (const auto& p : parts) {  // "2es" / "ves12" / "sves"
+        auto digit = [&](size_t i) { return std::isdigit(static_cast<unsigned char>(p[i])) != 0; };
+        std::string key = p;
+        int count = 0;
+        if (digit(0)) {
+            const size_t n = digit(1) ? 2 : 1;
+            key = p.substr(n);
+            count = std::stoi(p.substr(0, n));
+        } else if (digit(p.size() - 1)) {
+            const size_t n = digit(p.size() - 2) ? 2 : 1;
+            key = p.substr(0, p.size() - n);
+            count = std::stoi(p.substr(p.size() - n));
+        }
+        if (key == "es") out.es = count;
+        if (key == "ves") out.ves = count;
+        if (key == "sves") out.sves = count;
     }
     return out;
 }

@@ -1,7 +1,6 @@
 #include "diagecg/record-set.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -135,15 +134,22 @@ void split_by_fraction(const std::vector<std::string>& records, double fraction,
     std::sort(second.begin(), second.end());
 }
 
-std::string find_ecg_record(const std::string& dir, int64_t ecg_id) {
-    char id[32], group[32];
-    std::snprintf(id, sizeof id, "%05lld", static_cast<long long>(ecg_id));
-    std::snprintf(group, sizeof group, "%05lld", static_cast<long long>(ecg_id / 1000 * 1000));
-    const fs::path d(dir);
-    for (const fs::path& p : {d / (std::string(id) + ".hea"), d / (std::string(id) + "_hr.hea"),
-                              d / "records500" / group / (std::string(id) + "_hr.hea")})
-        if (fs::exists(p)) return p.string();
-    return "";
+std::map<int64_t, std::string> index_ecg_records(const std::string& dir) {
+    std::map<int64_t, std::string> out;
+    for (const auto& path : list_records(dir)) {
+        std::string id = record_id(path);
+        bool low_rate = false;
+        if (id.size() > 3 && (id.compare(id.size() - 3, 3, "_hr") == 0 || id.compare(id.size() - 3, 3, "_lr") == 0)) {
+            low_rate = id.back() == 'r' && id[id.size() - 2] == 'l';
+            id.resize(id.size() - 3);
+        }
+        if (id.empty() || id.size() > 12 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            continue;
+        const int64_t n = std::stoll(id);
+        if (low_rate && out.count(n)) continue;
+        out[n] = path;
+    }
+    return out;
 }
 
 }  // namespace diagecg

@@ -31,10 +31,11 @@ std::string shared_data() {
 #endif
 }
 
-#define REQUIRE_SHARED_DATA()                                                                          \
-    if (shared_data().empty() || !fs::exists(shared_data() + "/ecgqa"))                               \
-    GTEST_SKIP() << "shared data not available: define DIAGECG_SHARED_DATA as the folder holding ecgqa/, " \
-                    "ptbxl-meta/ and ptbxl-processed/"
+#define REQUIRE_SHARED_DATA()                                                                                  \
+    if (shared_data().empty() || !fs::exists(shared_data() + "/ecgqa")) {                                      \
+        GTEST_SKIP() << "shared data not available: define DIAGECG_SHARED_DATA as the folder holding ecgqa/, " \
+                        "ptbxl-meta/ and ptbxl-processed/";                                                    \
+    }
 
 struct EcgQaTempDir {
     fs::path path;
@@ -51,7 +52,8 @@ struct EcgQaTempDir {
 };
 
 // Expects `fn` to throw std::runtime_error whose message contains every fragment.
-template <typename Fn> void expect_error(Fn fn, const std::vector<std::string>& fragments) {
+template <typename Fn>
+void expect_error(Fn fn, const std::vector<std::string>& fragments) {
     try {
         fn();
         ADD_FAILURE() << "no exception; expected one mentioning " << fragments[0];
@@ -102,6 +104,10 @@ size_t compare_with_published(const Inputs& in, const std::vector<QaSample>& pub
             ids.push_back(s.ecg_ids[0]);
     GeneratorOptions o;
     o.max_per_template = 0;
+    std::set<int> asked;
+    for (const auto& s : published)
+        if (supported.count(s.template_id)) asked.insert(s.template_id);
+    o.template_ids.assign(asked.begin(), asked.end());
     std::map<std::pair<int64_t, std::string>, std::vector<std::string>> ours;
     for (const auto& s : generate(in, ids, o)) ours[{s.ecg_ids[0], s.question}] = s.answer;
     size_t n = 0;
@@ -114,8 +120,8 @@ size_t compare_with_published(const Inputs& in, const std::vector<QaSample>& pub
             continue;
         }
         EXPECT_TRUE(answers_match(it->second, s.answer))
-            << "ecg " << s.ecg_ids[0] << " \"" << s.question << "\": ours " << join_answer(it->second)
-            << ", published " << join_answer(s.answer);
+            << "ecg " << s.ecg_ids[0] << " \"" << s.question << "\": ours " << join_answer(it->second) << ", published "
+            << join_answer(s.answer);
     }
     return n;
 }
@@ -171,7 +177,8 @@ TEST(PtbxlMeta, ColumnsByNameInAnyOrderExtraColumnsIgnored) {
         "db.csv",
         "strat_fold,extra,scp_codes,pacemaker,extra_beats,electrodes_problems,burst_noise,static_noise,baseline_drift,"
         "infarction_stadium2,infarction_stadium1,heart_axis,report,weight,height,sex,age,patient_id,ecg_id\r\n"
-        "3,x,\"{'NORM': 100.0, 'SR': 0.0}\",,,,,nan,,,,MID,\"a \"\"quoted\"\"\nreport, two lines\",63.0,,1,56.0,15709.0,1\r\n"
+        "3,x,\"{'NORM': 100.0, 'SR': 0.0}\",,,,,nan,,,,MID,\"a \"\"quoted\"\"\nreport, two "
+        "lines\",63.0,,1,56.0,15709.0,1\r\n"
         "\r\n"
         "7,y,{},,,,,,,,,,,,,,,,2\r\n");
     const auto db = read_ptbxl_database(path);
@@ -240,6 +247,33 @@ TEST(PtbxlMeta, SharedDatabase) {
     EXPECT_EQ(read_scp_statements(shared_data() + "/ptbxl-meta/scp_statements.csv").size(), 71u);
 }
 
+TEST(PtbxlMeta, NoiseLeadsAndExtraBeats) {
+    auto leads = [](uint16_t m) {
+        std::string s;
+        for (int i = 0; i < 12; ++i) s += (m >> i) & 1 ? '1' : '0';
+        return s;
+    };
+    EXPECT_EQ(leads(noise_lead_mask(" , I-AVF,  ")), "111111000000");
+    EXPECT_EQ(leads(noise_lead_mask(" , alles,  ")), "111111111111");
+    EXPECT_EQ(leads(noise_lead_mask("V3,V4-V6")), "000000001111");
+    EXPECT_EQ(leads(noise_lead_mask(" , v4-6")), "000000000111");
+    EXPECT_EQ(leads(noise_lead_mask("V1???")), "000000100000");
+    EXPECT_EQ(leads(noise_lead_mask(" , mittel,  ")), "000000000000");
+    EXPECT_EQ(leads(noise_lead_mask("inferior")), "011001000000");
+    EXPECT_EQ(noise_lead_mask(""), 0);
+    auto beats = [](const std::string& cell) {
+        const ExtraBeats b = parse_extra_beats(cell);
+        return std::to_string(b.es) + "/" + std::to_string(b.ves) + "/" + std::to_string(b.sves);
+    };
+    EXPECT_EQ(beats("1ES"), "1/-1/-1");
+    EXPECT_EQ(beats("12ES"), "12/-1/-1");
+    EXPECT_EQ(beats("VES2,alles"), "-1/2/-1");
+    EXPECT_EQ(beats("SVES"), "-1/-1/0");
+    EXPECT_EQ(beats("1ES,SVES"), "1/-1/0");
+    EXPECT_EQ(beats("1,alles"), "1/-1/-1");
+    EXPECT_EQ(beats(""), "-1/-1/-1");
+}
+
 TEST(EcgQa, ReadsTheCommittedSample) {
     const auto s = read_ecgqa_json(kSample + "/ecgqa-sample.json");
     ASSERT_EQ(s.size(), 109u);
@@ -250,7 +284,7 @@ TEST(EcgQa, ReadsTheCommittedSample) {
         EXPECT_EQ(q.id, default_sample_id(q));
         EXPECT_EQ(q.attribute.empty(), q.question_type.rfind("comparison", 0) == 0);
     }
-    EXPECT_EQ(s.front().id, "q1709-s120000");
+    EXPECT_EQ(s.front().id, "q1709-s120082");
 }
 
 TEST(EcgQa, WriteReadRoundTrip) {
@@ -288,12 +322,14 @@ TEST(EcgQa, MalformedJsonIsRefusedNamingFileAndIndex) {
                  {"missing.json", "sample 1", "answer"});
     std::string bad_ecg = ok;
     bad_ecg.replace(bad_ecg.find("[1]"), 3, "[\"1\"]");
-    expect_error([&] { read_ecgqa_json(d.write("type.json", "[" + bad_ecg + "]")); }, {"type.json", "sample 0", "ecg_id"});
+    expect_error([&] { read_ecgqa_json(d.write("type.json", "[" + bad_ecg + "]")); },
+                 {"type.json", "sample 0", "ecg_id"});
     expect_error([&] { read_ecgqa_json(d.write("obj.json", "{}")); }, {"obj.json", "array"});
     expect_error([&] { read_ecgqa_json(d.write("syntax.json", "[" + ok)); }, {"syntax.json", "not valid JSON"});
     expect_error([&] { read_ecgqa_json(d.write("elem.json", "[3]")); }, {"elem.json", "sample 0"});
-    expect_error([&] { read_answers_for_each_template(d.write("ans.csv", "template_id,classes\n1,\"['no', 'yes'\"\n")); },
-                 {"ans.csv:2", "classes"});
+    expect_error(
+        [&] { read_answers_for_each_template(d.write("ans.csv", "template_id,classes\n1,\"['no', 'yes'\"\n")); },
+        {"ans.csv:2", "classes"});
     expect_error([&] { read_template_catalogue(d.write("cat.csv", "template_id,question_type\n1,x\n")); },
                  {"cat.csv", "attribute_type"});
     expect_error([&] { read_ecg_split(d.write("split.tsv", "0\t1\n1\tx\n")); }, {"split.tsv:2"});
@@ -358,14 +394,13 @@ TEST(EcgQa, SharedChunksAndSplits) {
     REQUIRE_SHARED_DATA();
     const std::string qa = shared_data() + "/ecgqa/ptbxl";
     std::set<int64_t> have;
-    std::map<int64_t, std::string> split_of;
-    for (const auto& row : read_csv_table(shared_data() + "/ptbxl-processed/records.csv").rows) {
+    for (const auto& row : read_csv_table(shared_data() + "/ptbxl-processed/records.csv").rows)
         have.insert(std::stoll(row[0]));
-        split_of[std::stoll(row[0])] = row[1];
-    }
     // counts from the data README: 24,348 samples in 4 chunks; 535, 13, 11, 19 with all ECGs in ptbxl-processed
-    const std::vector<std::pair<std::string, std::pair<size_t, size_t>>> chunks = {
-        {"train/120000", {10000, 535}}, {"train/260000", {7539, 13}}, {"valid/60000", {4663, 11}}, {"test/80000", {2146, 19}}};
+    const std::vector<std::pair<std::string, std::pair<size_t, size_t>>> chunks = {{"train/120000", {10000, 535}},
+                                                                                   {"train/260000", {7539, 13}},
+                                                                                   {"valid/60000", {4663, 11}},
+                                                                                   {"test/80000", {2146, 19}}};
     for (const auto& [chunk, counts] : chunks) {
         const auto tmpl = read_ecgqa_json(qa + "/template/" + chunk + ".json");
         const auto para = read_ecgqa_json(qa + "/paraphrased/" + chunk + ".json");
@@ -375,29 +410,28 @@ TEST(EcgQa, SharedChunksAndSplits) {
         for (size_t i = 0; i < tmpl.size(); ++i) {
             EXPECT_FALSE(tmpl[i].question.empty() || tmpl[i].answer.empty() || tmpl[i].question_type.empty());
             EXPECT_EQ(para[i].question_id, tmpl[i].question_id);
-            EXPECT_EQ(para[i].answer, tmpl[i].answer);
-            n_have += std::all_of(tmpl[i].ecg_ids.begin(), tmpl[i].ecg_ids.end(), [&](int64_t e) { return have.count(e) > 0; });
+            EXPECT_TRUE(answers_match(para[i].answer, tmpl[i].answer));  // same set, not always the same order
+            n_have += std::all_of(tmpl[i].ecg_ids.begin(), tmpl[i].ecg_ids.end(),
+                                  [&](int64_t e) { return have.count(e) > 0; });
         }
         EXPECT_EQ(n_have, counts.second) << chunk;
     }
-    // records.csv follows the official split
-    const std::map<std::string, std::string> names = {{"train", "train"}, {"valid", "val"}, {"test", "test"}};
+    // the official split lists are disjoint. (ptbxl-processed/records.csv does not follow them: its split is
+    // PTB-XL's strat_fold, 9 = val, 10 = test, and 221 of its ECGs are in none of the lists.)
     std::set<int64_t> all;
-    for (const auto& [file, split] : names) {
+    for (const char* file : {"train", "valid", "test"}) {
         const auto ids = read_ecg_split(qa + "/" + file + "_ecgs.tsv");
-        for (const int64_t e : ids) {
-            EXPECT_TRUE(all.insert(e).second) << e << " in two splits";
-            if (split_of.count(e)) EXPECT_EQ(split_of.at(e), split) << e;
-        }
+        EXPECT_GT(ids.size(), 1000u) << file;
+        for (const int64_t e : ids) EXPECT_TRUE(all.insert(e).second) << e << " in two splits";
     }
-    for (const auto& [e, s] : split_of) EXPECT_TRUE(all.count(e)) << e;
 }
 
 TEST(EcgQaGenerator, WordingReproducesTheCatalogueExamples) {
     const auto& cat = sample_inputs().catalogue;
     for (const int t : supported_single_ecg_templates()) {
         std::string pattern;
-        for (const char c : template_wording(t)) pattern += std::string(std::strchr(".?()[]*+^$|\\", c) ? "\\" : "") + c;
+        for (const char c : template_wording(t))
+            pattern += std::string(std::strchr(".?()[]*+^$|\\", c) ? "\\" : "") + c;
         pattern = std::regex_replace(pattern, std::regex("\\{(a|b|lead)\\}"), ".+");
         EXPECT_TRUE(std::regex_match(cat.at(t).example_question, std::regex(pattern)))
             << t << ": " << template_wording(t) << " vs " << cat.at(t).example_question;
@@ -414,7 +448,6 @@ TEST(EcgQaGenerator, AnswersWithinCandidatesOnlyRequestedEcgsNoPlaceholders) {
         o.max_per_template = max;
         const auto out = generate(in, ids, o);
         ASSERT_FALSE(out.empty());
-        std::set<std::pair<int64_t, int>> per_template_count;
         std::map<std::pair<int64_t, int>, int> n;
         for (size_t i = 0; i < out.size(); ++i) {
             const QaSample& s = out[i];
@@ -439,8 +472,9 @@ TEST(EcgQaGenerator, AnswersWithinCandidatesOnlyRequestedEcgsNoPlaceholders) {
             }
             ++n[{s.ecg_ids[0], s.template_id}];
         }
-        if (max > 0)
+        if (max > 0) {
             for (const auto& [key, count] : n) EXPECT_LE(count, max);
+        }
     }
 }
 
@@ -482,17 +516,18 @@ TEST(EcgQaGenerator, ReproducesPublishedAnswersOnSharedData) {
               3815u);
     std::vector<QaSample> heartllm;
     for (const char* split : {"train", "valid", "test"}) {
-        const auto s = read_ecgqa_json(shared_data() + "/heartllm-samples/ecgqa-ptbxl/template_" + split +
-                                       "_background.json");
+        const auto s =
+            read_ecgqa_json(shared_data() + "/heartllm-samples/ecgqa-ptbxl/template_" + split + "_background.json");
         heartllm.insert(heartllm.end(), s.begin(), s.end());
     }
     EXPECT_GT(compare_with_published(in, heartllm), 200u);
     // every ECG with signals and metadata: all instantiations stay within the candidates
     std::vector<int64_t> ids;
-    for (const auto& row : read_csv_table(shared_data() + "/ptbxl-processed/records.csv").rows) ids.push_back(std::stoll(row[0]));
+    for (const auto& row : read_csv_table(shared_data() + "/ptbxl-processed/records.csv").rows)
+        ids.push_back(std::stoll(row[0]));
     GeneratorOptions o;
-    o.max_per_template = 0;
-    EXPECT_GT(generate(in, ids, o).size(), 10000u);
+    o.max_per_template = 2;
+    EXPECT_GT(generate(in, ids, o).size(), 394u * 30);
 }
 
 TEST(EcgQaGenerator, RulesOnRowsCheckedByEye) {
@@ -515,7 +550,7 @@ TEST(EcgQaGenerator, RulesOnRowsCheckedByEye) {
     EXPECT_EQ(at(103, "What direction is this ECG deviated to?"), "left axis deviation");
     EXPECT_EQ(at(103, "What stage of infarction is this ECG at?"), "middle stage of myocardial infarction");
     EXPECT_EQ(at(103, "Is this a normal ECG?"), "no");
-    EXPECT_EQ(at(5150, "What direction is this ECG deviated to?"), "normal heart axis");  // LAD, "linkstyp"
+    EXPECT_EQ(at(5150, "What direction is this ECG deviated to?"), "normal heart axis");   // LAD, "linkstyp"
     EXPECT_EQ(at(607, "What direction is this ECG deviated to?"), "left axis deviation");  // LAD, English report
     EXPECT_EQ(at(2311, "What direction is this ECG deviated to?"), "right axis deviation");
     EXPECT_EQ(at(318, "What direction is this ECG deviated to?"), "<not asked>");  // no heart_axis
@@ -527,26 +562,11 @@ TEST(EcgQaGenerator, RulesOnRowsCheckedByEye) {
               "extrasystoles; supraventricular extrasystoles");
     EXPECT_EQ(at(5537, "What kind of extra systole does this ECG show?"), "ventricular extrasystoles");
     EXPECT_EQ(at(6000, "What kind of extra systole does this ECG show?"), "none");
-    EXPECT_EQ(at(19299, "What leads are showing electrodes problems in this ECG?"), "lead V3; lead V4; lead V5; lead V6");
+    EXPECT_EQ(at(19299, "What leads are showing electrodes problems in this ECG?"),
+              "lead V3; lead V4; lead V5; lead V6");
     EXPECT_EQ(at(622, "What kind of noises does this ECG show?"), "none");  // static_noise " , stark," names no lead
-    EXPECT_EQ(at(6000, "Does this ECG show any rhythm-related symptoms?"), "yes");  // SR counts
+    EXPECT_EQ(at(6000, "Does this ECG show any rhythm-related symptoms?"), "yes");    // SR counts
     EXPECT_EQ(at(6000, "Does this ECG show any kind of abnormal symptoms?"), "yes");  // NT_
-}
-
-TEST(EcgQaGenerator, NoiseLeadParsing) {
-    auto leads = [](uint16_t m) {
-        std::string s;
-        for (int i = 0; i < 12; ++i) s += (m >> i) & 1 ? '1' : '0';
-        return s;
-    };
-    EXPECT_EQ(leads(parse_noise_leads(" , I-AVF,  ")), "111111000000");
-    EXPECT_EQ(leads(parse_noise_leads(" , alles,  ")), "111111111111");
-    EXPECT_EQ(leads(parse_noise_leads("V3,V4-V6")), "000000001111");
-    EXPECT_EQ(leads(parse_noise_leads(" , v4-6")), "000000000111");
-    EXPECT_EQ(leads(parse_noise_leads("V1???")), "000000100000");
-    EXPECT_EQ(leads(parse_noise_leads(" , mittel,  ")), "000000000000");
-    EXPECT_EQ(leads(parse_noise_leads("inferior")), "011001000000");
-    EXPECT_EQ(parse_noise_leads(""), 0);
 }
 
 TEST(EcgQaGenerator, RefusesBadOptionsAndInconsistentCandidates) {

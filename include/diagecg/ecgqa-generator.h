@@ -1,6 +1,7 @@
 // Instantiates ECG-QA's single-ECG question templates (Oh et al., NeurIPS 2023) from PTB-XL metadata, for a
-// given list of ECGs. ECG-QA's own instantiation code (fairseq-signals, ecg_text/preprocess: encode_ptbxl,
-// instantiate_template/sample) defines the rules marked [ECG-QA] below; the others are ours [ours].
+// given list of ECGs. ECG-QA's generation pipeline (Python package ptbxl_qa_pipelines: encode_ptbxl.py,
+// instantiate_template.py; read in public copies, the repository not identified) defines the rules marked
+// [ECG-QA] below; the others are ours [ours].
 //
 // Supported templates (catalogue ids): 1-16 scp_code, 20-22 heart_axis, 23-25 stage_of_infarction,
 // 26-34 noise, 35-38 extra_systole. Not supported: 17-19 (need per-lead form findings that ECG-QA parses out
@@ -24,17 +25,17 @@
 //    left axis deviation; LAD -> left axis deviation unless the report says "linkstyp" (German left type,
 //    -30..+30 deg, normal by ECG-QA's ranges) -> normal heart axis; AXL (borderline left), MID, AXR (German
 //    Steiltyp) -> normal heart axis; RAD, ARAD -> right axis deviation; SAG or empty -> unknown, and then no
-//    heart-axis question is asked (ECG-QA also skips unknown axes for 20 and 22). "extreme axis deviation" never arises.
+//    heart-axis question is asked (ECG-QA also skips unknown axes for 20 and 22). "extreme axis deviation" never
+//    arises.
 //  - Stage of infarction [ECG-QA]: infarction_stadium2 when given, else infarction_stadium1: "Stadium I" or
 //    "I-II" -> early, "II" or "II-III" -> middle, "III" -> old stage of myocardial infarction; "unknown" ->
 //    unknown stage; both empty -> none of myocardial infarction. (ECG-QA misspells "Staidum III" for the
 //    stadium1 case, so it never labels that case old; we do.)
-//  - Noise [ECG-QA]: the leads of baseline_drift, static_noise, burst_noise, electrodes_problems are parsed as
-//    ECG-QA's parse_lead_positions does (lead names, ranges "I-AVF", "V4-V6", bare digits = V leads, "alles" =
-//    all 12, lead groups such as "inferior"); a noise is present when at least one lead parses (a cell such as
-//    "mittel" alone does not count). Reproduces all published answers of templates 26-28 we can check.
-//  - Extra systoles [ECG-QA]: extra_beats parsed as ECG-QA's parse_for_es ("1ES", "VES2,alles", "SVES" ...)
-//    into extrasystoles / ventricular / supraventricular extrasystoles. Template 35 [ours]: yes when any of
+//  - Noise [ECG-QA]: the leads of baseline_drift, static_noise, burst_noise, electrodes_problems, by
+//    noise_lead_mask (ptbxl-meta.h); a noise is present when at least one lead parses (a cell such as
+//    "mittel" alone does not count). Reproduces all 3,815 published answers of templates 26-28 we can check.
+//  - Extra systoles [ECG-QA]: extra_beats by parse_extra_beats (ptbxl-meta.h): extrasystoles / ventricular /
+//    supraventricular extrasystoles when mentioned. Template 35 [ours]: yes when any of
 //    the three is present (ECG-QA also required a lead list in the cell).
 //
 // Sampling [ours, mirroring ECG-QA's balance]: ECG-QA draws, per question, equal numbers of ECGs per answer
@@ -81,9 +82,7 @@ std::vector<QaSample> generate_single_ecg_questions(const std::map<int64_t, Ptbx
                                                     const std::map<std::string, ScpStatement>& scp_statements,
                                                     const std::map<int, EcgQaTemplate>& catalogue,
                                                     const std::map<int, std::vector<std::string>>& answers_per_template,
-                                                    const std::vector<int64_t>& ecg_ids, const GeneratorOptions& options);
-
-// Lead mask (bit i: lead i of I, II, III, aVR, aVL, aVF, V1..V6) of a PTB-XL noise cell, as ECG-QA parses it.
-uint16_t parse_noise_leads(const std::string& cell);
+                                                    const std::vector<int64_t>& ecg_ids,
+                                                    const GeneratorOptions& options);
 
 }  // namespace diagecg

@@ -18,11 +18,12 @@
 namespace diagecg {
 
 struct QaSample {
-    std::string id;                      // "q<question_id>-s<sample_id>" unless the JSON gives an "id"
+    std::string id;  // "q<question_id>-s<sample_id>" unless the JSON gives an "id"
     int template_id = 0;
     int64_t question_id = 0, sample_id = 0;
-    std::string question_type;           // single-verify | single-choose | single-query | comparison_*
-    std::string attribute_type;          // scp_code | noise | stage_of_infarction | extra_systole | heart_axis | numeric_feature
+    std::string question_type;  // single-verify | single-choose | single-query | comparison_*
+    std::string
+        attribute_type;  // scp_code | noise | stage_of_infarction | extra_systole | heart_axis | numeric_feature
     std::string question;
     std::vector<std::string> answer;
     std::vector<int64_t> ecg_ids;        // JSON key "ecg_id"

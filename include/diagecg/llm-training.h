@@ -53,7 +53,8 @@ nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c);
 PretrainRunConfig load_pretrain_run_config(const std::string& file);
 
 struct FinetuneDataConfig {
-    std::vector<std::string> train;     // QA: ECG-QA JSON files; report: JSON array or JSONL of {ecg_id|record, report}
+    std::vector<std::string> train;     // QA: ECG-QA JSON files; report: JSON array or JSONL of {ecg_id|record, report,
+                                        // patient?}; a directory stands for its .json/.jsonl files
     std::vector<std::string> val;       // same, held out (may be empty)
     std::string ecg_dir;                // where records of ecg_ids live (NNNNN.hea, NNNNN_hr.hea or PTB-XL's records500/)
     std::string ptbxl_database;         // optional ptbxl_database.csv: patient features (age, sex, height, weight)

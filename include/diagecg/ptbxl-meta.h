@@ -25,26 +25,26 @@ namespace diagecg {
 struct PtbxlRecord {
     int64_t ecg_id = 0;
     int64_t patient_id = 0;
-    std::optional<double> age, height_cm, weight_kg;  // years (PTB-XL writes 300 for ages over 89), cm, kg
-    std::optional<int> sex;                           // 0 male, 1 female
-    std::string report;                               // free text, German, English or Swedish
-    std::map<std::string, double> scp_codes;          // SCP code -> likelihood in % (0 = not given)
-    std::string heart_axis;                           // MID, LAD, ALAD, RAD, ARAD, AXL, AXR, SAG
+    std::optional<double> age, height_cm, weight_kg;       // years (PTB-XL writes 300 for ages over 89), cm, kg
+    std::optional<int> sex;                                // 0 male, 1 female
+    std::string report;                                    // free text, German, English or Swedish
+    std::map<std::string, double> scp_codes;               // SCP code -> likelihood in % (0 = not given)
+    std::string heart_axis;                                // MID, LAD, ALAD, RAD, ARAD, AXL, AXR, SAG
     std::string infarction_stadium1, infarction_stadium2;  // "Stadium I" .. "Stadium III", "unknown"
     std::string baseline_drift, static_noise, burst_noise, electrodes_problems;  // affected leads, e.g. " , I-AVF,  "
-    std::string extra_beats;                          // e.g. "1ES", "VES2,alles", "SVES"
+    std::string extra_beats;                                                     // e.g. "1ES", "VES2,alles", "SVES"
     std::string pacemaker;
-    int strat_fold = 0;                               // 1..10 (PTB-XL's stratified folds); 0 when empty
+    int strat_fold = 0;  // 1..10 (PTB-XL's stratified folds); 0 when empty
 };
 
 // One row of scp_statements.csv.
 struct ScpStatement {
-    std::string code;                      // "NDT", "IMI", "SR", ...
-    std::string description;               // "non-diagnostic T abnormalities"
+    std::string code;                                       // "NDT", "IMI", "SR", ...
+    std::string description;                                // "non-diagnostic T abnormalities"
     bool diagnostic = false, form = false, rhythm = false;  // a statement may be diagnostic and form
-    std::string diagnostic_class;          // NORM, MI, STTC, CD, HYP; empty unless diagnostic
-    std::string diagnostic_subclass;       // "IMI", "STTC", ...
-    std::string statement_category;        // "Myocardial Infarction", ...
+    std::string diagnostic_class;                           // NORM, MI, STTC, CD, HYP; empty unless diagnostic
+    std::string diagnostic_subclass;                        // "IMI", "STTC", ...
+    std::string statement_category;                         // "Myocardial Infarction", ...
 };
 
 // ecg_id -> record. Required columns: ecg_id, patient_id, age, sex, height, weight, report, scp_codes,
@@ -61,6 +61,23 @@ std::map<std::string, ScpStatement> read_scp_statements(const std::string& path)
 //   "height N cm", "weight N kg".
 // Example: "age 56, female, height 165 cm, weight 63 kg"; "" when nothing is known.
 std::string patient_features_text(const PtbxlRecord& record);
+
+// --- structured cells, parsed as ECG-QA's encode_ptbxl parses them (Oh et al., NeurIPS 2023) ---
+
+// The leads a noise cell (baseline_drift, static_noise, burst_noise, electrodes_problems) names, as a mask:
+// bit i = lead i of I, II, III, aVR, aVL, aVF, V1..V6. Understood: lead names, ranges ("I-AVF", "V4-V6", "v4-6"),
+// bare digits (V leads), "alles" (all leads) and lead groups ("inferior", "chest", ...); words such as
+// "mittel" or "noisy recording" name no lead (0).
+uint16_t noise_lead_mask(const std::string& cell);
+
+// The extra beats an extra_beats cell names ("1ES", "VES2,alles", "SVES", "1ES,SVES"): a count per kind,
+// -1 when the kind is not mentioned, 0 when it is mentioned without a count.
+struct ExtraBeats {
+    int es = -1;    // extrasystoles of unspecified origin
+    int ves = -1;   // ventricular
+    int sves = -1;  // supraventricular
+};
+ExtraBeats parse_extra_beats(const std::string& cell);
 
 // --- CSV helpers shared with the ECG-QA readers ---
 

@@ -17,9 +17,10 @@ std::vector<std::string> list_records(const std::string& path);
 // A record's id: its file name without extension ("data/train/00043.hea" -> "00043").
 std::string record_id(const std::string& path);
 
-// The record file of a PTB-XL ecg_id under `dir`: DIR/NNNNN.hea, DIR/NNNNN_hr.hea or PTB-XL's own layout
-// DIR/records500/NN000/NNNNN_hr.hea; "" when none exists.
-std::string find_ecg_record(const std::string& dir, int64_t ecg_id);
+// PTB-XL ecg_id -> record file, for every record under `dir` (searched recursively) whose id is a number,
+// optionally with PTB-XL's "_hr"/"_lr" suffix: "train/00043.hea", "records500/00000/00043_hr.hea" -> 43.
+// When both a 500 Hz (_hr) and a 100 Hz (_lr) file exist, the 500 Hz one is kept.
+std::map<int64_t, std::string> index_ecg_records(const std::string& dir);
 
 // Reads "id,split" rows (a header line naming the columns is skipped; extra columns are ignored).
 // Throws on a malformed row or a duplicate id.

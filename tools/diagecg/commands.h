@@ -29,6 +29,8 @@ void add_reconstruct(CLI::App& app, RunFn& run);
 void add_pretrain(CLI::App& app, RunFn& run);
 void add_finetune(CLI::App& app, RunFn& run);
 void add_lora(CLI::App& app, RunFn& run);
+void add_report_data(CLI::App& app, RunFn& run);
+void add_ecgqa_generate(CLI::App& app, RunFn& run);
 
 // Record arguments -> record files: a directory expands to the records in it, a .txt/.list file to the
 // records it lists; with a split file, only the records of `split` are kept.

@@ -167,6 +167,8 @@ int main(int argc, char** argv) {
     cli::add_pretrain(app, run);
     cli::add_finetune(app, run);
     cli::add_lora(app, run);
+    cli::add_report_data(app, run);
+    cli::add_ecgqa_generate(app, run);
 
     try {
         app.parse(argc, argv);

@@ -1,0 +1,99 @@
+// diagecg report-data: report-generation samples (JSONL, one {"ecg_id", "report"} per line and split) from
+// PTB-XL's metadata table, for the records a signal directory holds.
+//
+// Report text: PTB-XL's `report` column, lower-cased, whitespace collapsed, with annotator suffixes
+// (" Edit: ...") cut. PTB-XL's reports are German, English or Swedish; by default only English ones are kept,
+// by a documented heuristic (ASCII only, at least one English marker word, no German/Swedish marker word);
+// --all-languages keeps every report.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "diagecg/atomic-file.h"
+#include "diagecg/log.h"
+#include "diagecg/ptbxl-meta.h"
+#include "diagecg/record-set.h"
+
+namespace diagecg::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ReportDataOptions {
+    std::string database;
+    std::string ecg_dir;
+    std::string split_file;
+    std::string out;
+    bool all_languages = false;
+};
+
+std::string clean_report(std::string r) {
+    if (const auto e = r.find("Edit:"); e != std::string::npos) r.resize(e);
+    std::string out;
+    for (const char c : r) {
+        const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (std::isspace(static_cast<unsigned char>(l))) {
+            if (!out.empty() && out.back() != ' ') out += ' ';
+        } else {
+            out += l;
+        }
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+bool looks_english(const std::string& r) {
+    if (std::any_of(r.begin(), r.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) return false;
+    static const char* kForeign[] = {"rhythmus", "rytm", "lagetyp", "linkstyp", "rechtstyp", "infarkt", "wahrscheinlich",
+                                     "abnorm ", "unspezifisch", "vorhof", "schenkel", "kammer", "mÖglich", "inget", "normalt"};
+    for (const char* w : kForeign)
+        if (r.find(w) != std::string::npos) return false;
+    static const char* kEnglish[] = {"rhythm", "fibrillation", "normal ecg", "pathology", " are ", " is ", "deviation", "block",
+                                     "contraction", "trace", "voltage"};
+    return std::any_of(std::begin(kEnglish), std::end(kEnglish), [&](const char* w) { return r.find(w) != std::string::npos; });
+}
+
+void run_report_data(const ReportDataOptions& o) {
+    const auto db = read_ptbxl_database(o.database);
+    const auto splits = read_split_file(o.split_file);
+    const auto records = index_ecg_records(o.ecg_dir);
+    std::map<std::string, std::string> lines;   // split -> JSONL
+    std::map<std::string, int64_t> counts;
+    int64_t no_record = 0, no_report = 0, foreign = 0;
+    for (const auto& [id_text, split] : splits) {
+        const int64_t id = std::stoll(id_text);
+        const auto it = db.find(id);
+        if (it == db.end()) continue;
+        if (!records.count(id)) { ++no_record; continue; }
+        const std::string report = clean_report(it->second.report);
+        if (report.empty()) { ++no_report; continue; }
+        if (!o.all_languages && !looks_english(report)) { ++foreign; continue; }
+        lines[split] += nlohmann::json{{"ecg_id", id}, {"report", report}}.dump() + "\n";
+        ++counts[split];
+    }
+    fs::create_directories(o.out);
+    nlohmann::json summary = {{"out", o.out}, {"splits", counts}, {"left_out", {{"no_record", no_record}, {"no_report", no_report},
+                                                                               {"not_english", foreign}}}};
+    for (const auto& [split, text] : lines) write_file_atomic((fs::path(o.out) / (split + ".jsonl")).string(), text);
+    print_result(summary.dump(2) + "\n");
+}
+
+}  // namespace
+
+void add_report_data(CLI::App& app, RunFn& run) {
+    auto o = std::make_shared<ReportDataOptions>();
+    auto* sub = app.add_subcommand("report-data", "Write report-generation samples (JSONL per split) from PTB-XL metadata");
+    sub->add_option("--ptbxl-database", o->database, "PTB-XL's ptbxl_database.csv")->required();
+    sub->add_option("--ecg-dir", o->ecg_dir, "directory holding the records (searched recursively: NNNNN.hea, NNNNN_hr.hea)")->required();
+    sub->add_option("--split-file", o->split_file, "CSV of ecg_id,split rows (e.g. records.csv)")->required();
+    sub->add_option("-o,--out", o->out, "output directory: <split>.jsonl")->required();
+    sub->add_flag("--all-languages", o->all_languages, "keep German and Swedish reports too");
+    sub->callback([&run, o] { run = [o] { run_report_data(*o); }; });
+}
+
+}  // namespace diagecg::cli
