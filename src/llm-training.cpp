@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "diagecg/atomic-file.h"
+#include "diagecg/device.h"
 #include "diagecg/byte-reader.h"
 #include "diagecg/distributed.h"
 #include "diagecg/ecg-token-cache.h"
@@ -18,6 +19,7 @@
 #include "diagecg/log.h"
 #include "diagecg/ptbxl-meta.h"
 #include "diagecg/record-set.h"
+#include "diagecg/task-data.h"
 
 namespace diagecg {
 
@@ -262,117 +264,7 @@ private:
     int64_t last_tokens_ = 0;
 };
 
-struct RawSample {
-    std::string id;
-    std::vector<std::string> records;   // one or two ECG record files
-    std::vector<int64_t> ecg_ids;       // when known (patient features)
-    std::string question;               // QA
-    std::string target;                 // answer (serialised) or report
-    std::string patient;                // patient features given with the sample (else from the metadata table)
-};
-
-std::vector<RawSample> read_samples(const FinetuneRunConfig& c, const std::vector<std::string>& files) {
-    std::vector<RawSample> out;
-    std::map<int64_t, std::string> index;
-    auto record_of = [&](int64_t id) -> std::string {
-        if (c.data.ecg_dir.empty()) throw std::invalid_argument("data.ecg_dir is required to find records by ecg_id");
-        if (index.empty()) index = index_ecg_records(c.data.ecg_dir);
-        const auto it = index.find(id);
-        return it == index.end() ? "" : it->second;
-    };
-    int64_t missing = 0;
-    // A directory stands for the .json/.jsonl files in it (ECG-QA publishes each split as numbered chunks).
-    std::vector<std::string> expanded;
-    for (const auto& f : files) {
-        if (!fs::is_directory(f)) {
-            expanded.push_back(f);
-            continue;
-        }
-        std::vector<std::string> in_dir;
-        for (const auto& e : fs::directory_iterator(f))
-            if (e.is_regular_file() && (e.path().extension() == ".json" || e.path().extension() == ".jsonl"))
-                in_dir.push_back(e.path().string());
-        if (in_dir.empty()) throw std::runtime_error(f + ": no .json/.jsonl files in this directory");
-        std::sort(in_dir.begin(), in_dir.end());
-        expanded.insert(expanded.end(), in_dir.begin(), in_dir.end());
-    }
-    for (const auto& f : expanded) {
-        if (c.task == "qa") {
-            for (const auto& q : read_ecgqa_json(f)) {
-                RawSample s;
-                s.id = q.id;
-                s.question = q.question;
-                s.target = join_answer(q.answer);
-                s.ecg_ids = q.ecg_ids;
-                for (const int64_t e : q.ecg_ids) s.records.push_back(record_of(e));
-                if (std::any_of(s.records.begin(), s.records.end(), [](const std::string& r) { return r.empty(); })) {
-                    ++missing;
-                    continue;
-                }
-                out.push_back(std::move(s));
-            }
-        } else {
-            // JSON array, or JSONL: {"ecg_id": 123 | "record": "path", "report": "..."}
-            std::vector<nlohmann::json> items;
-            const std::string text = read_file_text(f);
-            const auto first = text.find_first_not_of(" \t\r\n");
-            if (first != std::string::npos && text[first] == '[') {
-                for (const auto& j : nlohmann::json::parse(text)) items.push_back(j);
-            } else {
-                std::istringstream in(text);
-                std::string line;
-                int64_t ln = 0;
-                while (std::getline(in, line)) {
-                    ++ln;
-                    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-                    try {
-                        items.push_back(nlohmann::json::parse(line));
-                    } catch (const nlohmann::json::exception& e) {
-                        throw std::runtime_error(f + " line " + std::to_string(ln) + ": invalid JSON: " + e.what());
-                    }
-                }
-            }
-            for (size_t i = 0; i < items.size(); ++i) {
-                const auto& j = items[i];
-                const std::string where = f + " item " + std::to_string(i);
-                if (!j.is_object() || !j.contains("report") || !j["report"].is_string())
-                    throw std::runtime_error(where + ": expected an object with a \"report\" string");
-                RawSample s;
-                s.target = j["report"].get<std::string>();
-                if (j.contains("record")) {
-                    // relative record paths are taken from the data file's folder
-                    const fs::path r(j["record"].get<std::string>());
-                    s.records.push_back(r.is_absolute() ? r.string() : (fs::path(f).parent_path() / r).lexically_normal().string());
-                } else if (j.contains("ecg_id")) {
-                    const int64_t id = j["ecg_id"].is_string() ? std::stoll(j["ecg_id"].get<std::string>()) : j["ecg_id"].get<int64_t>();
-                    s.ecg_ids.push_back(id);
-                    s.records.push_back(record_of(id));
-                } else {
-                    throw std::runtime_error(where + ": needs \"ecg_id\" or \"record\"");
-                }
-                if (j.contains("patient")) {   // {"age", "sex" (0 male, 1 female), "height", "weight"}: when no metadata table has it
-                    const auto& pj = j["patient"];
-                    PtbxlRecord pr;
-                    if (pj.contains("age")) pr.age = pj["age"].get<double>();
-                    if (pj.contains("sex")) pr.sex = pj["sex"].get<int>();
-                    if (pj.contains("height")) pr.height_cm = pj["height"].get<double>();
-                    if (pj.contains("weight")) pr.weight_kg = pj["weight"].get<double>();
-                    s.patient = patient_features_text(pr);
-                }
-                s.id = j.contains("id") ? j["id"].dump() : (s.ecg_ids.empty() ? s.records[0] : std::to_string(s.ecg_ids[0]));
-                if (s.records[0].empty() || s.target.empty()) {
-                    ++missing;
-                    continue;
-                }
-                out.push_back(std::move(s));
-            }
-        }
-    }
-    if (missing > 0) log::warn("{} sample(s) left out: ECG record not found under {} (or empty target)", missing, c.data.ecg_dir);
-    return out;
-}
-
-std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vector<RawSample>& raw, EcgTokenCache& cache,
+std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vector<TaskSample>& raw, EcgTokenCache& cache,
                                       const TextTokenizer& tok, const std::map<int64_t, PtbxlRecord>& meta, int64_t cap,
                                       const char* what) {
     std::vector<std::string> paths;
@@ -420,6 +312,15 @@ Precision parse_precision(const std::string& s) {
     throw std::invalid_argument("precision must be \"f32\" or \"bf16\", got \"" + s + "\"");
 }
 
+torch::Device training_device(const std::string& device) {
+    torch::Device d = parse_device(device);
+    if (d.is_cuda() && !d.has_index()) {
+        const char* local = std::getenv("LOCAL_RANK");
+        d = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local && *local ? std::atoi(local) : 0));
+    }
+    return d;
+}
+
 std::string model_ecg_tokenizer_dir(const std::string& model_dir) { return (fs::path(model_dir) / "ecg-tokenizer").string(); }
 
 PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const std::string& path) {
@@ -432,6 +333,8 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     o.get("seq_len", c.seq_len);
     o.get("window_stride", c.window_stride);
     o.get("precision", c.precision);
+    o.get("device", c.device);
+    parse_device(c.device);
     if (!j.contains("data")) throw std::invalid_argument(path + ".data: required (ECG records to pretrain on)");
     c.data = data_config_from_json(j["data"], path + ".data");
     if (j.contains("trainable")) c.trainable = trainable_from_json(j["trainable"], path + ".trainable");
@@ -439,7 +342,7 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
     for (const auto& [k, v] : j.items())
         if (k != "base_model" && k != "ecg_tokenizer" && k != "token_cache" && k != "seq_len" && k != "window_stride" &&
-            k != "precision" && k != "data" && k != "trainable" && k != "lora" && k != "train")
+            k != "precision" && k != "device" && k != "data" && k != "trainable" && k != "lora" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     if (c.seq_len < 2) throw std::invalid_argument(path + ".seq_len: must be >= 2");
     if (c.window_stride < 0) throw std::invalid_argument(path + ".window_stride: must be >= 0");
@@ -459,6 +362,7 @@ nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c) {
             {"trainable", {{"embeddings", c.trainable.embeddings}, {"norms", c.trainable.norms}, {"lora", c.trainable.lora}}},
             {"lora", lora_config_to_json(c.lora)},
             {"precision", c.precision},
+            {"device", c.device},
             {"train", train_config_to_json(c.train)}};
 }
 
@@ -469,7 +373,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     if (!j.is_object()) throw std::invalid_argument(path + ": expected a JSON object");
     for (const auto& [k, v] : j.items())
         if (k != "model" && k != "ecg_tokenizer" && k != "token_cache" && k != "task" && k != "data" && k != "prompt" &&
-            k != "max_len" && k != "lora" && k != "train_norms" && k != "precision" && k != "train")
+            k != "max_len" && k != "lora" && k != "train_norms" && k != "precision" && k != "device" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     JsonObject o(j, path);
     if (!o.get("model", c.model) || c.model.empty()) throw std::invalid_argument(path + ".model: required");
@@ -481,6 +385,8 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     o.get("train_norms", c.train_norms);
     o.get("precision", c.precision);
     parse_precision(c.precision);
+    o.get("device", c.device);
+    parse_device(c.device);
     if (!j.contains("data")) throw std::invalid_argument(path + ".data: required");
     {
         JsonObject d(j["data"], path + ".data");
@@ -516,6 +422,7 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
             {"lora", lora_config_to_json(c.lora)},
             {"train_norms", c.train_norms},
             {"precision", c.precision},
+            {"device", c.device},
             {"train", train_config_to_json(c.train)}};
 }
 
@@ -533,6 +440,7 @@ TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir,
     if (c.trainable.lora) add_lora(m.model, c.lora, c.train.seed);
     set_trainable(m.model, c.trainable.embeddings, c.trainable.norms, c.trainable.lora);
     log_trainable(m.model);
+    m.model->to(training_device(c.device));
     m.model->train();
     PretrainTask task(c, std::move(m), std::move(train_stream), std::move(val_stream));
     if (task.n_train() == 0)
@@ -557,12 +465,13 @@ TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir,
     }
     std::map<int64_t, PtbxlRecord> meta;
     if (!c.data.ptbxl_database.empty()) meta = read_ptbxl_database(c.data.ptbxl_database);
-    auto train_set = tokenize_samples(c, read_samples(c, c.data.train), cache, *m.tokenizer, meta, c.data.max_train, "training");
-    auto val_set = tokenize_samples(c, read_samples(c, c.data.val), cache, *m.tokenizer, meta, c.data.max_val, "validation");
+    auto train_set = tokenize_samples(c, read_task_samples(parse_prompt_task(c.task), c.data.train, c.data.ecg_dir), cache, *m.tokenizer, meta, c.data.max_train, "training");
+    auto val_set = tokenize_samples(c, read_task_samples(parse_prompt_task(c.task), c.data.val, c.data.ecg_dir), cache, *m.tokenizer, meta, c.data.max_val, "validation");
     if (train_set.empty()) throw std::runtime_error("stage 3: no training example (see the warnings above)");
     add_lora(m.model, c.lora, c.train.seed);
     const auto extra = set_trainable(m.model, false, c.train_norms, true);
     log_trainable(m.model);
+    m.model->to(training_device(c.device));
     m.model->train();
     FinetuneTask task(c, std::move(m), std::move(train_set), std::move(val_set), extra, c.model);
     return train(task, c.train, finetune_run_config_to_json(c), run_dir, resume, hooks, dist);

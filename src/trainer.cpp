@@ -312,6 +312,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
     const double seconds_before = p.seconds;
     const int64_t step_at_start = p.step;
     int64_t session_tokens = 0;
+    double step_seconds = 0;   // this session's time in training steps (no validation, no checkpoints)
     auto elapsed = [&] {
         return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
     };
@@ -357,6 +358,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
         const auto order = epoch_order(n, cfg.seed, p.epoch);
         while (p.step_in_epoch < steps_per_epoch && p.step < total) {
             const int64_t b0 = p.step_in_epoch * cfg.batch_size, b1 = std::min(n, b0 + cfg.batch_size);
+            const auto step_start = std::chrono::steady_clock::now();
             opt.zero_grad();
             double loss_sum = 0;
             double step_tokens = 0;
@@ -407,6 +409,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
             ++p.step_in_epoch;
             p.last_loss = loss_sum;
             session_tokens += static_cast<int64_t>(step_tokens);
+            step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
             nlohmann::json line = {{"step", p.step},       {"epoch", p.epoch + 1},         {"loss", loss_sum},
                                    {"lr", lr},             {"grad_norm", grad_norm},       {"elapsed_s", elapsed()}};
             if (step_tokens > 0) line["tokens"] = static_cast<int64_t>(step_tokens);
@@ -415,7 +418,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
                 const double session_s = elapsed() - seconds_before;
                 const double per_step = session_s / static_cast<double>(p.step - step_at_start);
                 const std::string tok_rate =
-                    session_tokens > 0 ? fmt::format(" {:.0f} tok/s", static_cast<double>(session_tokens) / session_s) : "";
+                    session_tokens > 0 ? fmt::format(" {:.0f} tok/s", static_cast<double>(session_tokens) / step_seconds) : "";
                 log::info("step {}/{} epoch {}/{} loss {:.5f} lr {:.2e} |g| {:.3f} {:.2f} s/step{} ETA {}", p.step, total,
                           p.epoch + 1, cfg.epochs, loss_sum, lr, grad_norm, per_step, tok_rate,
                           format_duration(per_step * static_cast<double>(total - p.step)));
@@ -466,7 +469,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
     r.best_val_loss = p.best_val;
     r.best_step = p.best_step;
     r.seconds = elapsed();
-    r.session_seconds = r.seconds - seconds_before;
+    r.step_seconds = step_seconds;
     r.tokens = session_tokens;
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);

@@ -126,6 +126,61 @@ check "reconstruct -o needs one record" bash -c "'$BIN' reconstruct -m '$TOK' '$
 check "bundled tokenizer reconstructs a held-out record (r > 0.85)" test "$(json_get "$TMP/rec9.json" "j['mean_pearson'] > 0.85 and j['mse'] < 0.3")" = "True"
 check "bundled tokenizer 313 tokens" test "$("$BIN" tokenize "$ECG/00009.hea" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["n_tokens"])')" = "313"
 
+# stages 2 and 3: tiny real runs, generation with the adapter, clear errors for bad configs
+(cd "$SRC" && "$BIN" -t 1 pretrain --config configs/pretrain-tiny.json -o "$TMP/pre" --max-steps 4 >"$TMP/pre.json" 2>"$TMP/pre.err")
+check "pretrain exit 0" test $? -eq 0
+check "pretrain summary" test "$(json_get "$TMP/pre.json" "j['steps'] == 4 and j['tokens_per_s'] > 0 and j['peak_rss_mb'] > 0")" = "True"
+check "pretrain progress shows tok/s" grep -q "step 4/4 .* tok/s ETA" "$TMP/pre.err"
+check "pretrain model is a full model dir" test -s "$TMP/pre/model/model.safetensors" -a -s "$TMP/pre/model/ecg-tokenizer/config.json"
+check "pretrained model is extended" test "$(json_get "$TMP/pre/model/config.json" "j['diagecg']['n_ecg_codes']")" = "1296"
+(cd "$SRC" && "$BIN" -t 1 finetune --config configs/finetune-report-tiny.json -m "$TMP/pre/model" -o "$TMP/ft" >"$TMP/ft.json" 2>"$TMP/ft.err")
+check "finetune exit 0" test $? -eq 0
+check "finetune adapter files" test -s "$TMP/ft/model/adapter.safetensors" -a -s "$TMP/ft/model/adapter.json"
+"$BIN" generate -m "$TMP/pre/model" --lora "$TMP/ft/model/adapter:0.5" -p "Once upon a time" -n 8 --json >"$TMP/gen.json" 2>"$TMP/gen.err"
+check "generate --lora" test "$(json_get "$TMP/gen.json" "j['n_generated']")" = "8"
+check "generate --lora logs the adapter" grep -q "applied LoRA adapter .* scale 0.5" "$TMP/gen.err"
+check "lora merge refuses a missing adapter" bash -c "'$BIN' lora merge -m '$TMP/pre/model' --lora '$TMP/none' -o '$TMP/m' 2>&1 | grep -q 'expected .*none.json'"
+printf '{"base_model": "x", "ecg_tokenizer": "y", "data": {"path": "z"}, "seq_lenn": 4}' >"$TMP/bad-pre.json"
+check "pretrain config typo named" bash -c "'$BIN' pretrain --config '$TMP/bad-pre.json' 2>&1 | grep -q 'seq_lenn'"
+check "finetune bad task" bash -c "printf '{\"model\": \"m\", \"task\": \"summarise\", \"data\": {\"train\": [\"a\"]}}' > '$TMP/bad-ft.json' && '$BIN' finetune --config '$TMP/bad-ft.json' 2>&1 | grep -q 'task must be'"
+check "data parallel: bad RANK refused" bash -c "cd '$SRC' && WORLD_SIZE=2 RANK=5 '$BIN' pretrain --config configs/pretrain-tiny.json -o '$TMP/ddp-bad' 2>&1 | grep -q 'needs RANK in \[0, 1\]'"
+
+# qa / report / eval with the tiny stage-2 model and its stage-3 adapter (a stage-3 model/ stands for base + adapter)
+"$BIN" report -m "$TMP/ft/model" "$ECG/HR06000.hea" --json -n 12 >"$TMP/rep.json" 2>"$TMP/rep.err"
+check "report exit 0" test $? -eq 0
+check "report patient from the header" test "$(json_get "$TMP/rep.json" "j['patient']")" = "age 59, female"
+check "report is text, stopped by eos or length" test "$(json_get "$TMP/rep.json" "isinstance(j['report'], str) and j['stop_reason'] in ('eos', 'length')")" = "True"
+check "report --age overrides the header" bash -c "'$BIN' report -m '$TMP/ft/model' '$ECG/HR06000.hea' --age 70 --json -n 2 2>/dev/null | grep -q 'age 70, female'"
+"$BIN" qa -m "$TMP/ft/model" "$ECG/00009.hea" -q "Does this ECG show atrial fibrillation?" --json -n 6 >"$TMP/qa1.json" 2>"$TMP/qa1.err"
+check "qa exit 0" test $? -eq 0
+check "qa answer list" test "$(json_get "$TMP/qa1.json" "isinstance(j['answers'], list)")" = "True"
+check "qa refuses three records" bash -c "'$BIN' qa -m '$TMP/ft/model' '$ECG/00009.hea' '$ECG/00043.hea' '$ECG/00085.hea' -q x 2>&1 | grep -q 'one ECG record, or two'"
+check "report refuses a base LLM" bash -c "'$BIN' report -m '$SRC/tests/data/models/stories260K' '$ECG/HR06000.hea' 2>&1 | grep -q 'no ECG tokens'"
+REP=$SRC/tests/data/finetune-tiny-reports.jsonl
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-all.jsonl" --batch-size 2 -n 8 >"$TMP/ev-all.txt" 2>"$TMP/ev-all.err"
+check "eval exit 0" test $? -eq 0
+check "eval one line per sample" test "$(wc -l <"$TMP/ev-all.jsonl")" -eq 5
+check "eval summary table" grep -q "^bleu4 " "$TMP/ev-all.txt"
+check "eval summary json" test "$(json_get "$TMP/ev-all.jsonl.summary.json" "j['n'] == 5 and 0 <= j['metrics']['meteor'] <= 1 and 'baseline_metrics' in j")" = "True"
+check "eval progress with ETA" grep -q "eval 5/5 samples.*ETA" "$TMP/ev-all.err"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-all.jsonl" -n 8 >/dev/null 2>"$TMP/ev-again.err"
+check "eval re-run skips finished samples" grep -q "5 done already, 0 to run" "$TMP/ev-again.err"
+for i in 0 1; do "$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-$i.jsonl" --shard $i/2 -n 8 >/dev/null 2>&1; done
+"$BIN" eval --task report -o "$TMP/ev-merged.jsonl" --merge "$TMP/ev-0.jsonl" "$TMP/ev-1.jsonl" >/dev/null 2>&1
+check "eval shards merged = one run" test "$(python3 -c "import json; a=json.load(open('$TMP/ev-all.jsonl.summary.json')); b=json.load(open('$TMP/ev-merged.jsonl.summary.json')); print(a['metrics'] == b['metrics'] and a['baseline_metrics'] == b['baseline_metrics'] and a['n'] == b['n'])")" = "True"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-k.jsonl" --batch-size 2 -n 8 --test-sigkill-after-batches 1 >/dev/null 2>&1
+check "eval killed after a batch" test "$(wc -l <"$TMP/ev-k.jsonl")" -eq 2
+printf '{"id": "cut off' >>"$TMP/ev-k.jsonl"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-k.jsonl" --batch-size 2 -n 8 >/dev/null 2>&1
+check "eval resumed: every sample once" test "$(python3 -c "import json; ids=[json.loads(l)['id'] for l in open('$TMP/ev-k.jsonl')]; print(len(ids) == 5 and len(set(ids)) == 5)")" = "True"
+check "eval resumed = one run" test "$(python3 -c "import json; a=json.load(open('$TMP/ev-all.jsonl.summary.json')); b=json.load(open('$TMP/ev-k.jsonl.summary.json')); print(a['metrics'] == b['metrics'])")" = "True"
+check "eval bad shard" bash -c "'$BIN' eval -m '$TMP/ft/model' --task report --data '$REP' -o '$TMP/x.jsonl' --shard 2/2 2>&1 | grep -q 'shard must be'"
+
+# data builders on the committed metadata sample
+"$BIN" ecgqa-generate --ptbxl-meta "$DATA/ecgqa" --ecgqa "$DATA/ecgqa" -o "$TMP/qa" --json >"$TMP/qa.json" 2>"$TMP/qa.err"
+check "ecgqa-generate exit 0" test $? -eq 0
+check "ecgqa-generate wrote questions" test "$(python3 -c "import json; print(sum(len(json.load(open('$TMP/qa/' + s + '.json'))) for s in ('train', 'valid', 'test')) > 0)")" = "True"
+
 # bad input: one clear line on stderr, exit code 1, no crash
 for f in "$DATA"/bad/*; do
   case "$f" in *.dat|*.mat|*.md|*.xyz) continue ;; esac

@@ -1,5 +1,6 @@
-// Data parallelism across processes with PyTorch's own engine, c10d: ProcessGroupGloo on CPU tensors
-// (NCCL is used instead when LibTorch was built with it and the tensors are on CUDA). The world is read
+// Data parallelism across processes with PyTorch's own engine, c10d: ProcessGroupGloo, or ProcessGroupNCCL
+// for CUDA training when LibTorch was built with NCCL (USE_C10D_NCCL; a CPU-only LibTorch, like Debian's,
+// compiles the Gloo path only, and CUDA gradients then travel through host memory). The world is read
 // from torchrun's variables: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. Without WORLD_SIZE (or
 // with WORLD_SIZE=1) there is one process and every call is a no-op.
 //
@@ -27,8 +28,9 @@ public:
     virtual void barrier() = 0;
 };
 
-// One process (world 1) or a c10d group from the environment; throws std::runtime_error with the variable
-// at fault when the environment is inconsistent, or when rendezvous fails.
-std::unique_ptr<Distributed> init_distributed_from_env();
+// One process (world 1) or a c10d group from the environment (`cuda`: the ranks train on CUDA devices);
+// throws std::runtime_error with the variable at fault when the environment is inconsistent, or when
+// rendezvous fails.
+std::unique_ptr<Distributed> init_distributed_from_env(bool cuda = false);
 
 }  // namespace diagecg

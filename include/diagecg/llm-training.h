@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "diagecg/lora.h"
 #include "diagecg/prompt.h"
@@ -46,6 +47,7 @@ struct PretrainRunConfig {
     TrainableConfig trainable;
     LoraConfig lora;
     std::string precision = "f32";
+    std::string device = "cpu";         // "cpu" | "cuda" | "cuda:N" (data parallel on CUDA: cuda:LOCAL_RANK)
     TrainConfig train;
 };
 PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
@@ -73,6 +75,7 @@ struct FinetuneRunConfig {
     LoraConfig lora;
     bool train_norms = true;
     std::string precision = "f32";
+    std::string device = "cpu";         // as in stage 2
     TrainConfig train;
 };
 FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
@@ -83,6 +86,9 @@ TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir,
                          Distributed* dist = nullptr);
 TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks = {},
                          Distributed* dist = nullptr);
+
+// The training device of a run config's "device" for this process (CUDA ranks take cuda:LOCAL_RANK).
+torch::Device training_device(const std::string& device);
 
 // The ECG tokenizer that belongs to a model directory: DIR/ecg-tokenizer (written by stage 2).
 std::string model_ecg_tokenizer_dir(const std::string& model_dir);

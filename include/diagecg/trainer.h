@@ -75,7 +75,7 @@ struct TrainResult {
     bool interrupted = false;           // SIGINT/SIGTERM: checkpoint written, resume to continue
     double seconds = 0;                 // training time in total (all sessions)
     int64_t tokens = 0;                 // tokens processed in this session, all ranks (language-model stages)
-    double session_seconds = 0;         // training time of this session
+    double step_seconds = 0;            // this session's time in training steps (validation and checkpoints excluded)
     double peak_rss_mb = 0;             // this process's peak resident memory
 };
 

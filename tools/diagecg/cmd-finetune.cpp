@@ -22,7 +22,7 @@ void run_finetune_cmd(const FinetuneOptions& o) {
     if (!o.precision.empty()) c.precision = o.precision;
     o.run.apply(c.train);
     const std::string out = o.run.out_dir();
-    auto dist = init_distributed_from_env();
+    auto dist = init_distributed_from_env(training_device(c.device).is_cuda());
     const TrainResult r = run_finetune(c, out, o.run.resume, o.run.hooks(), dist.get());
     finish_training(r, out, dist->is_main());
 }

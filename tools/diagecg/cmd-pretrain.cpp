@@ -24,7 +24,7 @@ void run_pretrain_cmd(const PretrainOptions& o) {
     if (!o.precision.empty()) c.precision = o.precision;
     o.run.apply(c.train);
     const std::string out = o.run.out_dir();
-    auto dist = init_distributed_from_env();
+    auto dist = init_distributed_from_env(training_device(c.device).is_cuda());
     const TrainResult r = run_pretrain(c, out, o.run.resume, o.run.hooks(), dist.get());
     finish_training(r, out, dist->is_main());
 }

@@ -15,6 +15,10 @@ namespace diagecg::cli {
 
 using RunFn = std::function<void()>;
 
+#ifndef DIAGECG_DEFAULT_MODEL
+#define DIAGECG_DEFAULT_MODEL "models/diagecg"
+#endif
+
 #ifndef DIAGECG_DEFAULT_TOKENIZER
 #define DIAGECG_DEFAULT_TOKENIZER "models/ecg-tokenizer"
 #endif
@@ -31,6 +35,9 @@ void add_finetune(CLI::App& app, RunFn& run);
 void add_lora(CLI::App& app, RunFn& run);
 void add_report_data(CLI::App& app, RunFn& run);
 void add_ecgqa_generate(CLI::App& app, RunFn& run);
+void add_qa(CLI::App& app, RunFn& run);
+void add_report(CLI::App& app, RunFn& run);
+void add_eval(CLI::App& app, RunFn& run);
 
 // Record arguments -> record files: a directory expands to the records in it, a .txt/.list file to the
 // records it lists; with a split file, only the records of `split` are kept.
@@ -76,6 +83,24 @@ struct TrainRunFlags {
 };
 // Prints the run's result as JSON (rank 0 only) and throws when it was interrupted.
 void finish_training(const TrainResult& r, const std::string& out, bool print);
+
+// Flags of the commands that run a DiagECG model: -m, --lora, --dtype, --device, --token-cache.
+struct ModelFlags {
+    std::string model_dir = DIAGECG_DEFAULT_MODEL;
+    std::vector<std::string> loras;
+    std::string dtype = "f32";
+    std::string device = "cpu";
+    std::string token_cache;
+    void add(CLI::App* sub);
+};
+
+// Patient features for a prompt: --age/--sex/--height/--weight, else the record's header, else unknown.
+struct PatientFlags {
+    double age = -1, height_cm = -1, weight_kg = -1;
+    std::string sex;                         // "male" | "female" | ""
+    void add(CLI::App* sub);
+    std::string text(const EcgRecord* header) const;   // "age 56, female, ..." (prompt.h's Background line)
+};
 
 // Writes `text` to stdout and flushes (results only; logs go to stderr).
 void print_result(const std::string& text);

@@ -12,6 +12,7 @@
 #include "diagecg/byte-reader.h"
 #include "diagecg/device.h"
 #include "diagecg/log.h"
+#include "diagecg/ptbxl-meta.h"
 #include "diagecg/record-set.h"
 
 #ifndef DIAGECG_VERSION
@@ -126,6 +127,37 @@ TrainHooks TrainRunFlags::hooks() const {
     return h;
 }
 
+void ModelFlags::add(CLI::App* sub) {
+    sub->add_option("-m,--model", model_dir, "DiagECG model directory (stage-2/merged model, or a stage-3 run's model/ with adapter.json)")
+        ->capture_default_str();
+    sub->add_option("--lora", loras, "extra LoRA adapter FILE or FILE:SCALE (repeatable)");
+    sub->add_option("--dtype", dtype, "weights dtype: f32 or bf16")->capture_default_str();
+    sub->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
+    sub->add_option("--token-cache", token_cache, "directory caching ECG codes between runs (default: none)");
+}
+
+void PatientFlags::add(CLI::App* sub) {
+    sub->add_option("--age", age, "patient age in years (default: from the record header)");
+    sub->add_option("--sex", sex, "male or female (default: from the record header)")->check(CLI::IsMember({"male", "female"}));
+    sub->add_option("--height", height_cm, "height in cm (default: from the record header)");
+    sub->add_option("--weight", weight_kg, "weight in kg (default: from the record header)");
+}
+
+std::string PatientFlags::text(const EcgRecord* header) const {
+    PtbxlRecord r;
+    if (header) {
+        r.age = header->patient.age_years;
+        if (header->patient.sex) r.sex = *header->patient.sex == "female" ? 1 : 0;
+        r.height_cm = header->patient.height_cm;
+        r.weight_kg = header->patient.weight_kg;
+    }
+    if (age >= 0) r.age = age;
+    if (!sex.empty()) r.sex = sex == "female" ? 1 : 0;
+    if (height_cm > 0) r.height_cm = height_cm;
+    if (weight_kg > 0) r.weight_kg = weight_kg;
+    return patient_features_text(r);
+}
+
 void finish_training(const TrainResult& r, const std::string& out, bool print) {
     const nlohmann::json j = {{"run_dir", out},
                               {"model_dir", (std::filesystem::path(out) / "model").string()},
@@ -137,7 +169,7 @@ void finish_training(const TrainResult& r, const std::string& out, bool print) {
                               {"early_stopped", r.early_stopped},
                               {"interrupted", r.interrupted},
                               {"seconds", r.seconds},
-                              {"tokens_per_s", r.tokens > 0 && r.session_seconds > 0 ? r.tokens / r.session_seconds : 0.0},
+                              {"tokens_per_s", r.tokens > 0 && r.step_seconds > 0 ? r.tokens / r.step_seconds : 0.0},
                               {"peak_rss_mb", r.peak_rss_mb}};
     if (print) print_result(j.dump(2) + "\n");
     if (r.interrupted) throw std::runtime_error("training interrupted; continue with --resume -o " + out);
@@ -169,6 +201,9 @@ int main(int argc, char** argv) {
     cli::add_lora(app, run);
     cli::add_report_data(app, run);
     cli::add_ecgqa_generate(app, run);
+    cli::add_qa(app, run);
+    cli::add_report(app, run);
+    cli::add_eval(app, run);
 
     try {
         app.parse(argc, argv);

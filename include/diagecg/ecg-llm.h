@@ -1,0 +1,53 @@
+// The composite DiagECG model used by qa, report and eval: an ECG-extended LLM, its ECG tokenizer, LoRA
+// adapters, and the prompt builder, answering batches of prompts with greedy decoding (REFERENCE.md section 6).
+//
+// A model directory is either a full model (config.json, model.safetensors, tokenizer.model, ecg-tokenizer/)
+// or a stage-3 output (adapter.json + adapter.safetensors), which stands for its recorded base model with the
+// adapter applied.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "diagecg/ecg-token-cache.h"
+#include "diagecg/generate.h"
+#include "diagecg/llm-io.h"
+#include "diagecg/prompt.h"
+
+namespace diagecg {
+
+struct EcgLlmOptions {
+    std::vector<std::string> loras;     // extra adapters, "FILE" or "FILE:SCALE", applied in order
+    torch::Dtype dtype = torch::kFloat;
+    torch::Device device = torch::kCPU;
+    std::string token_cache;            // codes cache directory ("" = in memory)
+};
+
+class EcgLlm {
+public:
+    EcgLlm(const std::string& model_dir, const EcgLlmOptions& opts);
+
+    // ECG codes per record (tokenized once per run, or read from the cache); unreadable records get an empty
+    // vector and an entry in `failed`.
+    std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
+                                            std::vector<std::pair<std::string, std::string>>* failed = nullptr);
+
+    // Greedy answers for a batch of prompts (rows may differ in length), at most n_predict new tokens each.
+    std::vector<GenerateResult> answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,
+                                       GenerateStats* stats = nullptr);
+
+    const TextTokenizer& tokenizer() const { return *model_.tokenizer; }
+    LoadedModel& model() { return model_; }
+    const std::string& description() const { return description_; }
+
+private:
+    LoadedModel model_;
+    std::unique_ptr<EcgTokenCache> cache_;
+    std::string description_;
+};
+
+}  // namespace diagecg

@@ -1,0 +1,69 @@
+// Evaluation bookkeeping (REFERENCE.md section 6): predictions files, scoring, summaries and baselines.
+//
+// A predictions file is JSONL, one object per sample, appended as batches finish:
+//   {"id", "task", "question_type", "attribute_type", "template_id", "question", "prediction", "reference",
+//    "correct" (QA), "scores" (report: bleu1..4, meteor, rouge1, rouge2, rougeL)}
+// A run killed mid-write leaves at most a partial last line; reading with `repair` drops it (and truncates the
+// file), so a restarted run redoes exactly the unfinished samples: nothing lost, nothing twice.
+//
+// QA is scored by exact match of answer sets (order-free, case/whitespace-normalised: answers_match);
+// reports by sentence BLEU-1..4 (NLTK method1), METEOR (NLTK), ROUGE-1/2/L F1, averaged over samples.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diagecg/task-data.h"
+#include "diagecg/text-metrics.h"
+
+namespace diagecg {
+
+class WordNet;
+
+struct Prediction {
+    std::string id;
+    std::string task;                   // "qa" | "report"
+    std::string question_type, attribute_type;
+    int template_id = -1;
+    std::string question;
+    std::string prediction;             // generated text
+    std::string reference;              // QA: join_answer(reference answers); report: the reference report
+    bool correct = false;               // QA
+    ReportScores scores;                // report
+};
+nlohmann::json prediction_to_json(const Prediction& p);
+Prediction prediction_from_json(const nlohmann::json& j);
+
+// Scores a generated text against a sample (QA: answer sets; report: the metrics, `wordnet` required).
+Prediction score_prediction(PromptTask task, const TaskSample& s, const std::string& generated, const WordNet* wordnet);
+
+// Reads a predictions file ("" or missing: none). With `repair`, an unparsable last line (a killed write) is
+// dropped and the file rewritten without it; an unparsable line elsewhere is an error naming the line.
+std::vector<Prediction> read_predictions(const std::string& path, bool repair);
+// Appends lines and flushes them to disk (fsync) before returning.
+void append_predictions(const std::string& path, const std::vector<Prediction>& preds);
+
+// Baselines that give the numbers meaning: QA, the majority answer of each template (ties: the answer that
+// sorts first); reports, the most frequent report. Built from training samples (or, lacking those, the
+// evaluated samples themselves, which the summary then says).
+struct Baselines {
+    std::string source;                                 // where they came from
+    std::map<int, std::string> qa_majority;             // template_id -> serialised answer
+    std::string report_most_frequent;
+};
+Baselines build_baselines(PromptTask task, const std::vector<TaskSample>& samples, const std::string& source);
+
+// Summary of a set of predictions (duplicated ids count once: the last one). QA: accuracy overall, per question
+// type and per attribute type, with the baseline's accuracy on the same samples. Reports: mean metrics and the
+// baseline's, scored against the same references.
+nlohmann::json summarize(const std::vector<Prediction>& preds, const Baselines* baselines, const WordNet* wordnet);
+std::string format_summary(const nlohmann::json& summary);   // a plain-text table
+
+// "i/n" -> {i, n} with 0 <= i < n; throws std::invalid_argument.
+std::pair<int64_t, int64_t> parse_shard(const std::string& s);
+
+}  // namespace diagecg

@@ -1,0 +1,60 @@
+#include "diagecg/ecg-llm.h"
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "diagecg/byte-reader.h"
+#include "diagecg/llm-training.h"
+#include "diagecg/log.h"
+#include "diagecg/lora.h"
+
+namespace diagecg {
+
+namespace fs = std::filesystem;
+
+EcgLlm::EcgLlm(const std::string& model_dir, const EcgLlmOptions& opts) {
+    std::string base = model_dir;
+    std::vector<std::pair<std::string, double>> adapters;
+    const fs::path adapter_json = fs::path(model_dir) / "adapter.json";
+    if (!fs::exists(fs::path(model_dir) / "config.json") && fs::exists(adapter_json)) {
+        const auto meta = nlohmann::json::parse(read_file_text(adapter_json.string()), nullptr, false);
+        if (!meta.is_object() || !meta.contains("base_model"))
+            throw std::runtime_error(adapter_json.string() + ": no \"base_model\" recorded; pass the base model with -m and the adapter with --lora");
+        base = meta["base_model"].get<std::string>();
+        adapters.emplace_back((fs::path(model_dir) / "adapter").string(), 1.0);
+    }
+    for (const auto& a : opts.loras) adapters.push_back(parse_lora_arg(a));
+    model_ = load_model(base, {opts.dtype, opts.device});
+    if (!model_.vocab.extended())
+        throw std::runtime_error(base + " has no ECG tokens: it is a base LLM, not a DiagECG model (run stage 2 first)");
+    for (const auto& [file, scale] : adapters) apply_adapter(model_.model, file, scale);
+    const std::string tok = model_ecg_tokenizer_dir(base);
+    if (!fs::exists(fs::path(tok) / "config.json"))
+        throw std::runtime_error(base + " has no ecg-tokenizer/ (written by stage 2): cannot tokenize ECGs for it");
+    cache_ = std::make_unique<EcgTokenCache>(tok, opts.token_cache);
+    if (cache_->codebook_size() != model_.vocab.n_ecg_codes())
+        throw std::runtime_error(tok + ": the ECG tokenizer has " + std::to_string(cache_->codebook_size()) +
+                                 " codes but the model " + std::to_string(model_.vocab.n_ecg_codes()));
+    description_ = base;
+    for (const auto& [file, scale] : adapters) description_ += " + " + file + (scale != 1.0 ? ":" + std::to_string(scale) : "");
+    model_.model->eval();
+}
+
+std::vector<std::vector<int64_t>> EcgLlm::codes(const std::vector<std::string>& paths,
+                                                std::vector<std::pair<std::string, std::string>>* failed) {
+    return cache_->codes(paths, failed);
+}
+
+std::vector<GenerateResult> EcgLlm::answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,
+                                           GenerateStats* stats) {
+    GenerateOptions g;
+    g.n_predict = n_predict;
+    g.sampling.temperature = 0;   // greedy, as the paper evaluates
+    // Answers are text: ECG tokens and markers are never generated.
+    for (int64_t id = 0; id < model_.vocab.base_size(); ++id) g.allowed_ids.push_back(id);
+    torch::NoGradGuard ng;
+    return generate(model_.model, *model_.tokenizer, prompts, g, {}, stats);
+}
+
+}  // namespace diagecg

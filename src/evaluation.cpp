@@ -1,0 +1,234 @@
+#include "diagecg/evaluation.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "diagecg/atomic-file.h"
+#include "diagecg/byte-reader.h"
+#include "diagecg/ecgqa.h"
+#include "diagecg/wordnet.h"
+
+namespace diagecg {
+
+namespace {
+
+nlohmann::json scores_to_json(const ReportScores& s) {
+    return {{"bleu1", s.bleu[0]}, {"bleu2", s.bleu[1]}, {"bleu3", s.bleu[2]}, {"bleu4", s.bleu[3]},
+            {"meteor", s.meteor}, {"rouge1", s.rouge1}, {"rouge2", s.rouge2}, {"rougeL", s.rougeL}};
+}
+
+ReportScores scores_from_json(const nlohmann::json& j) {
+    ReportScores s;
+    for (int i = 0; i < 4; ++i) s.bleu[i] = j.at("bleu" + std::to_string(i + 1)).get<double>();
+    s.meteor = j.at("meteor").get<double>();
+    s.rouge1 = j.at("rouge1").get<double>();
+    s.rouge2 = j.at("rouge2").get<double>();
+    s.rougeL = j.at("rougeL").get<double>();
+    return s;
+}
+
+// The most frequent value; ties go to the one that sorts first.
+std::string most_frequent(const std::map<std::string, int64_t>& counts) {
+    std::string best;
+    int64_t n = -1;
+    for (const auto& [k, c] : counts)
+        if (c > n) best = k, n = c;
+    return best;
+}
+
+}  // namespace
+
+nlohmann::json prediction_to_json(const Prediction& p) {
+    nlohmann::json j = {{"id", p.id},
+                        {"task", p.task},
+                        {"question_type", p.question_type},
+                        {"attribute_type", p.attribute_type},
+                        {"template_id", p.template_id},
+                        {"question", p.question},
+                        {"prediction", p.prediction},
+                        {"reference", p.reference}};
+    if (p.task == "qa") j["correct"] = p.correct;
+    else j["scores"] = scores_to_json(p.scores);
+    return j;
+}
+
+Prediction prediction_from_json(const nlohmann::json& j) {
+    Prediction p;
+    p.id = j.at("id").get<std::string>();
+    p.task = j.at("task").get<std::string>();
+    p.question_type = j.value("question_type", "");
+    p.attribute_type = j.value("attribute_type", "");
+    p.template_id = j.value("template_id", -1);
+    p.question = j.value("question", "");
+    p.prediction = j.at("prediction").get<std::string>();
+    p.reference = j.at("reference").get<std::string>();
+    if (p.task == "qa") p.correct = j.at("correct").get<bool>();
+    else p.scores = scores_from_json(j.at("scores"));
+    return p;
+}
+
+Prediction score_prediction(PromptTask task, const TaskSample& s, const std::string& generated, const WordNet* wordnet) {
+    Prediction p;
+    p.id = s.id;
+    p.task = prompt_task_name(task);
+    p.question_type = s.question_type;
+    p.attribute_type = s.attribute_type;
+    p.template_id = s.template_id;
+    p.question = s.question;
+    p.reference = s.target;
+    std::string text = generated;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(text.begin());
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    p.prediction = text;
+    if (task == PromptTask::kQa) p.correct = answers_match(split_answer(text), s.answers);
+    else p.scores = score_report(text, {s.target}, wordnet);
+    return p;
+}
+
+std::vector<Prediction> read_predictions(const std::string& path, bool repair) {
+    std::vector<Prediction> out;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return out;
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    in.close();
+    std::string kept;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        if (lines[i].empty()) continue;
+        try {
+            out.push_back(prediction_from_json(nlohmann::json::parse(lines[i])));
+            kept += lines[i] + "\n";
+        } catch (const std::exception& e) {
+            if (i + 1 == lines.size() && repair) {   // a write cut off by a kill: redo that sample
+                write_file_atomic(path, kept);
+                break;
+            }
+            throw std::runtime_error(path + " line " + std::to_string(i + 1) + ": not a prediction record (" + e.what() + ")");
+        }
+    }
+    return out;
+}
+
+void append_predictions(const std::string& path, const std::vector<Prediction>& preds) {
+    std::string text;
+    for (const auto& p : preds) text += prediction_to_json(p).dump() + "\n";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) throw std::runtime_error("cannot open " + path + " for appending");
+    size_t off = 0;
+    while (off < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+        if (n <= 0) {
+            ::close(fd);
+            throw std::runtime_error("cannot write " + path);
+        }
+        off += static_cast<size_t>(n);
+    }
+    ::fsync(fd);
+    ::close(fd);
+}
+
+Baselines build_baselines(PromptTask task, const std::vector<TaskSample>& samples, const std::string& source) {
+    Baselines b;
+    b.source = source;
+    if (task == PromptTask::kQa) {
+        std::map<int, std::map<std::string, int64_t>> counts;
+        for (const auto& s : samples) ++counts[s.template_id][join_answer(s.answers)];
+        for (const auto& [t, c] : counts) b.qa_majority[t] = most_frequent(c);
+    } else {
+        std::map<std::string, int64_t> counts;
+        for (const auto& s : samples) ++counts[s.target];
+        b.report_most_frequent = most_frequent(counts);
+    }
+    return b;
+}
+
+nlohmann::json summarize(const std::vector<Prediction>& preds_in, const Baselines* baselines, const WordNet* wordnet) {
+    std::map<std::string, const Prediction*> by_id;
+    for (const auto& p : preds_in) by_id[p.id] = &p;
+    if (by_id.empty()) throw std::invalid_argument("no predictions to summarize");
+    const std::string task = by_id.begin()->second->task;
+    nlohmann::json s = {{"task", task}, {"n", by_id.size()}};
+    if (baselines) s["baseline_source"] = baselines->source;
+    if (task == "qa") {
+        struct Acc { int64_t n = 0, ok = 0, base_ok = 0; };
+        Acc all;
+        std::map<std::string, Acc> by_type, by_attr;
+        for (const auto& [id, p] : by_id) {
+            bool base_ok = false;
+            if (baselines) {
+                const auto it = baselines->qa_majority.find(p->template_id);
+                base_ok = it != baselines->qa_majority.end() && answers_match(split_answer(it->second), split_answer(p->reference));
+            }
+            for (Acc* a : {&all, &by_type[p->question_type], &by_attr[p->attribute_type]}) {
+                ++a->n;
+                a->ok += p->correct;
+                a->base_ok += base_ok;
+            }
+        }
+        auto acc_json = [&](const Acc& a) {
+            nlohmann::json j = {{"n", a.n}, {"accuracy", static_cast<double>(a.ok) / static_cast<double>(a.n)}};
+            if (baselines) j["baseline_accuracy"] = static_cast<double>(a.base_ok) / static_cast<double>(a.n);
+            return j;
+        };
+        s["overall"] = acc_json(all);
+        for (const auto& [k, a] : by_type) s["by_question_type"][k] = acc_json(a);
+        for (const auto& [k, a] : by_attr) s["by_attribute_type"][k] = acc_json(a);
+    } else {
+        std::vector<ReportScores> ours, base;
+        for (const auto& [id, p] : by_id) {
+            ours.push_back(p->scores);
+            if (baselines) base.push_back(score_report(baselines->report_most_frequent, {p->reference}, wordnet));
+        }
+        s["metrics"] = scores_to_json(mean_scores(ours));
+        if (baselines) s["baseline_metrics"] = scores_to_json(mean_scores(base));
+    }
+    return s;
+}
+
+std::string format_summary(const nlohmann::json& s) {
+    std::string out;
+    const bool base = s.contains("baseline_source");
+    if (s.at("task") == "qa") {
+        out += fmt::format("{:<34} {:>6} {:>9}{}\n", "ECG-QA exact match", "n", "accuracy", base ? "  baseline" : "");
+        auto row = [&](const std::string& name, const nlohmann::json& r) {
+            out += fmt::format("{:<34} {:>6} {:>9.3f}", name, r.at("n").get<int64_t>(), r.at("accuracy").get<double>());
+            if (base) out += fmt::format(" {:>9.3f}", r.at("baseline_accuracy").get<double>());
+            out += "\n";
+        };
+        row("overall", s.at("overall"));
+        for (const auto& [k, r] : s.at("by_question_type").items()) row("  " + k, r);
+        for (const auto& [k, r] : s.at("by_attribute_type").items()) row("  attribute " + k, r);
+    } else {
+        out += fmt::format("{:<10} {:>8}{}\n", "report", "model", base ? "  baseline" : "");
+        for (const char* k : {"bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge1", "rouge2", "rougeL"}) {
+            out += fmt::format("{:<10} {:>8.4f}", k, s.at("metrics").at(k).get<double>());
+            if (base) out += fmt::format(" {:>9.4f}", s.at("baseline_metrics").at(k).get<double>());
+            out += "\n";
+        }
+        out += fmt::format("({} samples)\n", s.at("n").get<int64_t>());
+    }
+    if (base) out += "baseline: " + s.at("baseline_source").get<std::string>() + "\n";
+    return out;
+}
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& s) {
+    const auto slash = s.find('/');
+    try {
+        if (slash == std::string::npos) throw std::invalid_argument("");
+        size_t a = 0, b = 0;
+        const int64_t i = std::stoll(s.substr(0, slash), &a), n = std::stoll(s.substr(slash + 1), &b);
+        if (a != slash || b != s.size() - slash - 1 || n < 1 || i < 0 || i >= n) throw std::invalid_argument("");
+        return {i, n};
+    } catch (const std::exception&) {
+        throw std::invalid_argument("--shard must be i/n with 0 <= i < n, got \"" + s + "\"");
+    }
+}
+
+}  // namespace diagecg

@@ -1,0 +1,104 @@
+// Evaluation bookkeeping: scoring, the predictions file's crash safety, summaries and baselines.
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "diagecg/byte-reader.h"
+#include "diagecg/evaluation.h"
+
+using namespace diagecg;
+namespace fs = std::filesystem;
+
+namespace {
+
+TaskSample qa(const std::string& id, int tmpl, const std::string& type, std::vector<std::string> answers) {
+    TaskSample s;
+    s.id = id;
+    s.template_id = tmpl;
+    s.question_type = type;
+    s.attribute_type = "scp_code";
+    s.question = "q?";
+    s.answers = std::move(answers);
+    s.target = s.answers.size() == 1 ? s.answers[0] : s.answers[0] + "; " + s.answers[1];
+    return s;
+}
+
+fs::path temp_file(const std::string& name) {
+    return fs::temp_directory_path() / ("diagecg-test-" + name + "-" + std::to_string(::getpid()) + ".jsonl");
+}
+
+}  // namespace
+
+TEST(Evaluation, QaAnswersCompareAsSets) {
+    const auto s = qa("a", 4, "single-choose", {"myocardial infarction", "st/t change"});
+    EXPECT_TRUE(score_prediction(PromptTask::kQa, s, " ST/T change;  myocardial infarction ", nullptr).correct);
+    EXPECT_FALSE(score_prediction(PromptTask::kQa, s, "st/t change", nullptr).correct);   // a subset is wrong
+    EXPECT_FALSE(score_prediction(PromptTask::kQa, s, "", nullptr).correct);
+    EXPECT_EQ(score_prediction(PromptTask::kQa, s, " yes\n", nullptr).prediction, "yes");
+}
+
+TEST(Evaluation, PartialLastLineOfAKilledRunIsDroppedAndNothingElse) {
+    const auto path = temp_file("preds");
+    std::vector<Prediction> preds;
+    for (const char* id : {"a", "b"}) preds.push_back(score_prediction(PromptTask::kQa, qa(id, 1, "single-verify", {"yes"}), "yes", nullptr));
+    append_predictions(path.string(), preds);
+    {
+        std::ofstream out(path, std::ios::app);
+        out << R"({"id": "c", "task": "qa", "predi)";   // the write a SIGKILL cut off
+    }
+    EXPECT_THROW(read_predictions(path.string(), false), std::runtime_error);
+    const auto back = read_predictions(path.string(), true);
+    ASSERT_EQ(back.size(), 2u);
+    EXPECT_EQ(back[1].id, "b");
+    EXPECT_EQ(read_file_text(path.string()).find("\"id\": \"c\""), std::string::npos);   // repaired on disk
+    // A broken line that is not the last is corruption, not a cut-off write: refused.
+    {
+        std::ofstream out(path, std::ios::app);
+        out << "garbage\n";
+    }
+    append_predictions(path.string(), {preds[0]});
+    EXPECT_THROW(read_predictions(path.string(), true), std::runtime_error);
+    fs::remove(path);
+}
+
+TEST(Evaluation, QaSummaryPerTypeWithMajorityBaseline) {
+    const std::vector<TaskSample> train = {qa("t1", 1, "single-verify", {"yes"}), qa("t2", 1, "single-verify", {"yes"}),
+                                           qa("t3", 1, "single-verify", {"no"}), qa("t4", 3, "single-choose", {"mi"})};
+    const auto base = build_baselines(PromptTask::kQa, train, "train");
+    EXPECT_EQ(base.qa_majority.at(1), "yes");
+    std::vector<Prediction> p = {
+        score_prediction(PromptTask::kQa, qa("e1", 1, "single-verify", {"yes"}), "no", nullptr),    // wrong; baseline right
+        score_prediction(PromptTask::kQa, qa("e2", 1, "single-verify", {"no"}), "no", nullptr),     // right; baseline wrong
+        score_prediction(PromptTask::kQa, qa("e3", 3, "single-choose", {"mi"}), "mi", nullptr),     // both right
+    };
+    p.push_back(p[0]);   // a duplicate id counts once
+    const auto s = summarize(p, &base, nullptr);
+    EXPECT_EQ(s.at("n").get<int64_t>(), 3);
+    EXPECT_DOUBLE_EQ(s.at("overall").at("accuracy").get<double>(), 2.0 / 3);
+    EXPECT_DOUBLE_EQ(s.at("overall").at("baseline_accuracy").get<double>(), 2.0 / 3);
+    EXPECT_DOUBLE_EQ(s.at("by_question_type").at("single-verify").at("accuracy").get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(s.at("by_question_type").at("single-choose").at("accuracy").get<double>(), 1.0);
+    const std::string table = format_summary(s);
+    EXPECT_NE(table.find("single-verify"), std::string::npos) << table;
+    EXPECT_NE(table.find("baseline: train"), std::string::npos) << table;
+    // Split into shards and merged, the summary is the same.
+    std::vector<Prediction> shard_a{p[2]}, shard_b{p[0], p[1]}, merged = shard_b;
+    merged.insert(merged.end(), shard_a.begin(), shard_a.end());
+    EXPECT_EQ(summarize(merged, &base, nullptr), summarize({p[0], p[1], p[2]}, &base, nullptr));
+}
+
+TEST(Evaluation, PredictionRoundTripsThroughJson) {
+    auto p = score_prediction(PromptTask::kQa, qa("x", 7, "single-query", {"lead i", "lead ii"}), "lead ii; lead i", nullptr);
+    EXPECT_TRUE(p.correct);
+    const auto back = prediction_from_json(prediction_to_json(p));
+    EXPECT_EQ(prediction_to_json(back), prediction_to_json(p));
+}
+
+TEST(Evaluation, ShardSpec) {
+    EXPECT_EQ(parse_shard("0/1"), std::make_pair(int64_t{0}, int64_t{1}));
+    EXPECT_EQ(parse_shard("2/3"), std::make_pair(int64_t{2}, int64_t{3}));
+    for (const char* bad : {"3/3", "-1/2", "1", "a/b", "1/0", "1/2x"}) EXPECT_THROW(parse_shard(bad), std::invalid_argument) << bad;
+}

@@ -1,0 +1,201 @@
+// diagecg eval: a whole dataset through a DiagECG model -> one JSON line per sample, a summary table with the
+// paper's metrics next to a baseline. Resumable (a re-run with the same -o skips finished samples; a run killed
+// at any moment loses and duplicates nothing), sharded (--shard i/n, then --merge), batched by prompt length.
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "diagecg/atomic-file.h"
+#include "diagecg/device.h"
+#include "diagecg/ecg-llm.h"
+#include "diagecg/ecgqa.h"
+#include "diagecg/evaluation.h"
+#include "diagecg/log.h"
+#include "diagecg/ptbxl-meta.h"
+#include "diagecg/wordnet.h"
+
+namespace diagecg::cli {
+
+namespace {
+
+struct EvalOptions {
+    ModelFlags model;
+    std::vector<std::string> data;
+    std::string out;
+    std::string task = "qa";
+    int64_t batch_size = 8;
+    std::string shard = "0/1";
+    int64_t limit = 0;
+    std::string ecg_dir;
+    std::string ptbxl_database;
+    std::vector<std::string> baseline_data;
+    std::vector<std::string> merge;
+    int64_t n_predict = 0;
+    bool no_patient = false;
+    int64_t sigkill_after_batches = 0;   // testing
+};
+
+std::string summary_path(const std::string& out) { return out + ".summary.json"; }
+
+void finish(PromptTask task, const std::vector<Prediction>& preds, const std::vector<TaskSample>& evaluated, const EvalOptions& o,
+            const std::string& out, nlohmann::json extra) {
+    std::unique_ptr<WordNet> wn;
+    if (task == PromptTask::kReport) wn = std::make_unique<WordNet>();
+    Baselines base = o.baseline_data.empty()
+                         ? build_baselines(task, evaluated, "the evaluated samples themselves (no --baseline-data given)")
+                         : build_baselines(task, read_task_samples(task, o.baseline_data, ""), "training samples of --baseline-data");
+    nlohmann::json s = summarize(preds, &base, wn.get());
+    for (auto& [k, v] : extra.items()) s[k] = v;
+    write_file_atomic(summary_path(out), s.dump(2) + "\n");
+    print_result(format_summary(s));
+    log::info("summary written to {}", summary_path(out));
+}
+
+void run_merge(const EvalOptions& o, PromptTask task) {
+    std::map<std::string, Prediction> by_id;
+    for (const auto& f : o.merge) {
+        if (!std::filesystem::exists(f)) throw std::runtime_error(f + ": no such predictions file");
+        for (auto& p : read_predictions(f, false)) by_id[p.id] = std::move(p);
+    }
+    std::vector<Prediction> all;
+    for (auto& [id, p] : by_id) all.push_back(std::move(p));
+    if (all.empty()) throw std::runtime_error("--merge: the files hold no predictions");
+    if (all[0].task != prompt_task_name(task)) throw std::invalid_argument("--merge: the predictions are for task " + all[0].task);
+    std::string text;
+    for (const auto& p : all) text += prediction_to_json(p).dump() + "\n";
+    write_file_atomic(o.out, text);
+    // Baseline from the evaluated samples needs them; the merged predictions carry their references.
+    std::vector<TaskSample> evaluated;
+    for (const auto& p : all) {
+        TaskSample s;
+        s.id = p.id;
+        s.template_id = p.template_id;
+        s.target = p.reference;
+        s.answers = split_answer(p.reference);
+        evaluated.push_back(std::move(s));
+    }
+    finish(task, all, evaluated, o, o.out, {{"merged_from", o.merge}});
+}
+
+void run_eval(const EvalOptions& o) {
+    const PromptTask task = parse_prompt_task(o.task);
+    if (o.out.empty()) throw std::invalid_argument("-o PREDICTIONS.jsonl is required");
+    if (!o.merge.empty()) return run_merge(o, task);
+    if (o.data.empty()) throw std::invalid_argument("--data FILE... is required (or --merge)");
+    if (o.batch_size < 1) throw std::invalid_argument("--batch-size must be >= 1");
+    const auto [shard_i, shard_n] = parse_shard(o.shard);
+
+    auto all = read_task_samples(task, o.data, o.ecg_dir);
+    std::vector<TaskSample> samples;
+    for (size_t i = 0; i < all.size(); ++i)
+        if (static_cast<int64_t>(i) % shard_n == shard_i) samples.push_back(std::move(all[i]));
+    if (o.limit > 0 && static_cast<int64_t>(samples.size()) > o.limit) samples.resize(static_cast<size_t>(o.limit));
+    if (samples.empty()) throw std::runtime_error("no samples to evaluate (see the warnings above)");
+
+    const auto done_preds = read_predictions(o.out, /*repair=*/true);
+    std::set<std::string> done;
+    for (const auto& p : done_preds) done.insert(p.id);
+    std::vector<const TaskSample*> todo;
+    for (const auto& s : samples)
+        if (!done.count(s.id)) todo.push_back(&s);
+    log::info("eval: {} samples in shard {}/{}, {} done already, {} to run", samples.size(), shard_i, shard_n, samples.size() - todo.size(),
+              todo.size());
+
+    double run_s = 0;
+    int64_t n_run = 0;
+    if (!todo.empty()) {
+        EcgLlm llm(o.model.model_dir, {o.model.loras, parse_dtype_flag(o.model.dtype), parse_device(o.model.device), o.model.token_cache});
+        std::map<int64_t, PtbxlRecord> meta;
+        if (!o.ptbxl_database.empty()) meta = read_ptbxl_database(o.ptbxl_database);
+        std::unique_ptr<WordNet> wn;
+        if (task == PromptTask::kReport) wn = std::make_unique<WordNet>();
+        // Every ECG is tokenized once, however many questions share it.
+        std::vector<std::string> paths;
+        for (const auto* s : todo) paths.insert(paths.end(), s->records.begin(), s->records.end());
+        std::sort(paths.begin(), paths.end());
+        paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+        std::vector<std::pair<std::string, std::string>> failed;
+        const auto codes = llm.codes(paths, &failed);
+        std::map<std::string, const std::vector<int64_t>*> by_path;
+        for (size_t i = 0; i < paths.size(); ++i)
+            if (!codes[i].empty()) by_path[paths[i]] = &codes[i];
+        for (const auto& [p, why] : failed) log::warn("record {} cannot be read ({}): its samples are skipped", p, why);
+
+        PromptOptions po;
+        po.patient_features = !o.no_patient;
+        std::vector<std::pair<const TaskSample*, std::vector<int64_t>>> prompts;
+        for (const auto* s : todo) {
+            PromptInput in;
+            in.task = task;
+            in.question = s->question;
+            bool ok = true;
+            for (const auto& r : s->records) {
+                const auto it = by_path.find(r);
+                if (it == by_path.end()) { ok = false; break; }
+                in.ecgs.push_back(*it->second);
+            }
+            if (!ok) continue;
+            in.patient = s->patient;
+            if (in.patient.empty() && !s->ecg_ids.empty())
+                if (const auto it = meta.find(s->ecg_ids[0]); it != meta.end()) in.patient = patient_features_text(it->second);
+            prompts.emplace_back(s, build_prompt(llm.tokenizer(), in, po));
+        }
+        // Similar lengths together: less padding in each batch's prefill.
+        std::stable_sort(prompts.begin(), prompts.end(), [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+        const int64_t n_predict = o.n_predict > 0 ? o.n_predict : (task == PromptTask::kQa ? 32 : 200);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (size_t b0 = 0; b0 < prompts.size(); b0 += static_cast<size_t>(o.batch_size)) {
+            const size_t b1 = std::min(prompts.size(), b0 + static_cast<size_t>(o.batch_size));
+            std::vector<std::vector<int64_t>> batch;
+            for (size_t i = b0; i < b1; ++i) batch.push_back(prompts[i].second);
+            const auto results = llm.answer(batch, n_predict);
+            std::vector<Prediction> preds;
+            for (size_t i = b0; i < b1; ++i) preds.push_back(score_prediction(task, *prompts[i].first, results[i - b0].text, wn.get()));
+            append_predictions(o.out, preds);
+            if (o.sigkill_after_batches > 0 && static_cast<int64_t>(b1 + static_cast<size_t>(o.batch_size) - 1) / o.batch_size >= o.sigkill_after_batches) {
+                log::warn("test hook: killing this process with SIGKILL after {} batches", o.sigkill_after_batches);
+                std::raise(SIGKILL);
+            }
+            n_run += static_cast<int64_t>(b1 - b0);
+            run_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double rate = static_cast<double>(n_run) / run_s;
+            log::info("eval {}/{} samples, {:.2f} samples/s, ETA {:.0f} s", n_run, prompts.size(), rate,
+                      static_cast<double>(prompts.size() - static_cast<size_t>(n_run)) / rate);
+        }
+    }
+    nlohmann::json extra = {{"shard", o.shard}, {"model", o.model.model_dir}, {"batch_size", o.batch_size}};
+    if (n_run > 0) extra["samples_per_s_this_run"] = static_cast<double>(n_run) / run_s;
+    finish(task, read_predictions(o.out, false), samples, o, o.out, extra);
+}
+
+}  // namespace
+
+void add_eval(CLI::App& app, RunFn& run) {
+    auto o = std::make_shared<EvalOptions>();
+    auto* sub = app.add_subcommand("eval", "Run a dataset (ECG-QA JSON or report JSONL) through a model and score it");
+    o->model.add(sub);
+    sub->add_option("--data", o->data, "ECG-QA JSON files (qa) or report JSON/JSONL (report); directories stand for their files");
+    sub->add_option("-o,--out", o->out, "predictions JSONL (appended; re-running skips finished samples); summary in OUT.summary.json")
+        ->required();
+    sub->add_option("--task", o->task, "qa or report")->capture_default_str()->check(CLI::IsMember({"qa", "report"}));
+    sub->add_option("--batch-size", o->batch_size, "prompts per generation batch (grouped by length)")->capture_default_str();
+    sub->add_option("--shard", o->shard, "i/n: this process evaluates samples i, i+n, i+2n, ...")->capture_default_str();
+    sub->add_option("--limit", o->limit, "evaluate at most N samples (of this shard; 0 = all)");
+    sub->add_option("--ecg-dir", o->ecg_dir, "directory of the records of ecg_ids (searched recursively)");
+    sub->add_option("--ptbxl-database", o->ptbxl_database, "PTB-XL ptbxl_database.csv: patient features for the prompt");
+    sub->add_option("--baseline-data", o->baseline_data, "training samples for the baselines (majority answer per template; most frequent report)");
+    sub->add_option("--merge", o->merge, "merge these shard prediction files into -o and summarize them (no model run)");
+    sub->add_option("-n,--n-predict", o->n_predict, "max new tokens (default: 32 for qa, 200 for report)");
+    sub->add_flag("--no-patient", o->no_patient, "leave patient features out of the prompts");
+    sub->add_option("--test-sigkill-after-batches", o->sigkill_after_batches, "testing: SIGKILL after N batches")->group("");
+    sub->callback([&run, o] { run = [o] { run_eval(*o); }; });
+}
+
+}  // namespace diagecg::cli
