@@ -1,5 +1,6 @@
 #include "diagecg/ecg-llm.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,15 @@ std::vector<std::vector<int64_t>> EcgLlm::codes(const std::vector<std::string>& 
 std::vector<GenerateResult> EcgLlm::answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,
                                            GenerateStats* stats) {
     GenerateOptions g;
+    size_t longest = 0;
+    for (const auto& p : prompts) longest = std::max(longest, p.size());
+    const int64_t ctx = model_.model->config().max_position_embeddings;
+    if (static_cast<int64_t>(longest) >= ctx)
+        throw std::runtime_error("a prompt of " + std::to_string(longest) + " tokens does not fit the model's context of " + std::to_string(ctx));
+    if (static_cast<int64_t>(longest) + n_predict > ctx) {
+        log::debug("answers capped at {} tokens by the model's context of {}", ctx - static_cast<int64_t>(longest), ctx);
+        n_predict = ctx - static_cast<int64_t>(longest);
+    }
     g.n_predict = n_predict;
     g.sampling.temperature = 0;   // greedy, as the paper evaluates
     // Answers are text: ECG tokens and markers are never generated.

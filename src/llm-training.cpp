@@ -373,7 +373,8 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     if (!j.is_object()) throw std::invalid_argument(path + ": expected a JSON object");
     for (const auto& [k, v] : j.items())
         if (k != "model" && k != "ecg_tokenizer" && k != "token_cache" && k != "task" && k != "data" && k != "prompt" &&
-            k != "max_len" && k != "lora" && k != "train_norms" && k != "precision" && k != "device" && k != "train")
+            k != "max_len" && k != "lora" && k != "train_norms" && k != "train_embeddings" && k != "precision" &&
+            k != "device" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     JsonObject o(j, path);
     if (!o.get("model", c.model) || c.model.empty()) throw std::invalid_argument(path + ".model: required");
@@ -383,6 +384,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     parse_prompt_task(c.task);
     o.get("max_len", c.max_len);
     o.get("train_norms", c.train_norms);
+    o.get("train_embeddings", c.train_embeddings);
     o.get("precision", c.precision);
     parse_precision(c.precision);
     o.get("device", c.device);
@@ -421,6 +423,7 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
             {"max_len", c.max_len},
             {"lora", lora_config_to_json(c.lora)},
             {"train_norms", c.train_norms},
+            {"train_embeddings", c.train_embeddings},
             {"precision", c.precision},
             {"device", c.device},
             {"train", train_config_to_json(c.train)}};
@@ -468,8 +471,10 @@ TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir,
     auto train_set = tokenize_samples(c, read_task_samples(parse_prompt_task(c.task), c.data.train, c.data.ecg_dir), cache, *m.tokenizer, meta, c.data.max_train, "training");
     auto val_set = tokenize_samples(c, read_task_samples(parse_prompt_task(c.task), c.data.val, c.data.ecg_dir), cache, *m.tokenizer, meta, c.data.max_val, "validation");
     if (train_set.empty()) throw std::runtime_error("stage 3: no training example (see the warnings above)");
+    if (c.max_len > m.model->config().max_position_embeddings)
+        log::warn("max_len {} is beyond the model's context of {} tokens", c.max_len, m.model->config().max_position_embeddings);
     add_lora(m.model, c.lora, c.train.seed);
-    const auto extra = set_trainable(m.model, false, c.train_norms, true);
+    const auto extra = set_trainable(m.model, c.train_embeddings, c.train_norms, true);
     log_trainable(m.model);
     m.model->to(training_device(c.device));
     m.model->train();

@@ -18,10 +18,11 @@ namespace diagecg {
 namespace fs = std::filesystem;
 
 std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std::string>& files, const std::string& ecg_dir,
-                                          int64_t* n_missing) {
+                                          int64_t* n_missing, bool resolve_records) {
     std::vector<TaskSample> out;
     std::map<int64_t, std::string> index;
     auto record_of = [&](int64_t id) -> std::string {
+        if (!resolve_records) return "-";
         if (ecg_dir.empty()) throw std::invalid_argument("data.ecg_dir is required to find records by ecg_id");
         if (index.empty()) index = index_ecg_records(ecg_dir);
         const auto it = index.find(id);
@@ -56,6 +57,7 @@ std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std
                 s.template_id = q.template_id;
                 s.ecg_ids = q.ecg_ids;
                 for (const int64_t e : q.ecg_ids) s.records.push_back(record_of(e));
+                if (!resolve_records) s.records.clear();
                 if (std::any_of(s.records.begin(), s.records.end(), [](const std::string& r) { return r.empty(); })) {
                     ++missing;
                     continue;
@@ -110,11 +112,13 @@ std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std
                     if (pj.contains("weight")) pr.weight_kg = pj["weight"].get<double>();
                     s.patient = patient_features_text(pr);
                 }
-                s.id = j.contains("id") ? j["id"].dump() : (s.ecg_ids.empty() ? s.records[0] : std::to_string(s.ecg_ids[0]));
+                s.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
+                                        : (s.ecg_ids.empty() ? s.records[0] : std::to_string(s.ecg_ids[0]));
                 if (s.records[0].empty() || s.target.empty()) {
                     ++missing;
                     continue;
                 }
+                if (!resolve_records && !s.ecg_ids.empty()) s.records.clear();
                 out.push_back(std::move(s));
             }
         }

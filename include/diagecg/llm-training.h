@@ -74,6 +74,9 @@ struct FinetuneRunConfig {
     int64_t max_len = 1024;             // longer examples are left out (logged)
     LoraConfig lora;
     bool train_norms = true;
+    bool train_embeddings = false;      // also the embedding matrix / output head, stored whole in the adapter file
+                                        // (off in the reference; needed when the backbone never learned EOS, as
+                                        // stories260K, whose TinyStories training separates stories by BOS only)
     std::string precision = "f32";
     std::string device = "cpu";         // as in stage 2
     TrainConfig train;

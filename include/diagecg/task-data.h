@@ -30,8 +30,9 @@ struct TaskSample {
 };
 
 // Reads every sample; samples whose records cannot be found are left out, counted in `n_missing` and
-// logged. Throws std::runtime_error for malformed files (naming file and item).
+// logged. Throws std::runtime_error for malformed files (naming file and item). With resolve_records false
+// (text-only uses, e.g. baselines), records are not looked up and `records` stays empty for ecg_id samples.
 std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std::string>& files, const std::string& ecg_dir,
-                                          int64_t* n_missing = nullptr);
+                                          int64_t* n_missing = nullptr, bool resolve_records = true);
 
 }  // namespace diagecg

@@ -50,7 +50,7 @@ void finish(PromptTask task, const std::vector<Prediction>& preds, const std::ve
     if (task == PromptTask::kReport) wn = std::make_unique<WordNet>();
     Baselines base = o.baseline_data.empty()
                          ? build_baselines(task, evaluated, "the evaluated samples themselves (no --baseline-data given)")
-                         : build_baselines(task, read_task_samples(task, o.baseline_data, ""), "training samples of --baseline-data");
+                         : build_baselines(task, read_task_samples(task, o.baseline_data, "", nullptr, false), "training samples of --baseline-data");
     nlohmann::json s = summarize(preds, &base, wn.get());
     for (auto& [k, v] : extra.items()) s[k] = v;
     write_file_atomic(summary_path(out), s.dump(2) + "\n");
@@ -70,6 +70,7 @@ void run_merge(const EvalOptions& o, PromptTask task) {
     if (all[0].task != prompt_task_name(task)) throw std::invalid_argument("--merge: the predictions are for task " + all[0].task);
     std::string text;
     for (const auto& p : all) text += prediction_to_json(p).dump() + "\n";
+    if (const auto parent = std::filesystem::path(o.out).parent_path(); !parent.empty()) std::filesystem::create_directories(parent);
     write_file_atomic(o.out, text);
     // Baseline from the evaluated samples needs them; the merged predictions carry their references.
     std::vector<TaskSample> evaluated;
@@ -91,6 +92,7 @@ void run_eval(const EvalOptions& o) {
     if (o.data.empty()) throw std::invalid_argument("--data FILE... is required (or --merge)");
     if (o.batch_size < 1) throw std::invalid_argument("--batch-size must be >= 1");
     const auto [shard_i, shard_n] = parse_shard(o.shard);
+    if (const auto parent = std::filesystem::path(o.out).parent_path(); !parent.empty()) std::filesystem::create_directories(parent);
 
     auto all = read_task_samples(task, o.data, o.ecg_dir);
     std::vector<TaskSample> samples;
@@ -131,6 +133,8 @@ void run_eval(const EvalOptions& o) {
         PromptOptions po;
         po.patient_features = !o.no_patient;
         std::vector<std::pair<const TaskSample*, std::vector<int64_t>>> prompts;
+        const int64_t ctx = llm.model().model->config().max_position_embeddings;
+        int64_t too_long = 0;
         for (const auto* s : todo) {
             PromptInput in;
             in.task = task;
@@ -145,8 +149,15 @@ void run_eval(const EvalOptions& o) {
             in.patient = s->patient;
             if (in.patient.empty() && !s->ecg_ids.empty())
                 if (const auto it = meta.find(s->ecg_ids[0]); it != meta.end()) in.patient = patient_features_text(it->second);
-            prompts.emplace_back(s, build_prompt(llm.tokenizer(), in, po));
+            auto ids = build_prompt(llm.tokenizer(), in, po);
+            if (static_cast<int64_t>(ids.size()) >= ctx) {
+                ++too_long;
+                continue;
+            }
+            prompts.emplace_back(s, std::move(ids));
         }
+        if (too_long > 0)
+            log::warn("{} sample(s) skipped: their prompt does not fit the model's context of {} tokens (not scored)", too_long, ctx);
         // Similar lengths together: less padding in each batch's prefill.
         std::stable_sort(prompts.begin(), prompts.end(), [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
         const int64_t n_predict = o.n_predict > 0 ? o.n_predict : (task == PromptTask::kQa ? 32 : 200);
