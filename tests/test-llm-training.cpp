@@ -11,19 +11,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "test-util.h"
 #include "diagecg/safetensors.h"
 
 using namespace diagecg;
+using diagecg::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("diagecg-test-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
 
 // Runs the CLI from the source tree (the configs' relative paths), returns its exit status.
 int run_cli(const std::string& args, const std::string& env = "") {

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "test-util.h"
 #include "diagecg/generate.h"
 #include "diagecg/llm-io.h"
 
 using namespace diagecg;
+using diagecg::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,13 +30,6 @@ LlmConfig tiny_config(int64_t n_kv_heads = 2) {
 }
 
 torch::Tensor seq(std::vector<int64_t> v) { return torch::tensor(v, torch::kLong).unsqueeze(0); }
-
-fs::path temp_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("diagecg-test-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
 
 }  // namespace
 

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "test-util.h"
 #include "diagecg/llm-io.h"
 #include "diagecg/lora.h"
 
 using namespace diagecg;
+using diagecg::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -41,13 +43,6 @@ void perturb_b(Llama& m, uint64_t seed) {
     torch::NoGradGuard ng;
     for (auto& kv : m->named_parameters(true))
         if (kv.key().find("lora_B") != std::string::npos) kv.value().normal_(0, 0.05);
-}
-
-fs::path temp_dir(const std::string& name) {
-    auto d = fs::temp_directory_path() / ("diagecg-test-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
 }
 
 }  // namespace

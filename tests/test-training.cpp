@@ -8,22 +8,17 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "test-util.h"
 #include "diagecg/ecg-tokenizer-io.h"
 #include "diagecg/record-set.h"
 #include "diagecg/safetensors.h"
 #include "diagecg/trainer.h"
 
 using namespace diagecg;
+using diagecg::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-    const fs::path p = fs::temp_directory_path() / ("diagecg-test-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-}
 
 // Linear regression y = x w* + noise, with a validation set drawn from a shifted distribution when
 // `val_shift` is set (its loss then grows as training fits the training set).

@@ -1,5 +1,5 @@
 // diagecg qa -m MODEL RECORD [RECORD2] -q QUESTION: one answer to a clinical question about one ECG (or two,
-// for comparison questions).
+// for comparison questions). Also answer_one(), which `report` shares.
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +10,25 @@
 #include "diagecg/ecgqa.h"
 
 namespace diagecg::cli {
+
+SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,
+                        const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient) {
+    const EcgRecord header = read_ecg(records.at(0), read.options());   // patient fields; also checks the file early
+    EcgLlm llm(model.model_dir, {model.loras, parse_dtype_flag(model.dtype), parse_device(model.device), model.token_cache});
+    std::vector<std::pair<std::string, std::string>> failed;
+    PromptInput in;
+    in.task = task;
+    in.question = question;
+    in.ecgs = llm.codes(records, &failed);
+    if (!failed.empty()) throw std::runtime_error(failed[0].first + ": " + failed[0].second);
+    in.patient = patient.text(&header);
+    PromptOptions po;
+    po.patient_features = !no_patient;
+    const auto r = llm.answer({build_prompt(llm.tokenizer(), in, po)}, n_predict).at(0);
+    SingleAnswer a{r.text, po.patient_features ? in.patient : "", r.stop_reason, llm.description(), static_cast<int64_t>(r.tokens.size())};
+    while (!a.text.empty() && a.text.front() == ' ') a.text.erase(a.text.begin());
+    return a;
+}
 
 namespace {
 
@@ -26,26 +45,13 @@ struct QaOptions {
 
 void run_qa(const QaOptions& o) {
     if (o.records.empty() || o.records.size() > 2) throw std::invalid_argument("qa takes one ECG record, or two for a comparison question");
-    const EcgRecord header = read_ecg(o.records[0], o.read.options());   // patient fields; also checks the file early
-    EcgLlm llm(o.model.model_dir, {o.model.loras, parse_dtype_flag(o.model.dtype), parse_device(o.model.device), o.model.token_cache});
-    std::vector<std::pair<std::string, std::string>> failed;
-    PromptInput in;
-    in.task = PromptTask::kQa;
-    in.question = o.question;
-    in.ecgs = llm.codes(o.records, &failed);
-    if (!failed.empty()) throw std::runtime_error(failed[0].first + ": " + failed[0].second);
-    in.patient = o.patient.text(&header);
-    PromptOptions po;
-    po.patient_features = !o.no_patient;
-    const auto r = llm.answer({build_prompt(llm.tokenizer(), in, po)}, o.n_predict).at(0);
-    std::string text = r.text;
-    while (!text.empty() && text.front() == ' ') text.erase(text.begin());
+    const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kQa, o.records, o.question, o.n_predict, o.no_patient);
     if (o.json) {
-        print_result(nlohmann::json{{"records", o.records}, {"question", o.question}, {"patient", in.patient}, {"answer", text},
-                                    {"answers", split_answer(text)}, {"stop_reason", r.stop_reason}, {"model", llm.description()}}
+        print_result(nlohmann::json{{"records", o.records}, {"question", o.question}, {"patient", a.patient}, {"answer", a.text},
+                                    {"answers", split_answer(a.text)}, {"stop_reason", a.stop_reason}, {"model", a.model}}
                          .dump(2) + "\n");
     } else {
-        print_result(text + "\n");
+        print_result(a.text + "\n");
     }
 }
 

@@ -5,8 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/device.h"
-#include "diagecg/ecg-llm.h"
 
 namespace diagecg::cli {
 
@@ -23,25 +21,13 @@ struct ReportOptions {
 };
 
 void run_report(const ReportOptions& o) {
-    const EcgRecord header = read_ecg(o.record, o.read.options());
-    EcgLlm llm(o.model.model_dir, {o.model.loras, parse_dtype_flag(o.model.dtype), parse_device(o.model.device), o.model.token_cache});
-    std::vector<std::pair<std::string, std::string>> failed;
-    PromptInput in;
-    in.task = PromptTask::kReport;
-    in.ecgs = llm.codes({o.record}, &failed);
-    if (!failed.empty()) throw std::runtime_error(failed[0].first + ": " + failed[0].second);
-    in.patient = o.patient.text(&header);
-    PromptOptions po;
-    po.patient_features = !o.no_patient;
-    const auto r = llm.answer({build_prompt(llm.tokenizer(), in, po)}, o.n_predict).at(0);
-    std::string text = r.text;
-    while (!text.empty() && text.front() == ' ') text.erase(text.begin());
+    const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, {o.record}, "", o.n_predict, o.no_patient);
     if (o.json) {
-        print_result(nlohmann::json{{"record", o.record}, {"patient", in.patient}, {"report", text}, {"stop_reason", r.stop_reason},
-                                    {"n_tokens", r.tokens.size()}, {"model", llm.description()}}
+        print_result(nlohmann::json{{"record", o.record}, {"patient", a.patient}, {"report", a.text}, {"stop_reason", a.stop_reason},
+                                    {"n_tokens", a.n_tokens}, {"model", a.model}}
                          .dump(2) + "\n");
     } else {
-        print_result(text + "\n");
+        print_result(a.text + "\n");
     }
 }
 

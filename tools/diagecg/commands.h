@@ -9,6 +9,7 @@
 
 #include "diagecg/ecg-preprocess.h"
 #include "diagecg/ecg-record.h"
+#include "diagecg/prompt.h"
 #include "diagecg/trainer.h"
 
 namespace diagecg::cli {
@@ -101,6 +102,15 @@ struct PatientFlags {
     void add(CLI::App* sub);
     std::string text(const EcgRecord* header) const;   // "age 56, female, ..." (prompt.h's Background line)
 };
+
+// One answer (QA) or report for one or two records: the model, the prompt (patient features from flags or the
+// first record's header) and greedy decoding (cmd-qa.cpp; shared by qa and report).
+struct SingleAnswer {
+    std::string text, patient, stop_reason, model;
+    int64_t n_tokens = 0;
+};
+SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,
+                        const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient);
 
 // Writes `text` to stdout and flushes (results only; logs go to stderr).
 void print_result(const std::string& text);
