@@ -23,7 +23,8 @@ std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std
     std::map<int64_t, std::string> index;
     auto record_of = [&](int64_t id) -> std::string {
         if (!resolve_records) return "-";
-        if (ecg_dir.empty()) throw std::invalid_argument("data.ecg_dir is required to find records by ecg_id");
+        if (ecg_dir.empty())
+            throw std::invalid_argument("records are given by ecg_id: an ECG directory is needed to find them (data.ecg_dir in a finetune config, --ecg-dir for eval)");
         if (index.empty()) index = index_ecg_records(ecg_dir);
         const auto it = index.find(id);
         return it == index.end() ? "" : it->second;
