@@ -37,6 +37,8 @@ EcgLlm::EcgLlm(const std::string& model_dir, const EcgLlmOptions& opts) {
     if (cache_->codebook_size() != model_.vocab.n_ecg_codes())
         throw std::runtime_error(tok + ": the ECG tokenizer has " + std::to_string(cache_->codebook_size()) +
                                  " codes but the model " + std::to_string(model_.vocab.n_ecg_codes()));
+    // Answers are text: ECG tokens and markers are never generated.
+    for (int64_t id = 0; id < model_.vocab.base_size(); ++id) text_ids_.push_back(id);
     description_ = base;
     for (const auto& [file, scale] : adapters) description_ += " + " + file + (scale != 1.0 ? ":" + std::to_string(scale) : "");
     model_.model->eval();
@@ -61,8 +63,7 @@ std::vector<GenerateResult> EcgLlm::answer(const std::vector<std::vector<int64_t
     }
     g.n_predict = n_predict;
     g.sampling.temperature = 0;   // greedy, as the paper evaluates
-    // Answers are text: ECG tokens and markers are never generated.
-    for (int64_t id = 0; id < model_.vocab.base_size(); ++id) g.allowed_ids.push_back(id);
+    g.allowed_ids = text_ids_;
     torch::NoGradGuard ng;
     return generate(model_.model, *model_.tokenizer, prompts, g, {}, stats);
 }

@@ -134,7 +134,7 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
         const auto stamp = file_stamp(paths[i]);
         const auto it = entries_.find(keys[i]);
         const bool fresh = it != entries_.end() && it->second.size == stamp.first && it->second.mtime_ns == stamp.second;
-        if (!fresh && (todo.empty() || todo.back() != keys[i])) todo.push_back(keys[i]);
+        if (!fresh) todo.push_back(keys[i]);
     }
     std::sort(todo.begin(), todo.end());
     todo.erase(std::unique(todo.begin(), todo.end()), todo.end());

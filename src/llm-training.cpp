@@ -114,37 +114,62 @@ void copy_dir_files(const std::string& src, const std::string& dst) {
 
 // ---------------------------------------------------------------------------------------------- stage 2
 
+// Windows of seq_len + 1 tokens over a token stream, starting every `stride` tokens. Only the stream is held
+// (i32); a batch of windows is cut out when it is needed, so overlapping windows cost no memory.
+class TokenWindows {
+public:
+    TokenWindows(const std::vector<int64_t>& stream, int64_t seq_len, int64_t stride)
+        : width_(seq_len + 1), stride_(stride),
+          stream_(torch::tensor(stream, torch::kLong).to(torch::kInt)) {
+        const auto n = static_cast<int64_t>(stream.size());
+        count_ = n < width_ ? 0 : (n - width_) / stride_ + 1;
+    }
+    int64_t size() const { return count_; }
+    // windows idx -> [B, seq_len + 1] i64
+    torch::Tensor batch(const std::vector<int64_t>& idx) const {
+        std::vector<torch::Tensor> rows;
+        for (const int64_t i : idx) rows.push_back(stream_.narrow(0, i * stride_, width_));
+        return torch::stack(rows).to(torch::kLong);
+    }
+
+private:
+    int64_t width_, stride_, count_ = 0;
+    torch::Tensor stream_;
+};
+
 class PretrainTask : public TrainTask {
 public:
-    PretrainTask(const PretrainRunConfig& c, LoadedModel m, std::vector<int64_t> train_stream, std::vector<int64_t> val_stream)
-        : c_(c), m_(std::move(m)), precision_(parse_precision(c.precision)) {
-        const int64_t stride = c.window_stride > 0 ? c.window_stride : c.seq_len;
-        train_ = windows(train_stream, stride);
-        val_ = windows(val_stream, c.seq_len);
-        log::info("stage 2: {} training windows, {} validation windows of {} tokens", train_.size(0), val_.size(0), c.seq_len);
+    PretrainTask(const PretrainRunConfig& c, LoadedModel m, const std::vector<int64_t>& train_stream,
+                 const std::vector<int64_t>& val_stream)
+        : c_(c), m_(std::move(m)), precision_(parse_precision(c.precision)),
+          train_(train_stream, c.seq_len, c.window_stride > 0 ? c.window_stride : c.seq_len),
+          val_(val_stream, c.seq_len, c.seq_len) {
+        log::info("stage 2: {} training windows, {} validation windows of {} tokens", train_.size(), val_.size(), c.seq_len);
     }
     torch::nn::Module& module() override { return *m_.model; }
-    int64_t n_train() const override { return train_.size(0); }
+    int64_t n_train() const override { return train_.size(); }
     int64_t last_tokens() const override { return last_tokens_; }
 
     torch::Tensor train_loss(const std::vector<int64_t>& idx) override {
-        const auto batch = train_.index_select(0, torch::tensor(idx, torch::kLong)).to(m_.model->device());
+        const auto batch = train_.batch(idx).to(m_.model->device());
         last_tokens_ = batch.size(0) * c_.seq_len;
         AutocastScope ac(precision_);
         return lm_loss(m_.model, batch, torch::ones({batch.size(0), c_.seq_len}, torch::kBool).to(batch.device()));
     }
 
     nlohmann::json validate() override {
-        if (val_.size(0) == 0) return nullptr;
+        if (val_.size() == 0) return nullptr;
         AutocastScope ac(precision_);
         double sum = 0;
         const int64_t mb = std::max<int64_t>(1, c_.train.micro_batch_size > 0 ? c_.train.micro_batch_size : c_.train.batch_size);
-        for (int64_t i = 0; i < val_.size(0); i += mb) {
-            const auto b = val_.slice(0, i, std::min(val_.size(0), i + mb)).to(m_.model->device());
+        for (int64_t i = 0; i < val_.size(); i += mb) {
+            std::vector<int64_t> idx;
+            for (int64_t j = i; j < std::min(val_.size(), i + mb); ++j) idx.push_back(j);
+            const auto b = val_.batch(idx).to(m_.model->device());
             sum += lm_loss(m_.model, b, torch::ones({b.size(0), c_.seq_len}, torch::kBool).to(b.device())).item<double>() *
                    static_cast<double>(b.size(0));
         }
-        const double loss = sum / static_cast<double>(val_.size(0));
+        const double loss = sum / static_cast<double>(val_.size());
         return {{"val_loss", loss}, {"val_perplexity", std::exp(loss)}};
     }
 
@@ -154,21 +179,10 @@ public:
     }
 
 private:
-    // [W, seq_len + 1] windows of the stream, starting every `stride` tokens.
-    torch::Tensor windows(const std::vector<int64_t>& s, int64_t stride) const {
-        const int64_t w = c_.seq_len + 1, n = static_cast<int64_t>(s.size());
-        if (n < w) return torch::empty({0, w}, torch::kLong);
-        const int64_t count = (n - w) / stride + 1;
-        auto out = torch::empty({count, w}, torch::kLong);
-        for (int64_t i = 0; i < count; ++i)
-            std::memcpy(out[i].data_ptr<int64_t>(), s.data() + i * stride, sizeof(int64_t) * static_cast<size_t>(w));
-        return out;
-    }
-
     PretrainRunConfig c_;
     LoadedModel m_;
     Precision precision_;
-    torch::Tensor train_, val_;
+    TokenWindows train_, val_;
     int64_t last_tokens_ = 0;
 };
 
@@ -445,7 +459,7 @@ TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir,
     log_trainable(m.model);
     m.model->to(training_device(c.device));
     m.model->train();
-    PretrainTask task(c, std::move(m), std::move(train_stream), std::move(val_stream));
+    PretrainTask task(c, std::move(m), train_stream, val_stream);
     if (task.n_train() == 0)
         throw std::runtime_error("stage 2: the training ECGs give fewer tokens than one window of seq_len + 1 = " +
                                  std::to_string(c.seq_len + 1));

@@ -48,6 +48,7 @@ private:
     LoadedModel model_;
     std::unique_ptr<EcgTokenCache> cache_;
     std::string description_;
+    std::vector<int64_t> text_ids_;     // the ids answers may use: the text vocabulary
 };
 
 }  // namespace diagecg

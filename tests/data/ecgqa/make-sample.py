@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates the ECG-QA / PTB-XL metadata sample in this folder from the shared data (standard library only).
 
-usage: make-sample.py SHARED_DATA_DIR   (e.g. /work/shared/data)
+usage: make-sample.py SHARED_DATA_DIR   (e.g. ../shared/data from the repository root)
 
 Rows are limited to ECGs whose signals the project has (ptbxl-processed/records.csv, and HR06000 of
 tests/data/ecg): ECGs that published ECG-QA samples ask about, plus the first ECG showing each metadata
