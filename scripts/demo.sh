@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Fresh machine -> installed, built, and the main job run on a bundled real ECG.
-# Until a trained DiagECG model is bundled, the main job inspects the record and plots it.
+# Fresh machine -> installed, built, and the main job run: a diagnostic report for a bundled real ECG (PTB-XL
+# ecg_id 318, a held-out test record) with the bundled model (models/diagecg), printed and drawn under the ECG.
+# usage: scripts/demo.sh [RECORD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-record=${1:-tests/data/ecg/HR06000.hea}
-mkdir -p out
-build/diagecg inspect "$record"
+record=${1:-tests/data/ecg/00318.hea}
 name=$(basename "${record%.*}")
-build/diagecg plot "$record" -o "out/$name.svg"
-echo "plot: out/$name.svg"
+mkdir -p out
+echo "report for $record (models/diagecg; a research model, not for clinical use):"
+build/diagecg --log-level warn report "$record"
+build/diagecg --log-level warn plot "$record" --report -o "out/$name.svg"
+echo "plot with the report: out/$name.svg"

@@ -14,7 +14,21 @@ namespace diagecg {
 
 namespace fs = std::filesystem;
 
-EcgLlm::EcgLlm(const std::string& model_dir, const EcgLlmOptions& opts) {
+namespace {
+
+bool is_model_or_adapter(const fs::path& d) { return fs::exists(d / "config.json") || fs::exists(d / "adapter.json"); }
+
+}  // namespace
+
+EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
+    std::string model_dir = model_arg;
+    if (!fs::is_directory(model_dir)) throw std::runtime_error("model directory " + model_dir + " does not exist");
+    if (!is_model_or_adapter(model_dir)) {
+        if (opts.task.empty() || !is_model_or_adapter(fs::path(model_dir) / opts.task))
+            throw std::runtime_error(model_dir + " is not a model directory (no config.json or adapter.json" +
+                                     (opts.task.empty() ? std::string(")") : ", nor a " + opts.task + "/ subdirectory with one)"));
+        model_dir = (fs::path(model_dir) / opts.task).string();
+    }
     std::string base = model_dir;
     std::vector<std::pair<std::string, double>> adapters;
     const fs::path adapter_json = fs::path(model_dir) / "adapter.json";
@@ -23,6 +37,7 @@ EcgLlm::EcgLlm(const std::string& model_dir, const EcgLlmOptions& opts) {
         if (!meta.is_object() || !meta.contains("base_model"))
             throw std::runtime_error(adapter_json.string() + ": no \"base_model\" recorded; pass the base model with -m and the adapter with --lora");
         base = meta["base_model"].get<std::string>();
+        if (fs::path(base).is_relative()) base = (fs::path(model_dir) / base).lexically_normal().string();
         adapters.emplace_back((fs::path(model_dir) / "adapter").string(), 1.0);
     }
     for (const auto& a : opts.loras) adapters.push_back(parse_lora_arg(a));

@@ -91,10 +91,15 @@ std::vector<QaSample> read_ecgqa_json(const std::string& path) {
         s.answer = get_string_list(o, "answer", false, path, i);
         if (s.answer.empty()) fail_sample(path, i, "empty 'answer' list");
         s.attribute = get_string_list(o, "attribute", true, path, i);
+        // Our extension for ECGs outside PTB-XL: "record", a list of record files, in place of "ecg_id".
+        if (o.find("record") != o.end()) {
+            s.records = get_string_list(o, "record", false, path, i);
+            if (s.records.empty() || s.records.size() > 2) fail_sample(path, i, "'record' must list one or two record files");
+        }
         const auto ecg = o.find("ecg_id");
-        if (ecg == o.end()) fail_sample(path, i, "missing 'ecg_id'");
-        if (!ecg->is_array() || ecg->empty()) fail_sample(path, i, "'ecg_id' is not a non-empty list: " + ecg->dump());
-        for (const auto& v : *ecg) {
+        if (ecg == o.end() && s.records.empty()) fail_sample(path, i, "missing 'ecg_id'");
+        if (ecg != o.end() && (!ecg->is_array() || ecg->empty())) fail_sample(path, i, "'ecg_id' is not a non-empty list: " + ecg->dump());
+        if (ecg != o.end()) for (const auto& v : *ecg) {
             if (!v.is_number_integer() || v.get<int64_t>() <= 0)
                 fail_sample(path, i, "'ecg_id' holds something other than a positive integer: " + v.dump());
             s.ecg_ids.push_back(v.get<int64_t>());
@@ -119,7 +124,8 @@ void write_ecgqa_json(const std::string& path, const std::vector<QaSample>& samp
         o["attribute_type"] = s.attribute_type;
         o["question"] = s.question;
         o["answer"] = s.answer;
-        o["ecg_id"] = s.ecg_ids;
+        if (!s.ecg_ids.empty() || s.records.empty()) o["ecg_id"] = s.ecg_ids;
+        if (!s.records.empty()) o["record"] = s.records;
         if (s.attribute.empty()) {
             o["attribute"] = nullptr;
         } else {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "diagecg/atomic-file.h"
@@ -20,6 +21,7 @@
 #include "diagecg/ptbxl-meta.h"
 #include "diagecg/record-set.h"
 #include "diagecg/task-data.h"
+#include "diagecg/text-corpus.h"
 
 namespace diagecg {
 
@@ -40,6 +42,7 @@ nlohmann::json read_json_file(const std::string& file) {
 TrainableConfig trainable_from_json(const nlohmann::json& j, const std::string& path) {
     TrainableConfig t;
     JsonObject o(j, path);
+    o.get("all", t.all);
     o.get("embeddings", t.embeddings);
     o.get("norms", t.norms);
     o.get("lora", t.lora);
@@ -70,12 +73,13 @@ private:
 };
 
 // Marks which parameters train; returns the names of trained non-LoRA tensors.
-std::vector<std::string> set_trainable(Llama& model, bool embeddings, bool norms, bool lora) {
+std::vector<std::string> set_trainable(Llama& model, bool embeddings, bool norms, bool lora, bool all = false) {
     std::vector<std::string> extra;
     for (auto& kv : model->named_parameters(true)) {
         const std::string& n = kv.key();
         bool on;
-        if (n.find("lora_") != std::string::npos) on = lora;
+        if (all) on = true;
+        else if (n.find("lora_") != std::string::npos) on = lora;
         else if (n == "embed_tokens.weight" || n == "lm_head.weight") on = embeddings;
         else if (n.find("norm") != std::string::npos) on = norms;
         else on = false;
@@ -186,17 +190,39 @@ private:
     int64_t last_tokens_ = 0;
 };
 
-std::vector<int64_t> ecg_stream(EcgTokenCache& cache, const Vocab& v, const std::vector<std::string>& paths, const char* what) {
+// The documents of a stage-2 stream: each ECG as <|start_ecg|> codes <|end_ecg|> (record order), then each
+// text document as BOS text EOS; with text present the documents are shuffled (seeded), so that every part
+// of training sees both. Returns the concatenation.
+std::vector<int64_t> pretrain_stream(EcgTokenCache& cache, const LoadedModel& m, const std::vector<std::string>& paths,
+                                     const std::vector<std::string>& text_files, uint64_t seed, const char* what) {
     std::vector<std::pair<std::string, std::string>> failed;
     const auto codes = cache.codes(paths, &failed);
     for (const auto& [p, why] : failed) log::warn("{} record {} left out: {}", what, p, why);
-    std::vector<int64_t> s;
+    const Vocab& v = m.vocab;
+    std::vector<std::vector<int64_t>> docs;
+    int64_t n_ecg_tokens = 0, n_text_tokens = 0;
     for (const auto& c : codes) {
         if (c.empty()) continue;
-        s.push_back(v.start_ecg());
-        for (const int64_t x : c) s.push_back(v.ecg_id(x));
-        s.push_back(v.end_ecg());
+        std::vector<int64_t> d{v.start_ecg()};
+        for (const int64_t x : c) d.push_back(v.ecg_id(x));
+        d.push_back(v.end_ecg());
+        n_ecg_tokens += static_cast<int64_t>(d.size());
+        docs.push_back(std::move(d));
     }
+    const auto texts = read_text_documents(text_files);
+    for (const auto& t : texts) {
+        auto d = m.tokenizer->encode(t, true);
+        d.push_back(m.tokenizer->eos_id());
+        n_text_tokens += static_cast<int64_t>(d.size());
+        docs.push_back(std::move(d));
+    }
+    if (!texts.empty()) {
+        std::mt19937_64 rng(seed);
+        std::shuffle(docs.begin(), docs.end(), rng);
+    }
+    log::info("{}: {} ECG tokens, {} text tokens ({} documents)", what, n_ecg_tokens, n_text_tokens, texts.size());
+    std::vector<int64_t> s;
+    for (const auto& d : docs) s.insert(s.end(), d.begin(), d.end());
     return s;
 }
 
@@ -351,17 +377,23 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     parse_device(c.device);
     if (!j.contains("data")) throw std::invalid_argument(path + ".data: required (ECG records to pretrain on)");
     c.data = data_config_from_json(j["data"], path + ".data");
+    if (j.contains("text")) {
+        JsonObject t(j["text"], path + ".text");
+        t.get("train", c.text.train);
+        t.get("val", c.text.val);
+        t.finish();
+    }
     if (j.contains("trainable")) c.trainable = trainable_from_json(j["trainable"], path + ".trainable");
     if (j.contains("lora")) c.lora = lora_config_from_json(j["lora"], path + ".lora");
     if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
     for (const auto& [k, v] : j.items())
         if (k != "base_model" && k != "ecg_tokenizer" && k != "token_cache" && k != "seq_len" && k != "window_stride" &&
-            k != "precision" && k != "device" && k != "data" && k != "trainable" && k != "lora" && k != "train")
+            k != "precision" && k != "device" && k != "data" && k != "text" && k != "trainable" && k != "lora" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     if (c.seq_len < 2) throw std::invalid_argument(path + ".seq_len: must be >= 2");
     if (c.window_stride < 0) throw std::invalid_argument(path + ".window_stride: must be >= 0");
     parse_precision(c.precision);
-    if (!c.trainable.embeddings && !c.trainable.norms && !c.trainable.lora)
+    if (!c.trainable.all && !c.trainable.embeddings && !c.trainable.norms && !c.trainable.lora)
         throw std::invalid_argument(path + ".trainable: nothing would train");
     return c;
 }
@@ -373,7 +405,9 @@ nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c) {
             {"data", data_config_to_json(c.data)},
             {"seq_len", c.seq_len},
             {"window_stride", c.window_stride},
-            {"trainable", {{"embeddings", c.trainable.embeddings}, {"norms", c.trainable.norms}, {"lora", c.trainable.lora}}},
+            {"text", {{"train", c.text.train}, {"val", c.text.val}}},
+            {"trainable", {{"all", c.trainable.all}, {"embeddings", c.trainable.embeddings}, {"norms", c.trainable.norms},
+                           {"lora", c.trainable.lora}}},
             {"lora", lora_config_to_json(c.lora)},
             {"precision", c.precision},
             {"device", c.device},
@@ -445,6 +479,84 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
 
 FinetuneRunConfig load_finetune_run_config(const std::string& file) { return finetune_run_config_from_json(read_json_file(file), file); }
 
+InitLlmConfig init_llm_config_from_json(const nlohmann::json& j, const std::string& path) {
+    InitLlmConfig c;
+    JsonObject o(j, path);
+    o.get("text", c.text);
+    if (c.text.empty()) throw std::invalid_argument(path + ".text: at least one text file");
+    o.get("seed", c.seed);
+    if (const auto* tj = o.object("tokenizer")) {
+        JsonObject t(*tj, path + ".tokenizer");
+        t.get("vocab_size", c.vocab_size);
+        t.get("model_type", c.model_type);
+        t.finish();
+    }
+    const auto* mj = o.object("model");
+    if (!mj) throw std::invalid_argument(path + ".model: required (the model's shape)");
+    {
+        JsonObject m(*mj, path + ".model");
+        m.get("hidden_size", c.hidden_size);
+        m.get("intermediate_size", c.intermediate_size);
+        m.get("num_hidden_layers", c.num_hidden_layers);
+        m.get("num_attention_heads", c.num_attention_heads);
+        m.get("num_key_value_heads", c.num_key_value_heads);
+        m.get("max_position_embeddings", c.max_position_embeddings);
+        m.get("rope_theta", c.rope_theta);
+        m.get("rms_norm_eps", c.rms_norm_eps);
+        m.get("tie_word_embeddings", c.tie_word_embeddings);
+        m.finish();
+    }
+    o.finish();
+    if (c.vocab_size < 16) throw std::invalid_argument(path + ".tokenizer.vocab_size: must be >= 16");
+    if (c.model_type != "unigram" && c.model_type != "bpe")
+        throw std::invalid_argument(path + ".tokenizer.model_type: \"unigram\" or \"bpe\", got \"" + c.model_type + "\"");
+    return c;
+}
+
+InitLlmConfig load_init_llm_config(const std::string& file) { return init_llm_config_from_json(read_json_file(file), file); }
+
+void run_init_llm(const InitLlmConfig& c, const std::string& out_dir) {
+    for (const auto& f : c.text)
+        if (!fs::is_regular_file(f)) throw std::runtime_error(f + ": no such text file");
+    LlmConfig cfg;
+    cfg.hidden_size = c.hidden_size;
+    cfg.intermediate_size = c.intermediate_size;
+    cfg.num_hidden_layers = c.num_hidden_layers;
+    cfg.num_attention_heads = c.num_attention_heads;
+    cfg.num_key_value_heads = c.num_key_value_heads;
+    cfg.max_position_embeddings = c.max_position_embeddings;
+    cfg.rope_theta = c.rope_theta;
+    cfg.rms_norm_eps = c.rms_norm_eps;
+    cfg.tie_word_embeddings = c.tie_word_embeddings;
+    cfg.vocab_size = c.vocab_size;
+    cfg.validate();   // before the tokenizer trains, so a bad shape fails fast
+    // SentencePiece writes PREFIX.model / PREFIX.vocab; train into a temporary directory, then move.
+    const fs::path tmp = fs::path(out_dir + ".tmp-spm");
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    std::string inputs;
+    for (const auto& f : c.text) inputs += (inputs.empty() ? "" : ",") + f;
+    log::info("training a {}-piece {} SentencePiece model on {}", c.vocab_size, c.model_type, inputs);
+    train_sentencepiece("--input=" + inputs + " --model_prefix=" + (tmp / "tokenizer").string() +
+                        " --vocab_size=" + std::to_string(c.vocab_size) + " --model_type=" + c.model_type +
+                        " --character_coverage=1.0 --byte_fallback=true --split_digits=true"
+                        " --hard_vocab_limit=false --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --minloglevel=2 --num_threads=" +
+                        std::to_string(std::max(1, at::get_num_threads())));
+    LoadedModel m;
+    m.dir = tmp.string();
+    m.tokenizer = std::make_shared<TextTokenizer>((tmp / "tokenizer.model").string());
+    cfg.vocab_size = m.tokenizer->n_pieces();
+    cfg.bos_token_id = m.tokenizer->bos_id();
+    cfg.eos_token_id = m.tokenizer->eos_id();
+    m.vocab = Vocab(cfg.vocab_size, 0);
+    m.model = random_llama(cfg, c.seed, load_options());
+    save_model(m, out_dir);
+    fs::remove_all(tmp);
+    int64_t n = 0;
+    for (const auto& p : m.model->parameters()) n += p.numel();
+    log::info("{}: {} parameters, {} text pieces, context {}", out_dir, n, cfg.vocab_size, cfg.max_position_embeddings);
+}
+
 TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks,
                          Distributed* dist) {
     LoadedModel m = load_model(c.base_model, load_options());
@@ -452,10 +564,10 @@ TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir,
     extend_vocab(m, cache.codebook_size(), c.train.seed);
     std::vector<std::string> train_paths, val_paths;
     resolve_data(c.data, c.train.seed, train_paths, val_paths);
-    auto train_stream = ecg_stream(cache, m.vocab, train_paths, "training");
-    auto val_stream = ecg_stream(cache, m.vocab, val_paths, "validation");
-    if (c.trainable.lora) add_lora(m.model, c.lora, c.train.seed);
-    set_trainable(m.model, c.trainable.embeddings, c.trainable.norms, c.trainable.lora);
+    auto train_stream = pretrain_stream(cache, m, train_paths, c.text.train, c.train.seed, "training");
+    auto val_stream = pretrain_stream(cache, m, val_paths, c.text.val, c.train.seed + 1, "validation");
+    if (c.trainable.lora && !c.trainable.all) add_lora(m.model, c.lora, c.train.seed);
+    set_trainable(m.model, c.trainable.embeddings, c.trainable.norms, c.trainable.lora, c.trainable.all);
     log_trainable(m.model);
     m.model->to(training_device(c.device));
     m.model->train();

@@ -57,8 +57,15 @@ std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std
                 s.attribute_type = q.attribute_type;
                 s.template_id = q.template_id;
                 s.ecg_ids = q.ecg_ids;
-                for (const int64_t e : q.ecg_ids) s.records.push_back(record_of(e));
-                if (!resolve_records) s.records.clear();
+                if (!q.records.empty()) {
+                    for (const auto& r : q.records) {
+                        const fs::path p(r);
+                        s.records.push_back(p.is_absolute() ? r : (fs::path(f).parent_path() / p).lexically_normal().string());
+                    }
+                } else {
+                    for (const int64_t e : q.ecg_ids) s.records.push_back(record_of(e));
+                    if (!resolve_records) s.records.clear();
+                }
                 if (std::any_of(s.records.begin(), s.records.end(), [](const std::string& r) { return r.empty(); })) {
                     ++missing;
                     continue;

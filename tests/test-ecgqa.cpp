@@ -15,6 +15,8 @@
 #include "diagecg/ecgqa-generator.h"
 #include "diagecg/ecgqa.h"
 #include "diagecg/ptbxl-meta.h"
+#include "diagecg/task-data.h"
+#include "test-util.h"
 
 using namespace diagecg;
 namespace fs = std::filesystem;
@@ -588,4 +590,35 @@ TEST(EcgQaGenerator, RefusesBadOptionsAndInconsistentCandidates) {
     bad.answers.at(2) = {"maybe", "yes"};  // 103 is not normal: its answer "no" is no longer a candidate
     o.template_ids = {2};
     expect_error([&] { generate(bad, {103}, o); }, {"template 2", "\"no\"", "candidates"});
+}
+
+// Our "record" extension: samples on ECGs outside PTB-XL name their record files; relative paths are taken
+// from the JSON file's folder; the writer keeps them; a sample with neither ecg_id nor record is refused.
+TEST(EcgQa, RecordFilesStandInForEcgIds) {
+    const auto dir = diagecg::test::temp_dir("ecgqa-record");
+    const std::string src = std::string(DIAGECG_SOURCE_DIR) + "/tests/data/ecg";
+    std::ofstream(dir / "q.json") << R"([{"template_id": 35, "question_id": 1, "sample_id": 2, "question_type": "single-verify",
+        "attribute_type": "extra_systole", "question": "Does this ECG show any kind of extra systoles?", "answer": ["no"],
+        "record": ["sub/E07500.hea"], "attribute": ["any kind of extra systoles"]}])";
+    fs::create_directories(dir / "sub");
+    fs::copy_file(src + "/E07500.hea", dir / "sub" / "E07500.hea");
+    fs::copy_file(src + "/E07500.mat", dir / "sub" / "E07500.mat");
+    const auto q = read_ecgqa_json((dir / "q.json").string());
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_TRUE(q[0].ecg_ids.empty());
+    EXPECT_EQ(q[0].records, std::vector<std::string>{"sub/E07500.hea"});
+    const auto s = read_task_samples(PromptTask::kQa, {(dir / "q.json").string()}, "");
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_EQ(fs::path(s[0].records.at(0)), (dir / "sub" / "E07500.hea").lexically_normal());
+    EXPECT_EQ(s[0].target, "no");
+    write_ecgqa_json((dir / "w.json").string(), q);
+    EXPECT_EQ(read_ecgqa_json((dir / "w.json").string())[0].records, q[0].records);
+    std::ofstream(dir / "bad.json") << R"([{"template_id": 35, "question_id": 1, "sample_id": 2, "question_type": "single-verify",
+        "attribute_type": "extra_systole", "question": "Q?", "answer": ["no"], "attribute": null}])";
+    try {
+        read_ecgqa_json((dir / "bad.json").string());
+        ADD_FAILURE() << "no error";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("missing 'ecg_id'"), std::string::npos) << e.what();
+    }
 }

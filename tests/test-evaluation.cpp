@@ -102,3 +102,24 @@ TEST(Evaluation, ShardSpec) {
     EXPECT_EQ(parse_shard("2/3"), std::make_pair(int64_t{2}, int64_t{3}));
     for (const char* bad : {"3/3", "-1/2", "1", "a/b", "1/0", "1/2x"}) EXPECT_THROW(parse_shard(bad), std::invalid_argument) << bad;
 }
+
+// The report baseline: a report repeated in the training set wins; among distinct reports, the one that
+// shares most with the others (not the one that happens to sort first).
+TEST(Evaluation, ReportBaselineIsTheConsensusReport) {
+    auto rep = [](const std::string& id, const std::string& text) {
+        TaskSample s;
+        s.id = id;
+        s.target = text;
+        return s;
+    };
+    // ROUGE-L F1 means over the others: c 0.513 (0.769 against b and d), b and d 0.465, a 0
+    const std::vector<TaskSample> distinct = {rep("a", "atrial fibrillation. rapid ventricular response."),
+                                              rep("b", "sinus rhythm. left axis deviation. otherwise normal ecg."),
+                                              rep("c", "sinus rhythm. otherwise normal ecg."),
+                                              rep("d", "sinus rhythm. low t waves. otherwise normal ecg.")};
+    EXPECT_EQ(build_baselines(PromptTask::kReport, distinct, "train").report_consensus, "sinus rhythm. otherwise normal ecg.");
+    auto repeated = distinct;
+    repeated.push_back(rep("e", "atrial fibrillation. rapid ventricular response."));
+    repeated.push_back(rep("f", "atrial fibrillation. rapid ventricular response."));
+    EXPECT_EQ(build_baselines(PromptTask::kReport, repeated, "train").report_consensus, "atrial fibrillation. rapid ventricular response.");
+}

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "test-util.h"
+#include "diagecg/ptbxl-meta.h"
 #include "diagecg/safetensors.h"
+#include "diagecg/text-corpus.h"
 
 using namespace diagecg;
 using diagecg::test::temp_dir;
@@ -122,4 +125,57 @@ TEST(Stage3, AdapterTrainedOnTheStage2ModelAppliesAndMerges) {
     EXPECT_TRUE(fs::exists(dir / "merged/ecg-tokenizer/model.safetensors"));
     EXPECT_GT(max_abs_diff((dir / "pre/model/model.safetensors").string(), (dir / "merged/model.safetensors").string()), 0.0);
     fs::remove_all(dir);
+}
+
+// The bundled model's path (models/diagecg): a text corpus without held-out reports, SentencePiece + a random
+// model from init-llm, and stage 2 on text and ECGs together training every weight.
+TEST(Stage2, FromScratchOnTextAndEcgsTrainsEveryWeight) {
+    const auto dir = temp_dir("scratch");
+    const std::string d = dir.string();
+    ASSERT_EQ(run_cli("text-corpus --ptbxl-database tests/data/ecgqa/ptbxl_database_form.csv --exclude-folds 9 10 "
+                      "--ecgqa tests/data/ecgqa/ecgqa-sample.json --scp-statements tests/data/ecgqa/scp_statements.csv "
+                      "--all-languages -o " + d + "/text --log-level warn > /dev/null"), 0);
+    // no report of an excluded fold is in the corpus, unless a kept record has the same text
+    std::set<std::string> kept, held_out;
+    for (const auto& [id, r] : read_ptbxl_database(std::string(DIAGECG_SOURCE_DIR) + "/tests/data/ecgqa/ptbxl_database_form.csv"))
+        ((r.strat_fold == 9 || r.strat_fold == 10) ? held_out : kept).insert(clean_ptbxl_report(r.report));
+    const std::string corpus = read(dir / "text" / "train.txt") + read(dir / "text" / "val.txt");
+    int64_t n_held_out = 0;
+    for (const auto& rep : held_out) {
+        if (rep.empty() || kept.count(rep)) continue;
+        ++n_held_out;
+        EXPECT_EQ(corpus.find(rep + "\n"), std::string::npos) << rep;
+    }
+    EXPECT_GT(n_held_out, 0) << "the sample has no fold-9/10 report: the exclusion is untested";
+    EXPECT_NE(corpus.find("question: "), std::string::npos);
+
+    std::ofstream(dir / "init.json") << R"({"text": [")" << d << R"(/text/train.txt"], "tokenizer": {"vocab_size": 400},
+        "model": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                  "num_key_value_heads": 2, "max_position_embeddings": 128}, "seed": 3})";
+    ASSERT_EQ(run_cli("init-llm -c " + d + "/init.json -o " + d + "/init --log-level warn > /dev/null"), 0);
+    const auto init_cfg = nlohmann::json::parse(read(dir / "init" / "config.json"));
+    EXPECT_EQ(init_cfg["hidden_size"], 32);
+    EXPECT_LE(init_cfg["vocab_size"].get<int64_t>(), 400);
+
+    std::ofstream(dir / "pretrain.json") << R"({"base_model": ")" << d << R"(/init", "ecg_tokenizer": "models/ecg-tokenizer",
+        "token_cache": "runs/token-cache", "data": {"path": "tests/data/tokenizer-tiny.txt", "val_fraction": 0.2},
+        "text": {"train": [")" << d << R"(/text/train.txt"], "val": [")" << d << R"(/text/val.txt"]},
+        "seq_len": 64, "trainable": {"all": true},
+        "train": {"epochs": 1, "batch_size": 4, "lr": 0.003, "max_steps": 3, "patience": 0, "seed": 1}})";
+    ASSERT_EQ(run_cli("pretrain --config " + d + "/pretrain.json -o " + d + "/run --log-level warn > /dev/null"), 0);
+    const auto cfg = nlohmann::json::parse(read(dir / "run" / "model" / "config.json"));
+    EXPECT_EQ(cfg["vocab_size"].get<int64_t>(), init_cfg["vocab_size"].get<int64_t>() + 1296 + 3);
+    // every weight of the text model moved (not only embeddings, norms or adapters)
+    const SafetensorsFile before((dir / "init" / "model.safetensors").string()), after((dir / "run" / "model" / "model.safetensors").string());
+    for (const auto& t : before.tensors()) {
+        const TensorInfo* u = after.find(t.name);
+        ASSERT_NE(u, nullptr) << t.name;
+        if (t.name == "model.embed_tokens.weight") continue;   // grew: compared below on the text rows
+        ASSERT_EQ(t.shape, u->shape) << t.name;
+        EXPECT_NE(std::memcmp(before.data(t), after.data(*u), static_cast<size_t>(t.numel()) * 4), 0) << t.name << " did not train";
+    }
+    const TensorInfo* e0 = before.find("model.embed_tokens.weight");
+    const TensorInfo* e1 = after.find("model.embed_tokens.weight");
+    ASSERT_TRUE(e0 && e1);
+    EXPECT_NE(std::memcmp(before.data(*e0), after.data(*e1), static_cast<size_t>(e0->numel()) * 4), 0);
 }

@@ -1,9 +1,10 @@
 // The composite DiagECG model used by qa, report and eval: an ECG-extended LLM, its ECG tokenizer, LoRA
 // adapters, and the prompt builder, answering batches of prompts with greedy decoding (REFERENCE.md section 6).
 //
-// A model directory is either a full model (config.json, model.safetensors, tokenizer.model, ecg-tokenizer/)
-// or a stage-3 output (adapter.json + adapter.safetensors), which stands for its recorded base model with the
-// adapter applied.
+// A model directory is either a full model (config.json, model.safetensors, tokenizer.model, ecg-tokenizer/),
+// a stage-3 output (adapter.json + adapter.safetensors), which stands for its recorded base model with the
+// adapter applied (a relative base_model path is taken from the adapter's directory), or a bundle holding one
+// such directory per task (models/diagecg: base/, qa/, report/), of which the options' task picks one.
 #pragma once
 
 #include <memory>
@@ -25,6 +26,7 @@ struct EcgLlmOptions {
     torch::Dtype dtype = torch::kFloat;
     torch::Device device = torch::kCPU;
     std::string token_cache;            // codes cache directory ("" = in memory)
+    std::string task;                   // "qa" | "report": picks DIR/<task> of a bundle directory
 };
 
 class EcgLlm {

@@ -2,7 +2,8 @@
 // NeurIPS 2023 Datasets and Benchmarks; github.com/Jwoo5/ecg-qa), PTB-XL version. Files:
 //  1. {template,paraphrased}/{train,valid,test}/NNNNN.json: a JSON array of samples, each an object with
 //     template_id (int), question_id (int), sample_id (int), question_type (string), attribute_type (string),
-//     question (string), answer (list of strings), ecg_id (list of 1 or 2 PTB-XL ids) and attribute (list of
+//     question (string), answer (list of strings), ecg_id (list of 1 or 2 PTB-XL ids; or our
+//     extension "record", a list of record files) and attribute (list of
 //     strings, null for comparison questions). Other keys (e.g. ecg_path) are ignored on reading.
 //  2. answers_for_each_template.csv: template_id, classes (a Python list of the template's answer strings).
 //  3. template_catalogue.csv: template_id, question_type, attribute_type, example_question.
@@ -27,6 +28,8 @@ struct QaSample {
     std::string question;
     std::vector<std::string> answer;
     std::vector<int64_t> ecg_ids;        // JSON key "ecg_id"
+    std::vector<std::string> records;    // JSON key "record" (our extension, in place of ecg_id for ECGs outside
+                                         // PTB-XL): record files, relative ones taken from the JSON file's folder
     std::vector<std::string> attribute;  // empty <-> JSON null
 };
 

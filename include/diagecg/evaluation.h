@@ -48,12 +48,15 @@ std::vector<Prediction> read_predictions(const std::string& path, bool repair);
 void append_predictions(const std::string& path, const std::vector<Prediction>& preds);
 
 // Baselines that give the numbers meaning: QA, the majority answer of each template (ties: the answer that
-// sorts first); reports, the most frequent report. Built from training samples (or, lacking those, the
-// evaluated samples themselves, which the summary then says).
+// sorts first); reports, the consensus report: the training report with the highest mean ROUGE-L F1 against
+// the other training reports (a report repeated k times scores 1 against its copies, so a frequent report wins;
+// when every report is distinct it is the most typical one). At most the first 2,000 distinct reports, in
+// sorted order, are compared. Built from training samples (or, lacking those, the evaluated samples
+// themselves, which the summary then says).
 struct Baselines {
     std::string source;                                 // where they came from
     std::map<int, std::string> qa_majority;             // template_id -> serialised answer
-    std::string report_most_frequent;
+    std::string report_consensus;
 };
 Baselines build_baselines(PromptTask task, const std::vector<TaskSample>& samples, const std::string& source);
 

@@ -68,6 +68,12 @@ public:
         return true;
     }
 
+    // The sub-object at `key` when present (and marks it known), else nullptr.
+    const nlohmann::json* object(const char* key) {
+        seen_.insert(key);
+        return j_.contains(key) && !j_[key].is_null() ? &j_[key] : nullptr;
+    }
+
     // Throws when the object has keys that no get() asked for.
     void finish() const {
         std::string unknown;

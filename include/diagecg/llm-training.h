@@ -32,9 +32,16 @@ enum class Precision { kF32, kBf16 };   // bf16: autocast (matmuls in bf16, f32 
 Precision parse_precision(const std::string& s);   // "f32" | "bf16"
 
 struct TrainableConfig {
+    bool all = false;                   // every weight (a model trained from scratch); no LoRA then
     bool embeddings = true;             // the whole embedding matrix (and an untied output head)
     bool norms = true;                  // every RMSNorm weight
     bool lora = true;                   // LoRA adapters (lora section)
+};
+
+// Plain-text documents trained on alongside the ECGs in stage 2 (a language model from scratch, see
+// text-corpus.h): files of one document per line, each becoming BOS text EOS in the token stream.
+struct TextDataConfig {
+    std::vector<std::string> train, val;
 };
 
 struct PretrainRunConfig {
@@ -44,6 +51,7 @@ struct PretrainRunConfig {
     DataConfig data;                    // ECG records, as in stage 1
     int64_t seq_len = 512;              // tokens per training window (input; the window holds seq_len + 1)
     int64_t window_stride = 0;          // tokens between window starts (0 = seq_len: no overlap)
+    TextDataConfig text;                // optional; documents and ECG blocks are shuffled together (seeded)
     TrainableConfig trainable;
     LoraConfig lora;
     std::string precision = "f32";
@@ -84,6 +92,24 @@ struct FinetuneRunConfig {
 FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
 nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c);
 FinetuneRunConfig load_finetune_run_config(const std::string& file);
+
+// A language model from scratch, for when no pretrained LLM is at hand (the bundled model): a SentencePiece
+// model trained with the library's trainer on the text files, and a Llama-architecture model of the given
+// shape with random weights (N(0, 0.02), norms 1), written as a model directory (config.json,
+// model.safetensors, tokenizer.model) that stage 2 takes as its base_model.
+struct InitLlmConfig {
+    std::vector<std::string> text;      // training text: one document per line
+    int64_t vocab_size = 2000;          // SentencePiece pieces (incl. <unk>, <s>, </s>)
+    std::string model_type = "unigram"; // "unigram" | "bpe"
+    int64_t hidden_size = 256, intermediate_size = 768, num_hidden_layers = 4, num_attention_heads = 8,
+            num_key_value_heads = 4, max_position_embeddings = 1024;
+    double rope_theta = 10000.0, rms_norm_eps = 1e-5;
+    bool tie_word_embeddings = true;
+    uint64_t seed = 0;
+};
+InitLlmConfig init_llm_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
+InitLlmConfig load_init_llm_config(const std::string& file);
+void run_init_llm(const InitLlmConfig& c, const std::string& out_dir);
 
 TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks = {},
                          Distributed* dist = nullptr);

@@ -1,6 +1,6 @@
 // Samples of the two instruction tasks, read one way for training (stage 3) and evaluation:
 //   QA      ECG-QA JSON as published (template_id, question_id, sample_id, question_type, attribute_type,
-//           question, answer [list], ecg_id [1 or 2 PTB-XL ids], attribute)
+//           question, answer [list], ecg_id [1 or 2 PTB-XL ids] or our "record" [1 or 2 record files], attribute)
 //   report  a JSON array or JSONL of {"ecg_id": N | "record": PATH, "report": TEXT, "id"?: ..., "patient"?:
 //           {"age", "sex" (0 male, 1 female), "height", "weight"}}; a relative record path is taken from the
 //           data file's folder

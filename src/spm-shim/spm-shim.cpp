@@ -7,6 +7,9 @@
 // the global symbol scope. Only this file and text-tokenizer.cpp know about SentencePiece.
 #include <cstdlib>
 #include <cstring>
+#include <ext/stdio_sync_filebuf.h>
+#include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,25 @@ char* dup_string(const std::string& s) {
     char* p = static_cast<char*>(std::malloc(s.size() + 1));
     if (p) std::memcpy(p, s.data(), s.size() + 1);
     return p;
+}
+
+// DEEPBIND binds this object (and SentencePiece's trainer, which logs to std::cerr and std::cout) to
+// libstdc++'s own std::cerr / std::cout. An executable that uses the streams carries copy-relocated
+// instances of them, and libstdc++'s start-up constructs those, leaving its own ones as zeroed memory;
+// writing to them crashes. Construct them, over stdio, when they are still zero.
+void ensure_streams() {
+    static bool done = false;
+    if (done) return;
+    done = true;
+    auto zero = [](const void* p) { return *static_cast<void* const*>(p) == nullptr; };
+    if (zero(&std::cerr)) {
+        static __gnu_cxx::stdio_sync_filebuf<char> buf(stderr);
+        new (&std::cerr) std::ostream(&buf);
+    }
+    if (zero(&std::cout)) {
+        static __gnu_cxx::stdio_sync_filebuf<char> buf(stdout);
+        new (&std::cout) std::ostream(&buf);
+    }
 }
 
 }  // namespace
@@ -74,6 +96,7 @@ char* spm_id_to_piece(void* h, int id) { return dup_string(static_cast<sentencep
 
 // Trains a model with SentencePiece's own trainer; args as on its command line ("--input=... --model_prefix=...").
 int spm_train(const char* args, char** err) {
+    ensure_streams();
     const auto status = sentencepiece::SentencePieceTrainer::Train(args);
     if (!status.ok()) {
         *err = dup_string(status.ToString());

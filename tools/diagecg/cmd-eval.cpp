@@ -113,7 +113,8 @@ void run_eval(const EvalOptions& o) {
     double run_s = 0;
     int64_t n_run = 0;
     if (!todo.empty()) {
-        EcgLlm llm(o.model.model_dir, {o.model.loras, parse_dtype_flag(o.model.dtype), parse_device(o.model.device), o.model.token_cache});
+        EcgLlm llm(o.model.model_dir, {o.model.loras, parse_dtype_flag(o.model.dtype), parse_device(o.model.device), o.model.token_cache,
+                                       o.task});
         std::map<int64_t, PtbxlRecord> meta;
         if (!o.ptbxl_database.empty()) meta = read_ptbxl_database(o.ptbxl_database);
         std::unique_ptr<WordNet> wn;
@@ -201,7 +202,7 @@ void add_eval(CLI::App& app, RunFn& run) {
     sub->add_option("--limit", o->limit, "evaluate at most N samples (of this shard; 0 = all)");
     sub->add_option("--ecg-dir", o->ecg_dir, "directory of the records of ecg_ids (searched recursively)");
     sub->add_option("--ptbxl-database", o->ptbxl_database, "PTB-XL ptbxl_database.csv: patient features for the prompt");
-    sub->add_option("--baseline-data", o->baseline_data, "training samples for the baselines (majority answer per template; most frequent report)");
+    sub->add_option("--baseline-data", o->baseline_data, "training samples for the baselines (majority answer per template; consensus report)");
     sub->add_option("--merge", o->merge, "merge these shard prediction files into -o and summarize them (no model run)");
     sub->add_option("-n,--n-predict", o->n_predict, "max new tokens (default: 32 for qa, 200 for report)");
     sub->add_flag("--no-patient", o->no_patient, "leave patient features out of the prompts");

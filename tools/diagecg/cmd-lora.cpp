@@ -25,7 +25,8 @@ struct LoraMergeOptions {
     std::string out;
 };
 
-// The base model an adapter records (adapter.json "base_model"), or "".
+// The base model an adapter records (adapter.json "base_model"; a relative path is taken from the adapter's
+// directory), or "".
 std::string recorded_base(const std::string& adapter) {
     std::string json = adapter;
     for (const char* ext : {".safetensors", ".json"})
@@ -34,7 +35,9 @@ std::string recorded_base(const std::string& adapter) {
     json += ".json";
     if (!fs::exists(json)) return "";
     const auto j = nlohmann::json::parse(read_file_text(json), nullptr, false);
-    return j.is_object() ? j.value("base_model", "") : "";
+    const std::string base = j.is_object() ? j.value("base_model", "") : "";
+    if (base.empty() || fs::path(base).is_absolute()) return base;
+    return (fs::path(json).parent_path() / base).lexically_normal().string();
 }
 
 void run_merge(const LoraMergeOptions& o) {

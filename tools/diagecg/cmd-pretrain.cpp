@@ -1,4 +1,6 @@
 // diagecg pretrain --config FILE: stage 2, next-ECG-token pretraining of an LLM with an extended vocabulary.
+// diagecg init-llm --config FILE -o DIR: a language model from scratch (SentencePiece + random weights), the
+// base_model of a stage-2 run when no pretrained LLM is at hand.
 #include <filesystem>
 #include <memory>
 
@@ -29,7 +31,25 @@ void run_pretrain_cmd(const PretrainOptions& o) {
     finish_training(r, out, dist->is_main());
 }
 
+struct InitLlmOptions {
+    std::string config;
+    std::string out;
+};
+
+void run_init_llm_cmd(const InitLlmOptions& o) {
+    run_init_llm(load_init_llm_config(o.config), o.out);
+    print_result(o.out + "\n");
+}
+
 }  // namespace
+
+void add_init_llm(CLI::App& app, RunFn& run) {
+    auto o = std::make_shared<InitLlmOptions>();
+    auto* sub = app.add_subcommand("init-llm", "A language model from scratch: SentencePiece trained on text files + random Llama weights");
+    sub->add_option("-c,--config", o->config, "JSON config (see configs/bundled/init-llm.json)")->required()->check(CLI::ExistingFile);
+    sub->add_option("-o,--out", o->out, "output model directory")->required();
+    sub->callback([&run, o] { run = [o] { run_init_llm_cmd(*o); }; });
+}
 
 void add_pretrain(CLI::App& app, RunFn& run) {
     auto o = std::make_shared<PretrainOptions>();

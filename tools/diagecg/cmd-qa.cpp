@@ -14,7 +14,8 @@ namespace diagecg::cli {
 SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,
                         const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient) {
     const EcgRecord header = read_ecg(records.at(0), read.options());   // patient fields; also checks the file early
-    EcgLlm llm(model.model_dir, {model.loras, parse_dtype_flag(model.dtype), parse_device(model.device), model.token_cache});
+    EcgLlm llm(model.model_dir, {model.loras, parse_dtype_flag(model.dtype), parse_device(model.device), model.token_cache,
+                                 prompt_task_name(task)});
     std::vector<std::pair<std::string, std::string>> failed;
     PromptInput in;
     in.task = task;

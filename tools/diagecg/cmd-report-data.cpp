@@ -17,6 +17,7 @@
 #include "diagecg/log.h"
 #include "diagecg/ptbxl-meta.h"
 #include "diagecg/record-set.h"
+#include "diagecg/text-corpus.h"
 
 namespace diagecg::cli {
 
@@ -32,32 +33,6 @@ struct ReportDataOptions {
     bool all_languages = false;
 };
 
-std::string clean_report(std::string r) {
-    if (const auto e = r.find("Edit:"); e != std::string::npos) r.resize(e);
-    std::string out;
-    for (const char c : r) {
-        const char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (std::isspace(static_cast<unsigned char>(l))) {
-            if (!out.empty() && out.back() != ' ') out += ' ';
-        } else {
-            out += l;
-        }
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    return out;
-}
-
-bool looks_english(const std::string& r) {
-    if (std::any_of(r.begin(), r.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) return false;
-    static const char* kForeign[] = {"rhythmus", "rytm", "lagetyp", "linkstyp", "rechtstyp", "infarkt", "wahrscheinlich",
-                                     "abnorm ", "unspezifisch", "vorhof", "schenkel", "kammer", "mÖglich", "inget", "normalt"};
-    for (const char* w : kForeign)
-        if (r.find(w) != std::string::npos) return false;
-    static const char* kEnglish[] = {"rhythm", "fibrillation", "normal ecg", "pathology", " are ", " is ", "deviation", "block",
-                                     "contraction", "trace", "voltage"};
-    return std::any_of(std::begin(kEnglish), std::end(kEnglish), [&](const char* w) { return r.find(w) != std::string::npos; });
-}
-
 void run_report_data(const ReportDataOptions& o) {
     const auto db = read_ptbxl_database(o.database);
     const auto splits = read_split_file(o.split_file);
@@ -70,9 +45,9 @@ void run_report_data(const ReportDataOptions& o) {
         const auto it = db.find(id);
         if (it == db.end()) continue;
         if (!records.count(id)) { ++no_record; continue; }
-        const std::string report = clean_report(it->second.report);
+        const std::string report = clean_ptbxl_report(it->second.report);
         if (report.empty()) { ++no_report; continue; }
-        if (!o.all_languages && !looks_english(report)) { ++foreign; continue; }
+        if (!o.all_languages && !looks_english_report(report)) { ++foreign; continue; }
         lines[split] += nlohmann::json{{"ecg_id", id}, {"report", report}}.dump() + "\n";
         ++counts[split];
     }

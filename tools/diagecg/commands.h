@@ -35,6 +35,8 @@ void add_pretrain(CLI::App& app, RunFn& run);
 void add_finetune(CLI::App& app, RunFn& run);
 void add_lora(CLI::App& app, RunFn& run);
 void add_report_data(CLI::App& app, RunFn& run);
+void add_text_corpus(CLI::App& app, RunFn& run);
+void add_init_llm(CLI::App& app, RunFn& run);
 void add_ecgqa_generate(CLI::App& app, RunFn& run);
 void add_qa(CLI::App& app, RunFn& run);
 void add_report(CLI::App& app, RunFn& run);

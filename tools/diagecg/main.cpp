@@ -211,6 +211,8 @@ int main(int argc, char** argv) {
     cli::add_finetune(app, run);
     cli::add_lora(app, run);
     cli::add_report_data(app, run);
+    cli::add_text_corpus(app, run);
+    cli::add_init_llm(app, run);
     cli::add_ecgqa_generate(app, run);
     cli::add_qa(app, run);
     cli::add_report(app, run);
