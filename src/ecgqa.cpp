@@ -97,12 +97,15 @@ std::vector<QaSample> read_ecgqa_json(const std::string& path) {
             if (s.records.empty() || s.records.size() > 2) fail_sample(path, i, "'record' must list one or two record files");
         }
         const auto ecg = o.find("ecg_id");
-        if (ecg == o.end() && s.records.empty()) fail_sample(path, i, "missing 'ecg_id'");
-        if (ecg != o.end() && (!ecg->is_array() || ecg->empty())) fail_sample(path, i, "'ecg_id' is not a non-empty list: " + ecg->dump());
-        if (ecg != o.end()) for (const auto& v : *ecg) {
-            if (!v.is_number_integer() || v.get<int64_t>() <= 0)
-                fail_sample(path, i, "'ecg_id' holds something other than a positive integer: " + v.dump());
-            s.ecg_ids.push_back(v.get<int64_t>());
+        if (ecg == o.end()) {
+            if (s.records.empty()) fail_sample(path, i, "missing 'ecg_id' (or diagecg's 'record')");
+        } else {
+            if (!ecg->is_array() || ecg->empty()) fail_sample(path, i, "'ecg_id' is not a non-empty list: " + ecg->dump());
+            for (const auto& v : *ecg) {
+                if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+                    fail_sample(path, i, "'ecg_id' holds something other than a positive integer: " + v.dump());
+                s.ecg_ids.push_back(v.get<int64_t>());
+            }
         }
         const auto id = o.find("id");
         if (id != o.end() && !id->is_string()) fail_sample(path, i, "'id' is not a string: " + id->dump());

@@ -2,19 +2,8 @@
 # End-to-end tests of the bundled model (models/diagecg, the default of -m) on bundled real records:
 # `report`, `qa` and `plot --report` run with no -m and must give well-formed output.
 # usage: bundled-model-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
-set -uo pipefail
-BIN=$(realpath "$1")
-DATA=$2
-ECG=$DATA/ecg
+source "$(dirname "$0")/e2e-lib.sh"
 ANSWERS=$DATA/ecgqa/answers_for_each_template.csv
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-check() {   # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name" >&2; fi
-}
 py() { python3 -c "$@"; }
 
 # report: held-out PTB-XL records (test split), and a raw CinC record from another format

@@ -1,19 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the diagecg binary on real records: run it, check what it prints.
 # usage: cli-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
-set -uo pipefail
-BIN=$(realpath "$1")
-DATA=$2
-ECG=$DATA/ecg
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-
-check() {   # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name" >&2; fi
-}
+source "$(dirname "$0")/e2e-lib.sh"
 json_get() {  # json_get FILE PYTHON-EXPR-ON-j
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
 }
