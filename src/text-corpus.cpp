@@ -1,6 +1,7 @@
 #include "diagecg/text-corpus.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <stdexcept>
 

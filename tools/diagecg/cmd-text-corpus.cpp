@@ -1,6 +1,7 @@
 // diagecg text-corpus: the plain-text corpus (train.txt, val.txt: one document per line) for a language
 // model trained from scratch (text-corpus.h): PTB-XL reports of the training records, ECG-QA questions with
 // answers, SCP statement descriptions.
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
