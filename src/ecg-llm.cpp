@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
-
-#include "diagecg/byte-reader.h"
 #include "diagecg/llm-training.h"
 #include "diagecg/log.h"
 #include "diagecg/lora.h"
@@ -31,14 +28,12 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
     }
     std::string base = model_dir;
     std::vector<std::pair<std::string, double>> adapters;
-    const fs::path adapter_json = fs::path(model_dir) / "adapter.json";
-    if (!fs::exists(fs::path(model_dir) / "config.json") && fs::exists(adapter_json)) {
-        const auto meta = nlohmann::json::parse(read_file_text(adapter_json.string()), nullptr, false);
-        if (!meta.is_object() || !meta.contains("base_model"))
-            throw std::runtime_error(adapter_json.string() + ": no \"base_model\" recorded; pass the base model with -m and the adapter with --lora");
-        base = meta["base_model"].get<std::string>();
-        if (fs::path(base).is_relative()) base = (fs::path(model_dir) / base).lexically_normal().string();
-        adapters.emplace_back((fs::path(model_dir) / "adapter").string(), 1.0);
+    const std::string adapter = (fs::path(model_dir) / "adapter").string();
+    if (!fs::exists(fs::path(model_dir) / "config.json") && fs::exists(adapter + ".json")) {
+        base = adapter_base_model(adapter);
+        if (base.empty())
+            throw std::runtime_error(adapter + ".json: no \"base_model\" recorded; pass the base model with -m and the adapter with --lora");
+        adapters.emplace_back(adapter, 1.0);
     }
     for (const auto& a : opts.loras) adapters.push_back(parse_lora_arg(a));
     model_ = load_model(base, {opts.dtype, opts.device});

@@ -479,6 +479,19 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
 
 FinetuneRunConfig load_finetune_run_config(const std::string& file) { return finetune_run_config_from_json(read_json_file(file), file); }
 
+LlmConfig InitLlmConfig::small_llm() {
+    LlmConfig m;
+    m.hidden_size = 256;
+    m.intermediate_size = 768;
+    m.num_hidden_layers = 4;
+    m.num_attention_heads = 8;
+    m.num_key_value_heads = 4;
+    m.max_position_embeddings = 1024;
+    m.rms_norm_eps = 1e-5;
+    m.tie_word_embeddings = true;
+    return m;
+}
+
 InitLlmConfig init_llm_config_from_json(const nlohmann::json& j, const std::string& path) {
     InitLlmConfig c;
     JsonObject o(j, path);
@@ -495,15 +508,15 @@ InitLlmConfig init_llm_config_from_json(const nlohmann::json& j, const std::stri
     if (!mj) throw std::invalid_argument(path + ".model: required (the model's shape)");
     {
         JsonObject m(*mj, path + ".model");
-        m.get("hidden_size", c.hidden_size);
-        m.get("intermediate_size", c.intermediate_size);
-        m.get("num_hidden_layers", c.num_hidden_layers);
-        m.get("num_attention_heads", c.num_attention_heads);
-        m.get("num_key_value_heads", c.num_key_value_heads);
-        m.get("max_position_embeddings", c.max_position_embeddings);
-        m.get("rope_theta", c.rope_theta);
-        m.get("rms_norm_eps", c.rms_norm_eps);
-        m.get("tie_word_embeddings", c.tie_word_embeddings);
+        m.get("hidden_size", c.model.hidden_size);
+        m.get("intermediate_size", c.model.intermediate_size);
+        m.get("num_hidden_layers", c.model.num_hidden_layers);
+        m.get("num_attention_heads", c.model.num_attention_heads);
+        m.get("num_key_value_heads", c.model.num_key_value_heads);
+        m.get("max_position_embeddings", c.model.max_position_embeddings);
+        m.get("rope_theta", c.model.rope_theta);
+        m.get("rms_norm_eps", c.model.rms_norm_eps);
+        m.get("tie_word_embeddings", c.model.tie_word_embeddings);
         m.finish();
     }
     o.finish();
@@ -518,16 +531,7 @@ InitLlmConfig load_init_llm_config(const std::string& file) { return init_llm_co
 void run_init_llm(const InitLlmConfig& c, const std::string& out_dir) {
     for (const auto& f : c.text)
         if (!fs::is_regular_file(f)) throw std::runtime_error(f + ": no such text file");
-    LlmConfig cfg;
-    cfg.hidden_size = c.hidden_size;
-    cfg.intermediate_size = c.intermediate_size;
-    cfg.num_hidden_layers = c.num_hidden_layers;
-    cfg.num_attention_heads = c.num_attention_heads;
-    cfg.num_key_value_heads = c.num_key_value_heads;
-    cfg.max_position_embeddings = c.max_position_embeddings;
-    cfg.rope_theta = c.rope_theta;
-    cfg.rms_norm_eps = c.rms_norm_eps;
-    cfg.tie_word_embeddings = c.tie_word_embeddings;
+    LlmConfig cfg = c.model;
     cfg.vocab_size = c.vocab_size;
     cfg.validate();   // before the tokenizer trains, so a bad shape fails fast
     // SentencePiece writes PREFIX.model / PREFIX.vocab; train into a temporary directory, then move.

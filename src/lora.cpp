@@ -132,6 +132,15 @@ void save_adapter(Llama& model, const LoraConfig& c, const std::vector<std::stri
     write_file_atomic(path + ".json", meta.dump(2) + "\n");
 }
 
+std::string adapter_base_model(const std::string& path_in) {
+    const std::string json_path = strip_ext(path_in) + ".json";
+    if (!fs::exists(json_path)) return "";
+    const auto j = nlohmann::json::parse(read_file_text(json_path), nullptr, false);
+    const std::string base = j.is_object() && j.contains("base_model") && j["base_model"].is_string() ? j["base_model"].get<std::string>() : "";
+    if (base.empty() || fs::path(base).is_absolute()) return base;
+    return (fs::path(json_path).parent_path() / base).lexically_normal().string();
+}
+
 void apply_adapter(Llama& model, const std::string& path_in, double scale) {
     const std::string path = strip_ext(path_in);
     const std::string json_path = path + ".json", st_path = path + ".safetensors";

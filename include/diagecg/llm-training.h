@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "diagecg/llm-config.h"
 #include "diagecg/lora.h"
 #include "diagecg/prompt.h"
 #include "diagecg/tokenizer-training.h"
@@ -101,11 +102,11 @@ struct InitLlmConfig {
     std::vector<std::string> text;      // training text: one document per line
     int64_t vocab_size = 2000;          // SentencePiece pieces (incl. <unk>, <s>, </s>)
     std::string model_type = "unigram"; // "unigram" | "bpe"
-    int64_t hidden_size = 256, intermediate_size = 768, num_hidden_layers = 4, num_attention_heads = 8,
-            num_key_value_heads = 4, max_position_embeddings = 1024;
-    double rope_theta = 10000.0, rms_norm_eps = 1e-5;
-    bool tie_word_embeddings = true;
+    LlmConfig model = small_llm();      // the shape ("model" section); vocab_size and bos/eos come from SentencePiece
     uint64_t seed = 0;
+
+    // Defaults of the "model" section: 4 layers, d 256, 8/4 heads, SwiGLU 768, context 1024, tied embeddings.
+    static LlmConfig small_llm();
 };
 InitLlmConfig init_llm_config_from_json(const nlohmann::json& j, const std::string& path);   // strict
 InitLlmConfig load_init_llm_config(const std::string& file);

@@ -44,6 +44,10 @@ void save_adapter(Llama& model, const LoraConfig& c, const std::vector<std::stri
 // comment). Every missing/unexpected/mis-shaped tensor is reported at once.
 void apply_adapter(Llama& model, const std::string& path, double scale);
 
+// The base model an adapter records (PATH.json "base_model"; a relative path is taken from the adapter's
+// directory, so a bundle of base model and adapters can move), or "" when it records none.
+std::string adapter_base_model(const std::string& path);
+
 // "FILE" or "FILE:SCALE" (the --lora flag) -> {file, scale}.
 std::pair<std::string, double> parse_lora_arg(const std::string& arg);
 

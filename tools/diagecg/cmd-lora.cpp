@@ -1,13 +1,10 @@
 // diagecg lora merge: a base model plus LoRA adapters -> one merged model directory.
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/byte-reader.h"
 #include "diagecg/llm-io.h"
 #include "diagecg/llm-training.h"
 #include "diagecg/log.h"
@@ -25,24 +22,9 @@ struct LoraMergeOptions {
     std::string out;
 };
 
-// The base model an adapter records (adapter.json "base_model"; a relative path is taken from the adapter's
-// directory), or "".
-std::string recorded_base(const std::string& adapter) {
-    std::string json = adapter;
-    for (const char* ext : {".safetensors", ".json"})
-        if (json.size() > std::strlen(ext) && json.compare(json.size() - std::strlen(ext), std::strlen(ext), ext) == 0)
-            json = json.substr(0, json.size() - std::strlen(ext));
-    json += ".json";
-    if (!fs::exists(json)) return "";
-    const auto j = nlohmann::json::parse(read_file_text(json), nullptr, false);
-    const std::string base = j.is_object() ? j.value("base_model", "") : "";
-    if (base.empty() || fs::path(base).is_absolute()) return base;
-    return (fs::path(json).parent_path() / base).lexically_normal().string();
-}
-
 void run_merge(const LoraMergeOptions& o) {
     std::string base = o.base;
-    if (base.empty()) base = recorded_base(parse_lora_arg(o.loras.at(0)).first);
+    if (base.empty()) base = adapter_base_model(parse_lora_arg(o.loras.at(0)).first);
     if (base.empty()) throw std::invalid_argument("no base model: pass -m (the adapter does not record one)");
     if (fs::exists(o.out) && !fs::is_empty(o.out)) throw std::runtime_error(o.out + " exists and is not empty");
     auto m = load_model(base, {});
