@@ -10,6 +10,7 @@
 
 #include "diagecg/atomic-file.h"
 #include "diagecg/byte-reader.h"
+#include "diagecg/device.h"
 #include "diagecg/log.h"
 #include "diagecg/safetensors.h"
 
@@ -119,6 +120,7 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     m.tokenizer->set_vocab(m.vocab);
     m.model = Llama(cfg);
     m.model->to(opts.dtype);
+    if (opts.device.is_cpu()) place_parameters_in_huge_pages(*m.model);
     load_weights(m.model, dir);
     m.model->to(opts.device);
     m.model->eval();
@@ -202,6 +204,7 @@ Llama random_llama(const LlmConfig& cfg, uint64_t seed, const LoadOptions& opts)
     }
     model->to(opts.dtype);
     model->to(opts.device);
+    if (opts.device.is_cpu()) place_parameters_in_huge_pages(*model);
     model->eval();
     return model;
 }

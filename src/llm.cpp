@@ -32,7 +32,46 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
     weight = register_parameter("weight", torch::ones({dim}));
 }
 
+namespace {
+
+// Decoding on the CPU runs each small LibTorch op for a few microseconds of dispatch; these two layer parts
+// are written as one loop each for that case (no autograd, a few rows) with the rounding of the op chains
+// they replace: f32 math, one rounding to the dtype where the chain rounds.
+bool small_cpu_step(const torch::Tensor& x, int64_t rows) {
+    return x.is_cpu() && !torch::GradMode::is_enabled() && rows <= 16 &&
+           (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16);
+}
+
+template <typename T>
+void rms_norm_rows(const T* x, const T* w, T* y, int64_t rows, int64_t d, float eps) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * d;
+        float ss = 0;
+        for (int64_t i = 0; i < d; ++i) ss += static_cast<float>(xr[i]) * static_cast<float>(xr[i]);
+        const float inv = 1.0f / std::sqrt(ss / static_cast<float>(d) + eps);
+        for (int64_t i = 0; i < d; ++i) {
+            const T normed = static_cast<T>(static_cast<float>(xr[i]) * inv);   // y.to(x's dtype)
+            y[r * d + i] = static_cast<T>(static_cast<float>(w[i]) * static_cast<float>(normed));
+        }
+    }
+}
+
+}  // namespace
+
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+    const int64_t d = x.size(-1);
+    if (small_cpu_step(x, x.numel() / d) && weight.scalar_type() == x.scalar_type() && weight.is_cpu()) {
+        const auto xc = x.contiguous();
+        auto y = torch::empty_like(xc);
+        const auto eps = static_cast<float>(eps_);
+        if (x.scalar_type() == torch::kFloat) {
+            rms_norm_rows(xc.data_ptr<float>(), weight.data_ptr<float>(), y.data_ptr<float>(), x.numel() / d, d, eps);
+        } else {
+            rms_norm_rows(xc.data_ptr<at::BFloat16>(), weight.data_ptr<at::BFloat16>(), y.data_ptr<at::BFloat16>(),
+                          x.numel() / d, d, eps);
+        }
+        return y;
+    }
     const auto xf = x.to(torch::kFloat);
     const auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
     return weight * y.to(x.scalar_type());
@@ -41,8 +80,32 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
 // ---------------------------------------------------------------------------------------------
 namespace {
 
+template <typename T>
+void rope_rows(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor& y) {
+    const auto xa = x.accessor<T, 4>();
+    const auto ca = cos.accessor<T, 4>(), sa = sin.accessor<T, 4>();
+    auto ya = y.accessor<T, 4>();
+    const int64_t half = x.size(3) / 2;
+    for (int64_t b = 0; b < x.size(0); ++b)
+        for (int64_t h = 0; h < x.size(1); ++h)
+            for (int64_t n = 0; n < x.size(2); ++n)
+                for (int64_t i = 0; i < x.size(3); ++i) {
+                    // x * cos + cat(-x2, x1) * sin, each product rounded to T, then the sum
+                    const float rot = i < half ? -static_cast<float>(xa[b][h][n][i + half]) : static_cast<float>(xa[b][h][n][i - half]);
+                    const T a = static_cast<T>(static_cast<float>(xa[b][h][n][i]) * static_cast<float>(ca[b][0][n][i]));
+                    const T c = static_cast<T>(rot * static_cast<float>(sa[b][0][n][i]));
+                    ya[b][h][n][i] = static_cast<T>(static_cast<float>(a) + static_cast<float>(c));
+                }
+}
+
 // x: [B, H, N, Dh]; rotate-half convention: (x1, x2) -> (-x2, x1)
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+    if (small_cpu_step(x, x.size(0) * x.size(2)) && cos.scalar_type() == x.scalar_type() && cos.is_cpu()) {
+        auto y = torch::empty(x.sizes(), x.options());
+        if (x.scalar_type() == torch::kFloat) rope_rows<float>(x, cos, sin, y);
+        else rope_rows<at::BFloat16>(x, cos, sin, y);
+        return y;
+    }
     const int64_t half = x.size(-1) / 2;
     const auto x1 = x.narrow(-1, 0, half);
     const auto x2 = x.narrow(-1, half, half);
@@ -65,24 +128,30 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      const torch::Tensor& mask, KvCache* cache, int64_t layer) {
     const int64_t b = x.size(0), n = x.size(1);
     const int64_t g = n_head_ / n_kv_head_;
-    auto q = q_proj(x).view({b, n, n_head_, head_dim_}).transpose(1, 2);      // [B, H, N, Dh]
-    auto k = k_proj(x).view({b, n, n_kv_head_, head_dim_}).transpose(1, 2);   // [B, Hkv, N, Dh]
-    auto v = v_proj(x).view({b, n, n_kv_head_, head_dim_}).transpose(1, 2);
+    const auto qkv = linear_group(x, {q_proj.get(), k_proj.get(), v_proj.get()});
+    auto q = qkv[0].view({b, n, n_head_, head_dim_}).transpose(1, 2);      // [B, H, N, Dh]
+    auto k = qkv[1].view({b, n, n_kv_head_, head_dim_}).transpose(1, 2);   // [B, Hkv, N, Dh]
+    auto v = qkv[2].view({b, n, n_kv_head_, head_dim_}).transpose(1, 2);
     q = apply_rope(q, cos, sin);
     k = apply_rope(k, cos, sin);
     if (cache) std::tie(k, v) = cache->append(layer, k, v);                  // [B, Hkv, S, Dh]
     const int64_t s = k.size(2);
 
+    // Decoding a few tokens on the CPU: the two attention products are tiny, and LibTorch's bf16 batched
+    // matmul spent ~70 us on each (3 ms of a 32 ms TinyLlama step, bench llm); in f32 they take a few us and
+    // are exact to f32. Long prompts keep the input dtype (oneDNN's bf16 kernels win there).
+    const auto adt = (q.is_cpu() && n <= 16) ? torch::kFloat : q.scalar_type();
     // Query heads h = j*g + i share kv head j: fold the g query heads into the row dimension.
-    const auto qg = q.reshape({b, n_kv_head_, g * n, head_dim_});
-    auto scores = torch::matmul(qg, k.transpose(-1, -2)).view({b, n_head_, n, s});   // [B, H, N, S]
+    const auto qg = q.reshape({b, n_kv_head_, g * n, head_dim_}).to(adt);
+    auto scores = torch::matmul(qg, k.to(adt).transpose(-1, -2)).view({b, n_head_, n, s});   // [B, H, N, S]
     scores = scores.to(torch::kFloat) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
     if (mask.defined()) scores = scores + mask;
-    const auto probs = torch::softmax(scores, -1).to(v.scalar_type()).view({b, n_kv_head_, g * n, s});
-    const auto out = torch::matmul(probs, v)                                  // [B, Hkv, g*N, Dh]
+    const auto probs = torch::softmax(scores, -1).to(adt).view({b, n_kv_head_, g * n, s});
+    const auto out = torch::matmul(probs, v.to(adt))                          // [B, Hkv, g*N, Dh]
                          .view({b, n_head_, n, head_dim_})
                          .transpose(1, 2)
-                         .reshape({b, n, n_head_ * head_dim_});
+                         .reshape({b, n, n_head_ * head_dim_})
+                         .to(x.scalar_type());
     return o_proj(out);
 }
 
@@ -95,7 +164,8 @@ MlpImpl::MlpImpl(const LlmConfig& cfg) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-    return down_proj(F::silu(gate_proj(x)) * up_proj(x));
+    const auto gate_up = linear_group(x, {gate_proj.get(), up_proj.get()});
+    return down_proj(F::silu(gate_up[0]) * gate_up[1]);
 }
 
 BlockImpl::BlockImpl(const LlmConfig& cfg) {

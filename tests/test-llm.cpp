@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include "test-util.h"
+#include "diagecg/device.h"
 #include "diagecg/generate.h"
+#include "diagecg/linear.h"
 #include "diagecg/llm-io.h"
 
 using namespace diagecg;
@@ -46,6 +48,48 @@ TEST(Llm, KvCacheDecodeEqualsFullRecompute) {
         EXPECT_TRUE(torch::allclose(step.squeeze(1), full.select(1, t), 1e-4, 1e-5)) << "position " << t;
     }
     EXPECT_EQ(cache.n_past(), 12);
+}
+
+// bf16 on the CPU: the full forward of 20 tokens takes LibTorch's matmuls in bf16, the one-token steps take
+// the fast linear kernels and f32 attention; both round differently, so they agree to bf16 precision.
+TEST(Llm, KvCacheDecodeBf16TracksFullRecompute) {
+    torch::NoGradGuard ng;
+    auto model = random_llama(tiny_config(), 1, {torch::kBFloat16, torch::kCPU});
+    std::vector<int64_t> ids;
+    for (int64_t i = 0; i < 20; ++i) ids.push_back((i * 37 + 11) % 100);
+    const auto tokens = seq(ids);
+    const auto full = model->forward(tokens);                                   // [1, 20, V] f32 logits
+    KvCache cache(model->config(), 1, 20, torch::kBFloat16, torch::kCPU);
+    (void)model->forward(tokens.narrow(1, 0, 5), &cache);
+    for (int64_t t = 5; t < 20; ++t) {
+        const auto step = model->forward(tokens.narrow(1, t, 1), &cache).squeeze(1);
+        const auto ref = full.select(1, t);
+        const double err = (step - ref).abs().max().item<double>(), scale = ref.abs().max().item<double>();
+        EXPECT_LT(err, 0.03 * scale) << "position " << t;
+    }
+}
+
+// The decode-step loop of RmsNorm (no autograd, few rows, CPU) against its LibTorch op chain (autograd on).
+TEST(Llm, RmsNormStepLoopMatchesTheOpChain) {
+    for (const auto dt : {torch::kFloat, torch::kBFloat16}) {
+        RmsNorm norm(64, 1e-5);
+        {
+            torch::NoGradGuard ng;
+            norm->weight.uniform_(0.5, 1.5);
+        }
+        norm->to(dt);
+        const auto x = (torch::randn({3, 64}) * 3).to(dt);
+        torch::Tensor fused;
+        {
+            torch::NoGradGuard ng;
+            fused = norm(x);
+        }
+        const auto chain = norm(x).detach();
+        ASSERT_EQ(fused.scalar_type(), dt);
+        // f32: summation order only; bf16: a rare one-ulp flip of a rounding
+        const double tol = dt == torch::kFloat ? 1e-6 : 8e-3;
+        EXPECT_TRUE(torch::allclose(fused.to(torch::kFloat), chain.to(torch::kFloat), tol, tol)) << c10::toString(dt);
+    }
 }
 
 TEST(Llm, CausalChangingALaterTokenLeavesEarlierLogits) {
@@ -215,23 +259,65 @@ TEST(Llm, Llama3RopeScaling) {
 TEST(Linear, FastPathMatchesF32Reference) {
     torch::NoGradGuard ng;
     torch::manual_seed(0);
+    if (!linear_kernel_available(LinearKernel::kAuto, torch::kFloat)) GTEST_SKIP() << "CPU has neither AVX-512F nor AVX2";
+    const LinearKernel kernels[] = {LinearKernel::kAuto, LinearKernel::kRows, LinearKernel::kF32Seq,
+                                    LinearKernel::kBf16Pairs, LinearKernel::kBf16Dot};
+    int bf16_kernels_run = 0;
     for (const int64_t m : {1, 2, 3, 8, 11, 16}) {
-        for (const int64_t k : {64, 200, 2048}) {   // 200: a tail that is not a multiple of 16
+        for (const int64_t k : {64, 200, 2048}) {   // 200: a tail that is not a multiple of 16 or 32
             const auto x = torch::randn({m, k}).to(torch::kBFloat16);
             const auto w = torch::randn({37, k}).to(torch::kBFloat16);   // 37 rows: a tail for every row block
-            const auto fast = fast_linear(x, w);
-            if (!fast.defined()) GTEST_SKIP() << "CPU has neither AVX-512F nor AVX2";
             const auto ref = torch::matmul(x.to(torch::kFloat), w.to(torch::kFloat).t());
-            // f32 weights: the same kernel without the widening, compared tightly
-            const auto fast32 = fast_linear(x.to(torch::kFloat), w.to(torch::kFloat));
-            EXPECT_EQ(fast32.scalar_type(), torch::kFloat);
-            EXPECT_TRUE(torch::allclose(fast32, ref, 1e-4, 1e-4)) << m << "x" << k;
-            // f32 accumulation, one bf16 rounding of the result
-            EXPECT_TRUE(torch::allclose(fast.to(torch::kFloat), ref, 1e-2, 1e-2 * std::sqrt(double(k)))) << m << "x" << k;
-            const auto rel = ((fast.to(torch::kFloat) - ref).abs().max() / ref.abs().max()).item<float>();
-            EXPECT_LT(rel, 8e-3) << m << "x" << k;
+            for (const auto kernel : kernels) {
+                const std::string what = std::string(linear_kernel_name(kernel)) + " " + std::to_string(m) + "x" + std::to_string(k);
+                // f32 weights: no widening, compared tightly
+                if (linear_kernel_available(kernel, torch::kFloat)) {
+                    const auto fast32 = fast_linear(x.to(torch::kFloat), w.to(torch::kFloat), kernel);
+                    EXPECT_EQ(fast32.scalar_type(), torch::kFloat);
+                    EXPECT_TRUE(torch::allclose(fast32, ref, 1e-4, 1e-4)) << what;
+                } else {
+                    EXPECT_THROW(fast_linear(x.to(torch::kFloat), w.to(torch::kFloat), kernel), std::invalid_argument) << what;
+                }
+                if (!linear_kernel_available(kernel, torch::kBFloat16)) {
+                    EXPECT_THROW(fast_linear(x, w, kernel), std::invalid_argument) << what;
+                    continue;
+                }
+                ++bf16_kernels_run;
+                const auto fast = fast_linear(x, w, kernel);
+                EXPECT_EQ(fast.scalar_type(), torch::kBFloat16);
+                // f32 accumulation, one bf16 rounding of the result
+                EXPECT_TRUE(torch::allclose(fast.to(torch::kFloat), ref, 1e-2, 1e-2 * std::sqrt(double(k)))) << what;
+                const auto rel = ((fast.to(torch::kFloat) - ref).abs().max() / ref.abs().max()).item<float>();
+                EXPECT_LT(rel, 8e-3) << what;
+            }
         }
     }
+    EXPECT_GE(bf16_kernels_run, 2 * 6 * 3);   // auto and rows run wherever the fast path does
+}
+
+TEST(Linear, KernelNamesRoundTrip) {
+    for (const auto k : {LinearKernel::kAuto, LinearKernel::kLibTorch, LinearKernel::kRows, LinearKernel::kF32Seq,
+                         LinearKernel::kBf16Pairs, LinearKernel::kBf16Dot})
+        EXPECT_EQ(parse_linear_kernel(linear_kernel_name(k)), k);
+    EXPECT_THROW(parse_linear_kernel("fastest"), std::invalid_argument);
+    EXPECT_FALSE(fast_linear(torch::randn({1, 64}), torch::randn({8, 64}), LinearKernel::kLibTorch).defined());
+}
+
+TEST(Linear, ParametersInHugePagesKeepValuesAndTraining) {
+    Linear lin(64, 10, true);
+    const auto w0 = lin->weight.detach().clone();
+    const auto b0 = lin->bias.detach().clone();
+    place_parameters_in_huge_pages(*lin);
+    EXPECT_TRUE(torch::equal(lin->weight, w0));
+    EXPECT_TRUE(torch::equal(lin->bias, b0));
+    EXPECT_TRUE(lin->weight.requires_grad());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(lin->weight.data_ptr()) % (2 << 20), 0u);   // first in the 2 MiB buffer
+    // parameters still train in place
+    auto loss = lin(torch::randn({3, 64})).pow(2).sum();
+    loss.backward();
+    torch::optim::SGD opt(lin->parameters(), 0.1);
+    opt.step();
+    EXPECT_FALSE(torch::equal(lin->weight, w0));
 }
 
 TEST(Linear, ModuleUsesFastPathOnlyWithoutGrad) {

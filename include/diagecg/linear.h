@@ -4,6 +4,9 @@
 // needed). Everything else (training, prefill, GPU) goes through LibTorch's matmul.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <torch/torch.h>
 
 namespace diagecg {
@@ -13,6 +16,8 @@ public:
     LinearImpl(int64_t in_features, int64_t out_features, bool bias);
     // [.., in] -> [.., out]: x W^T + b, plus scale * dropout(x) A^T B^T when a LoRA adapter is attached.
     torch::Tensor forward(const torch::Tensor& x);
+    // y + the adapter's term for input x (y itself without an adapter): forward = add_lora(x, x W^T + b).
+    torch::Tensor add_lora(const torch::Tensor& x, const torch::Tensor& y) const;
     torch::Tensor weight;                              // [out, in]
     torch::Tensor bias;                                // [out] or undefined
 
@@ -33,11 +38,34 @@ TORCH_MODULE(Linear);
 // x W^T + b, with the fast path when it applies (see above); b may be undefined.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
 
+// layers[i]->forward(x) for each layer, the same values; on the fast path the weights of all layers are
+// streamed in one parallel pass (q/k/v and gate/up projections of a decode step: fewer, longer passes).
+std::vector<torch::Tensor> linear_group(const torch::Tensor& x, const std::vector<LinearImpl*>& layers);
+
 // Rows of x at or below which the fast path is taken (larger batches are compute-bound enough).
 constexpr int64_t kFastLinearMaxRows = 16;
 
+// The fast path's kernels (src/linear.cpp): kRows streams a few adjacent weight rows per x load (AVX-512F or
+// AVX2+FMA, bf16 widened by a shift); kF32Seq and kBf16Pairs read one row at a time as one sequential stream
+// (AVX-512F); kBf16Dot multiplies bf16 by bf16 with the AVX512_BF16 pair dot product. kAuto picks per dtype and
+// batch from measurements (diagecg bench llm --kernel).
+// kLibTorch: no fast path (LibTorch's matmul), the baseline.
+enum class LinearKernel { kAuto, kLibTorch, kRows, kF32Seq, kBf16Pairs, kBf16Dot };
+bool linear_kernel_available(LinearKernel kernel, torch::Dtype weight_dtype);
+LinearKernel auto_linear_kernel(torch::Dtype weight_dtype, int64_t rows);   // requires kAuto to be available
+const char* linear_kernel_name(LinearKernel kernel);
+LinearKernel parse_linear_kernel(const std::string& name);   // throws std::invalid_argument
+// Process-wide choice used when fast_linear is asked for kAuto (benchmarks compare kernels with it).
+void set_linear_kernel(LinearKernel kernel);
+LinearKernel linear_kernel();
+
 // x: [M, K], w: [N, K] contiguous, both bf16 or both f32, CPU -> [M, N] in w's dtype, f32 accumulation.
-// Returns an undefined tensor when this CPU has neither AVX-512F nor AVX2+FMA.
-torch::Tensor fast_linear(const torch::Tensor& x, const torch::Tensor& w);
+// Returns an undefined tensor when this CPU has neither AVX-512F nor AVX2+FMA or kLibTorch is asked for; throws std::invalid_argument
+// when a kernel named explicitly cannot run here.
+torch::Tensor fast_linear(const torch::Tensor& x, const torch::Tensor& w, LinearKernel kernel = LinearKernel::kAuto);
+// fast_linear for several weights [N_i, K] of one dtype in one parallel pass; empty where fast_linear would
+// return an undefined tensor.
+std::vector<torch::Tensor> fast_linear_group(const torch::Tensor& x, const std::vector<torch::Tensor>& ws,
+                                             LinearKernel kernel = LinearKernel::kAuto);
 
 }  // namespace diagecg
