@@ -1,7 +1,10 @@
 #include "diagecg/llm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include <ATen/Parallel.h>
 
 namespace diagecg {
 
@@ -80,6 +83,61 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
 // ---------------------------------------------------------------------------------------------
 namespace {
 
+// c[i, j] = sum_t a[i, t] b[j, t] (a [m, k], b [n, k]); 16 lane sums, so the compiler vectorizes without
+// reassociating.
+__attribute__((target_clones("avx512f", "default"))) void mm_nt(const float* a, const float* b, float* c, int64_t m,
+                                                                int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+            float lanes[16] = {};
+            int64_t t = 0;
+            for (; t + 16 <= k; t += 16)
+                for (int l = 0; l < 16; ++l) lanes[l] += a[i * k + t + l] * b[j * k + t + l];
+            float sum = 0;
+            for (const float l : lanes) sum += l;
+            for (; t < k; ++t) sum += a[i * k + t] * b[j * k + t];
+            c[i * n + j] = sum;
+        }
+    }
+}
+
+// c[i, t] = sum_j a[i, j] b[j, t] (a [m, n], b [n, k]), as a sum of scaled rows of b.
+__attribute__((target_clones("avx512f", "default"))) void mm_nn(const float* a, const float* b, float* c, int64_t m,
+                                                                int64_t n, int64_t k) {
+    for (int64_t i = 0; i < m; ++i) {
+        float* ci = c + i * k;
+        std::fill(ci, ci + k, 0.0f);
+        for (int64_t j = 0; j < n; ++j) {
+            const float p = a[i * n + j];
+            const float* bj = b + j * k;
+            for (int64_t t = 0; t < k; ++t) ci[t] += p * bj[t];
+        }
+    }
+}
+
+// f32 [P, M, K] x [P, N, K]^T (transpose_b) or [P, M, N] x [P, N, K], over the leading dimensions.
+torch::Tensor small_bmm(const torch::Tensor& a, const torch::Tensor& b, bool transpose_b) {
+    const auto ac = a.contiguous(), bc = b.contiguous();
+    const int64_t m = a.size(-2), inner = a.size(-1);
+    const int64_t cols = transpose_b ? b.size(-2) : b.size(-1);
+    TORCH_CHECK(ac.scalar_type() == torch::kFloat && bc.scalar_type() == torch::kFloat && ac.dim() == bc.dim() &&
+                    (transpose_b ? b.size(-1) : b.size(-2)) == inner,
+                "small_bmm: bad operands ", a.sizes(), " ", b.sizes());
+    auto shape = a.sizes().vec();
+    shape.back() = cols;
+    auto c = torch::empty(shape, ac.options());
+    const int64_t batches = m == 0 ? 0 : ac.numel() / (m * inner);
+    const float *ap = ac.data_ptr<float>(), *bp = bc.data_ptr<float>();
+    float* cp = c.data_ptr<float>();
+    at::parallel_for(0, batches, 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            if (transpose_b) mm_nt(ap + p * m * inner, bp + p * cols * inner, cp + p * m * cols, m, cols, inner);
+            else mm_nn(ap + p * m * inner, bp + p * inner * cols, cp + p * m * cols, m, inner, cols);
+        }
+    });
+    return c;
+}
+
 template <typename T>
 void rope_rows(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor& y) {
     const auto xa = x.accessor<T, 4>();
@@ -137,17 +195,19 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     if (cache) std::tie(k, v) = cache->append(layer, k, v);                  // [B, Hkv, S, Dh]
     const int64_t s = k.size(2);
 
-    // Decoding a few tokens on the CPU: the two attention products are tiny, and LibTorch's bf16 batched
-    // matmul spent ~70 us on each (3 ms of a 32 ms TinyLlama step, bench llm); in f32 they take a few us and
-    // are exact to f32. Long prompts keep the input dtype (oneDNN's bf16 kernels win there).
-    const auto adt = (q.is_cpu() && n <= 16) ? torch::kFloat : q.scalar_type();
+    // Decoding a few tokens on the CPU: the two attention products are small, and LibTorch's batched matmul
+    // took ~70 us for each in bf16 and ~27 us in f32 (bench llm, TinyLlama, 160 keys); the loops of
+    // small_bmm take them in f32. Long prompts keep the input dtype (oneDNN's bf16 kernels win there).
+    const bool small = small_cpu_step(q, b * n);
+    const auto adt = small ? torch::kFloat : q.scalar_type();
     // Query heads h = j*g + i share kv head j: fold the g query heads into the row dimension.
     const auto qg = q.reshape({b, n_kv_head_, g * n, head_dim_}).to(adt);
-    auto scores = torch::matmul(qg, k.to(adt).transpose(-1, -2)).view({b, n_head_, n, s});   // [B, H, N, S]
+    auto scores = (small ? small_bmm(qg, k.to(adt), true) : torch::matmul(qg, k.to(adt).transpose(-1, -2)))
+                      .view({b, n_head_, n, s});                              // [B, H, N, S]
     scores = scores.to(torch::kFloat) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
     if (mask.defined()) scores = scores + mask;
     const auto probs = torch::softmax(scores, -1).to(adt).view({b, n_kv_head_, g * n, s});
-    const auto out = torch::matmul(probs, v.to(adt))                          // [B, Hkv, g*N, Dh]
+    const auto out = (small ? small_bmm(probs, v.to(adt), false) : torch::matmul(probs, v.to(adt)))   // [B, Hkv, g*N, Dh]
                          .view({b, n_head_, n, head_dim_})
                          .transpose(1, 2)
                          .reshape({b, n, n_head_ * head_dim_})
