@@ -282,8 +282,12 @@ TEST(Linear, FastPathMatchesF32Reference) {
                     EXPECT_THROW(fast_linear(x, w, kernel), std::invalid_argument) << what;
                     continue;
                 }
-                ++bf16_kernels_run;
                 const auto fast = fast_linear(x, w, kernel);
+                if (kernel == LinearKernel::kAuto && auto_linear_kernel(torch::kBFloat16, m, w.numel()) == LinearKernel::kLibTorch) {
+                    EXPECT_FALSE(fast.defined()) << what;   // auto hands these rows to LibTorch
+                    continue;
+                }
+                ++bf16_kernels_run;
                 EXPECT_EQ(fast.scalar_type(), torch::kBFloat16);
                 // f32 accumulation, one bf16 rounding of the result
                 EXPECT_TRUE(torch::allclose(fast.to(torch::kFloat), ref, 1e-2, 1e-2 * std::sqrt(double(k)))) << what;
@@ -292,7 +296,7 @@ TEST(Linear, FastPathMatchesF32Reference) {
             }
         }
     }
-    EXPECT_GE(bf16_kernels_run, 2 * 6 * 3);   // auto and rows run wherever the fast path does
+    EXPECT_GE(bf16_kernels_run, 6 * 3);   // rows runs wherever the fast path does
 }
 
 TEST(Linear, KernelNamesRoundTrip) {

@@ -1,7 +1,8 @@
 // Linear layer y = x W^T (+ b) with a memory-bound fast path for decoding: bf16 or f32 weights on a
-// CPU, few input rows, no autograd. Decoding one token reads every weight once, so the kernel streams
-// W once for all rows, widening bf16 to f32 in registers (AVX-512F or AVX2+FMA; no bf16 instructions
-// needed). Everything else (training, prefill, GPU) goes through LibTorch's matmul.
+// CPU, few input rows, no autograd. Decoding one token reads every weight once, so the kernels stream W
+// once for all input rows with f32 accumulation: bf16 x bf16 dot products where the CPU has AVX512_BF16,
+// else bf16 widened to f32 in registers (AVX-512F or AVX2+FMA). Everything else (training, prefill, GPU)
+// goes through LibTorch's matmul.
 #pragma once
 
 #include <string>
@@ -48,11 +49,13 @@ constexpr int64_t kFastLinearMaxRows = 16;
 // The fast path's kernels (src/linear.cpp): kRows streams a few adjacent weight rows per x load (AVX-512F or
 // AVX2+FMA, bf16 widened by a shift); kF32Seq and kBf16Pairs read one row at a time as one sequential stream
 // (AVX-512F); kBf16Dot multiplies bf16 by bf16 with the AVX512_BF16 pair dot product. kAuto picks per dtype and
-// batch from measurements (diagecg bench llm --kernel).
+// batch from measurements (diagecg bench llm --kernel), LibTorch itself for bf16 from 5 rows on CPUs with
+// AVX512_BF16.
 // kLibTorch: no fast path (LibTorch's matmul), the baseline.
 enum class LinearKernel { kAuto, kLibTorch, kRows, kF32Seq, kBf16Pairs, kBf16Dot };
 bool linear_kernel_available(LinearKernel kernel, torch::Dtype weight_dtype);
-LinearKernel auto_linear_kernel(torch::Dtype weight_dtype, int64_t rows);   // requires kAuto to be available
+// The kernel kAuto runs for `rows` inputs and weights of `weight_elements` in all (requires kAuto available).
+LinearKernel auto_linear_kernel(torch::Dtype weight_dtype, int64_t rows, int64_t weight_elements = int64_t(1) << 30);
 const char* linear_kernel_name(LinearKernel kernel);
 LinearKernel parse_linear_kernel(const std::string& name);   // throws std::invalid_argument
 // Process-wide choice used when fast_linear is asked for kAuto (benchmarks compare kernels with it).
