@@ -139,11 +139,16 @@ void place_parameters_in_huge_pages(torch::nn::Module& module) {
     }
 }
 
-double measure_read_bandwidth(size_t bytes, int reps) {
-    const int64_t n = static_cast<int64_t>(bytes / sizeof(float)) / 1024 * 1024;
-    const auto mem = alloc_huge(static_cast<size_t>(n) * sizeof(float));
-    auto* buf = static_cast<float*>(mem.get());
-    at::parallel_for(0, n, 1 << 16, [&](int64_t b, int64_t e) { std::fill(buf + b, buf + e, 1.0f); });  // no page faults while timing
+BandwidthProbe::BandwidthProbe(size_t bytes)
+    : n_(static_cast<int64_t>(bytes / sizeof(float)) / 1024 * 1024),
+      mem_(alloc_huge(static_cast<size_t>(n_) * sizeof(float))) {
+    auto* buf = static_cast<float*>(mem_.get());
+    at::parallel_for(0, n_, 1 << 16, [&](int64_t b, int64_t e) { std::fill(buf + b, buf + e, 1.0f); });  // no page faults while timing
+}
+
+double BandwidthProbe::measure(int reps) const {
+    const float* buf = static_cast<const float*>(mem_.get());
+    const int64_t n = n_;
     const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
     double best = 1e30;
     for (const int streams : {1, 4}) {

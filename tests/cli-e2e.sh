@@ -68,6 +68,16 @@ head -c 5000 "$DATA/models/stories260K/model.safetensors" >"$TMP/broken/model.sa
 check "generate truncated safetensors" bash -c "'$BIN' generate -m '$TMP/broken' -p x 2>&1 | grep -q 'past the data buffer'"
 check "generate missing model dir" bash -c "'$BIN' generate -m '$TMP/nope' -p x 2>&1 | grep -q 'does not exist'"
 
+# bench llm on the real checkpoint: one row per dtype x kernel x batch, each with its bound and ratio; the
+# kernels this CPU cannot run for a dtype are named and skipped; a bad kernel name is one clear error
+"$BIN" bench llm -m "$DATA/models/stories260K" --dtype f32 bf16 --batch 1 3 --kernel auto libtorch bf16-dot \
+    --n-prompt 8 --n-gen 4 --reps 1 >"$TMP/bench.txt" 2>/dev/null
+check "bench llm exit 0" test $? -eq 0
+check "bench llm probes bandwidth" grep -qE "^memory read bandwidth: [0-9]+ probes, [0-9.]+ to [0-9.]+ GB/s" "$TMP/bench.txt"
+check "bench llm rows" test "$(grep -cE '^stories260K +(f32|bf16) +[a-z0-9-]+ +[13] +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+%$' "$TMP/bench.txt")" -ge 6
+check "bench llm f32 skips bf16-dot" grep -q "kernel bf16-dot cannot run f32 weights on this CPU: skipped" "$TMP/bench.txt"
+check "bench llm bad kernel" bash -c "'$BIN' bench llm --kernel fastest 2>&1 | grep -q 'kernel must be auto, libtorch'"
+
 # ECG tokenizer (stage 1): train the tiny config, kill it with SIGKILL mid-run, resume, and get the very
 # same weights and metrics as an uninterrupted run.
 SRC=$(cd "$(dirname "$DATA")/.." && pwd)

@@ -1,6 +1,7 @@
 // Threads, devices and dtypes: parsing of the --device/--dtype/--threads flags.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <torch/torch.h>
@@ -13,11 +14,19 @@ int init_threads(int requested);
 torch::Device parse_device(const std::string& s);        // "cpu" | "cuda" | "cuda:N"
 torch::Dtype parse_dtype_flag(const std::string& s);     // "f32"/"fp32"/"float32" | "bf16"/"bfloat16" | "f16"
 std::string dtype_string(torch::Dtype d);
-// Memory read bandwidth in bytes/s (the roofline of a decode step, which reads every weight once): the
-// fastest of `reps` passes over a `bytes` buffer in huge pages (as place_parameters_in_huge_pages puts the
-// weights), read by all threads with AVX-512 (or AVX2) loads, each thread as one sequential stream and as
-// four streams side by side; the faster pattern counts.
-double measure_read_bandwidth(size_t bytes = size_t(1) << 30, int reps = 5);
+// Memory read bandwidth in bytes/s (the roofline of a decode step, which reads every weight once) over one
+// buffer in huge pages (as place_parameters_in_huge_pages puts the weights), allocated and filled once so that
+// repeated measurements read the same pages. measure(): the fastest of `reps` passes by all threads with
+// AVX-512 (or AVX2) loads, each thread as one sequential stream and as four streams side by side.
+class BandwidthProbe {
+public:
+    explicit BandwidthProbe(size_t bytes = size_t(1) << 30);
+    double measure(int reps = 3) const;
+
+private:
+    int64_t n_;                  // floats
+    std::shared_ptr<void> mem_;
+};
 
 // Moves every CPU parameter of `module` into one 2 MiB-aligned buffer advised for transparent huge pages.
 // A decode step streams every weight once; with 4 KiB pages the hardware prefetchers restart at each page

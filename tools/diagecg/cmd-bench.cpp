@@ -58,10 +58,14 @@ void run_bench_llm(const BenchLlmOptions& o) {
     // The host's memory bandwidth moved between ~50 and ~85 GB/s from minute to minute here (other tenants),
     // so each decode repetition is bracketed by two probes and its bound uses the faster of the two: the
     // bound describes the memory the repetition actually had, not a quieter moment.
+    for (const auto& k : o.kernels) (void)parse_linear_kernel(k);   // bad names fail before any work
+    for (const auto& d : o.dtypes) (void)parse_dtype_flag(d);
+    // One buffer for every probe, allocated before any model (while huge pages are easy to get).
+    const BandwidthProbe bandwidth;
     double bw_max = 0, bw_min = 1e30;
     int n_probes = 0;
     const auto probe = [&] {
-        const double bw = measure_read_bandwidth(size_t(1) << 30, 3);
+        const double bw = bandwidth.measure(3);
         bw_max = std::max(bw_max, bw);
         bw_min = std::min(bw_min, bw);
         ++n_probes;
