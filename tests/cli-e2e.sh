@@ -77,6 +77,7 @@ check "bench llm probes bandwidth" grep -qE "^memory read bandwidth: [0-9]+ prob
 check "bench llm rows" test "$(grep -cE '^stories260K +(f32|bf16) +[a-z0-9-]+ +[13] +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+%$' "$TMP/bench.txt")" -ge 6
 check "bench llm f32 skips bf16-dot" grep -q "kernel bf16-dot cannot run f32 weights on this CPU: skipped" "$TMP/bench.txt"
 check "bench llm bad kernel" bash -c "'$BIN' bench llm --kernel fastest 2>&1 | grep -q 'kernel must be auto, libtorch'"
+check "bench llm zero reps" bash -c "'$BIN' bench llm --reps 0 2>&1 | grep -q -- '--reps: Value 0 not in range 1'"
 
 # ECG tokenizer (stage 1): train the tiny config, kill it with SIGKILL mid-run, resume, and get the very
 # same weights and metrics as an uninterrupted run.

@@ -92,56 +92,56 @@ void run_bench_llm(const BenchLlmOptions& o) {
         int64_t largest = 0;   // the kernel auto picks is shown for the largest weight matrix
         for (const auto& p : m.model->parameters()) largest = std::max(largest, p.numel());
         for (const auto& kname : o.kernels) {
-        const LinearKernel kernel = parse_linear_kernel(kname);
-        if (kernel != LinearKernel::kAuto && !linear_kernel_available(kernel, dtype)) {
-            fmt::print("{:<12} {:<5} kernel {} cannot run {} weights on this CPU: skipped\n", label, ds, kname, ds);
-            continue;
-        }
-        set_linear_kernel(kernel);
-        for (const int64_t b : o.batches) {
-            const std::string kshown = kernel != LinearKernel::kAuto ? kname
-                : !linear_kernel_available(kernel, dtype) ? "libtorch"
-                : linear_kernel_name(auto_linear_kernel(dtype, b, largest));
-            std::vector<std::vector<int64_t>> prompts(b, std::vector<int64_t>(o.n_prompt));
-            for (int64_t i = 0; i < b; ++i)
-                for (int64_t j = 0; j < o.n_prompt; ++j) prompts[i][j] = (i * 7919 + j * 104729) % cfg.vocab_size;
-            GenerateStats best;
-            best.decode_s = 1e30;
-            double best_bw = 0, last_bw = probe();
-            for (int r = 0; r < o.reps; ++r) {
-                GenerateStats st;
-                {
-                    // The forward path generate() uses, with greedy argmax on the device.
-                    torch::NoGradGuard ng;
-                    KvCache cache(cfg, b, o.n_prompt + o.n_gen, m.model->dtype(), torch::kCPU);
-                    auto toks = torch::empty({b, o.n_prompt}, torch::kLong);
-                    for (int64_t i = 0; i < b; ++i)
-                        for (int64_t j = 0; j < o.n_prompt; ++j) toks[i][j] = prompts[i][j];
-                    auto t = Clock::now();
-                    auto lg = m.model->logits(m.model->hidden(toks, &cache).select(1, o.n_prompt - 1));
-                    auto next = lg.argmax(-1, true);
-                    st.prefill_s = since(t);
-                    st.n_prefill_tokens = b * o.n_prompt;
-                    t = Clock::now();
-                    for (int64_t s = 0; s < o.n_gen; ++s) {
-                        lg = m.model->logits(m.model->hidden(next, &cache).select(1, 0));
-                        next = lg.argmax(-1, true);
-                    }
-                    (void)next.sum().item<int64_t>();
-                    st.decode_s = since(t);
-                    st.n_decode_steps = o.n_gen;
-                }
-                const double bw = probe();
-                if (st.decode_s / st.n_decode_steps < best.decode_s / std::max<int64_t>(1, best.n_decode_steps)) {
-                    best = st;
-                    best_bw = std::max(last_bw, bw);
-                }
-                last_bw = bw;
+            const LinearKernel kernel = parse_linear_kernel(kname);
+            if (kernel != LinearKernel::kAuto && !linear_kernel_available(kernel, dtype)) {
+                fmt::print("{:<12} {:<5} kernel {} cannot run {} weights on this CPU: skipped\n", label, ds, kname, ds);
+                continue;
             }
-            const double step_s = best.decode_s / best.n_decode_steps;
-            rows.push_back({label, ds, kshown, b, best.n_prefill_tokens / best.prefill_s, step_s, weight_bytes, best_bw});
-            log::info("{} {} {} batch {}: decode {:.2f} ms/step", label, ds, kshown, b, step_s * 1e3);
-        }
+            set_linear_kernel(kernel);
+            for (const int64_t b : o.batches) {
+                const std::string kshown = kernel != LinearKernel::kAuto ? kname
+                    : !linear_kernel_available(kernel, dtype) ? "libtorch"
+                    : linear_kernel_name(auto_linear_kernel(dtype, b, largest));
+                std::vector<std::vector<int64_t>> prompts(b, std::vector<int64_t>(o.n_prompt));
+                for (int64_t i = 0; i < b; ++i)
+                    for (int64_t j = 0; j < o.n_prompt; ++j) prompts[i][j] = (i * 7919 + j * 104729) % cfg.vocab_size;
+                GenerateStats best;
+                best.decode_s = 1e30;
+                double best_bw = 0, last_bw = probe();
+                for (int r = 0; r < o.reps; ++r) {
+                    GenerateStats st;
+                    {
+                        // The forward path generate() uses, with greedy argmax on the device.
+                        torch::NoGradGuard ng;
+                        KvCache cache(cfg, b, o.n_prompt + o.n_gen, m.model->dtype(), torch::kCPU);
+                        auto toks = torch::empty({b, o.n_prompt}, torch::kLong);
+                        for (int64_t i = 0; i < b; ++i)
+                            for (int64_t j = 0; j < o.n_prompt; ++j) toks[i][j] = prompts[i][j];
+                        auto t = Clock::now();
+                        auto lg = m.model->logits(m.model->hidden(toks, &cache).select(1, o.n_prompt - 1));
+                        auto next = lg.argmax(-1, true);
+                        st.prefill_s = since(t);
+                        st.n_prefill_tokens = b * o.n_prompt;
+                        t = Clock::now();
+                        for (int64_t s = 0; s < o.n_gen; ++s) {
+                            lg = m.model->logits(m.model->hidden(next, &cache).select(1, 0));
+                            next = lg.argmax(-1, true);
+                        }
+                        (void)next.sum().item<int64_t>();
+                        st.decode_s = since(t);
+                        st.n_decode_steps = o.n_gen;
+                    }
+                    const double bw = probe();
+                    if (st.decode_s / st.n_decode_steps < best.decode_s / std::max<int64_t>(1, best.n_decode_steps)) {
+                        best = st;
+                        best_bw = std::max(last_bw, bw);
+                    }
+                    last_bw = bw;
+                }
+                const double step_s = best.decode_s / best.n_decode_steps;
+                rows.push_back({label, ds, kshown, b, best.n_prefill_tokens / best.prefill_s, step_s, weight_bytes, best_bw});
+                log::info("{} {} {} batch {}: decode {:.2f} ms/step", label, ds, kshown, b, step_s * 1e3);
+            }
         }
         set_linear_kernel(LinearKernel::kAuto);
     }
@@ -236,10 +236,10 @@ void add_bench(CLI::App& app, RunFn& run) {
     llm->add_option("-m,--model", lo->model_dir, "model directory (default: random weights of --shape)");
     llm->add_option("--shape", lo->shape, "random-weight shape: tinyllama or stories260k")->capture_default_str();
     llm->add_option("--dtype", lo->dtypes, "dtypes to run")->capture_default_str();
-    llm->add_option("--batch", lo->batches, "batch sizes to run")->capture_default_str();
-    llm->add_option("--n-prompt", lo->n_prompt, "prompt tokens per row")->capture_default_str();
-    llm->add_option("--n-gen", lo->n_gen, "decode steps")->capture_default_str();
-    llm->add_option("--reps", lo->reps, "repetitions (best is reported)")->capture_default_str();
+    llm->add_option("--batch", lo->batches, "batch sizes to run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    llm->add_option("--n-prompt", lo->n_prompt, "prompt tokens per row")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    llm->add_option("--n-gen", lo->n_gen, "decode steps")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    llm->add_option("--reps", lo->reps, "repetitions (best is reported)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
     llm->add_option("--kernel", lo->kernels,
                     "decode matmul kernels to compare: auto, libtorch, rows, f32-seq, bf16-pairs, bf16-dot (ones this CPU "
                     "cannot run for a dtype are skipped)")
