@@ -550,6 +550,7 @@ std::vector<torch::Tensor> fast_linear_group(const torch::Tensor& x, const std::
         g.y.push_back(ys.back().data_ptr());
         g.n.push_back(w.size(0));
     }
+    if (m == 0) return ys;
     const bool avx512 = detect_isa() == Isa::kAvx512 || detect_isa() == Isa::kAvx512Bf16;
     if (dt == torch::kBFloat16) {
         if (kernel == LinearKernel::kBf16Dot) {

@@ -307,6 +307,19 @@ TEST(Linear, KernelNamesRoundTrip) {
     EXPECT_FALSE(fast_linear(torch::randn({1, 64}), torch::randn({8, 64}), LinearKernel::kLibTorch).defined());
 }
 
+TEST(Linear, EveryKernelTakesAnEmptyBatch) {
+    torch::NoGradGuard ng;
+    for (const auto dt : {torch::kFloat, torch::kBFloat16}) {
+        for (const auto k : {LinearKernel::kAuto, LinearKernel::kRows, LinearKernel::kF32Seq, LinearKernel::kBf16Pairs,
+                             LinearKernel::kBf16Dot}) {
+            if (!linear_kernel_available(k, dt)) continue;
+            const auto y = fast_linear(torch::empty({0, 64}, dt), torch::randn({5, 64}).to(dt), k);
+            if (!y.defined()) continue;   // auto handing the rows to LibTorch
+            EXPECT_EQ(y.sizes(), (std::vector<int64_t>{0, 5})) << linear_kernel_name(k);
+        }
+    }
+}
+
 TEST(Linear, ParametersInHugePagesKeepValuesAndTraining) {
     Linear lin(64, 10, true);
     const auto w0 = lin->weight.detach().clone();
