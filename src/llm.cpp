@@ -38,10 +38,10 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
 namespace {
 
 // Decoding on the CPU runs each small LibTorch op for a few microseconds of dispatch; these two layer parts
-// are written as one loop each for that case (no autograd, a few rows) with the rounding of the op chains
-// they replace: f32 math, one rounding to the dtype where the chain rounds.
+// are written as one loop each for that case (no autograd, as few rows as Linear's fast path takes) with the
+// rounding of the op chains they replace: f32 math, one rounding to the dtype where the chain rounds.
 bool small_cpu_step(const torch::Tensor& x, int64_t rows) {
-    return x.is_cpu() && !torch::GradMode::is_enabled() && rows <= 16 &&
+    return x.is_cpu() && !torch::GradMode::is_enabled() && rows <= kFastLinearMaxRows &&
            (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16);
 }
 
