@@ -6,7 +6,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "diagecg/ecg-record.h"
+#include "diagecg/ecg/ecg-record.h"
+#include "diagecg/ecg/read-ecg.h"
 
 namespace diagecg {
 namespace {

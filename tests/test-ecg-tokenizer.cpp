@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "diagecg/ecg-tokenizer.h"
+#include "diagecg/tokenizer/ecg-tokenizer.h"
 
 using namespace diagecg;
 

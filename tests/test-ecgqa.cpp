@@ -12,10 +12,10 @@
 #include <regex>
 #include <set>
 
-#include "diagecg/ecgqa-generator.h"
-#include "diagecg/ecgqa.h"
-#include "diagecg/ptbxl-meta.h"
-#include "diagecg/task-data.h"
+#include "diagecg/data/ecgqa-generator.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/data/task-data.h"
 #include "test-util.h"
 
 using namespace diagecg;
@@ -398,11 +398,11 @@ TEST(EcgQa, SharedChunksAndSplits) {
     std::set<int64_t> have;
     for (const auto& row : read_csv_table(shared_data() + "/ptbxl-processed/records.csv").rows)
         have.insert(std::stoll(row[0]));
-    // counts from the data README: 24,348 samples in 4 chunks; 535, 13, 11, 19 with all ECGs in ptbxl-processed
-    const std::vector<std::pair<std::string, std::pair<size_t, size_t>>> chunks = {{"train/120000", {10000, 535}},
-                                                                                   {"train/260000", {7539, 13}},
-                                                                                   {"valid/60000", {4663, 11}},
-                                                                                   {"test/80000", {2146, 19}}};
+    // counts from the data README: 24,348 samples in 4 chunks; 828, 33, 15, 29 with all ECGs in ptbxl-processed
+    const std::vector<std::pair<std::string, std::pair<size_t, size_t>>> chunks = {{"train/120000", {10000, 828}},
+                                                                                   {"train/260000", {7539, 33}},
+                                                                                   {"valid/60000", {4663, 15}},
+                                                                                   {"test/80000", {2146, 29}}};
     for (const auto& [chunk, counts] : chunks) {
         const auto tmpl = read_ecgqa_json(qa + "/template/" + chunk + ".json");
         const auto para = read_ecgqa_json(qa + "/paraphrased/" + chunk + ".json");
@@ -419,7 +419,7 @@ TEST(EcgQa, SharedChunksAndSplits) {
         EXPECT_EQ(n_have, counts.second) << chunk;
     }
     // the official split lists are disjoint. (ptbxl-processed/records.csv does not follow them: its split is
-    // PTB-XL's strat_fold, 9 = val, 10 = test, and 221 of its ECGs are in none of the lists.)
+    // PTB-XL's strat_fold, 9 = val, 10 = test, and some of its ECGs are in none of the lists.)
     std::set<int64_t> all;
     for (const char* file : {"train", "valid", "test"}) {
         const auto ids = read_ecg_split(qa + "/" + file + "_ecgs.tsv");

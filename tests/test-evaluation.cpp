@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "diagecg/byte-reader.h"
-#include "diagecg/evaluation.h"
+#include "diagecg/eval/evaluation.h"
+#include "diagecg/util/byte-reader.h"
 
 using namespace diagecg;
 namespace fs = std::filesystem;

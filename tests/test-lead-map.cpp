@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "diagecg/lead-map.h"
+#include "diagecg/ecg/lead-map.h"
 
 using namespace diagecg;
 

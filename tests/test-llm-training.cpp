@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "test-util.h"
-#include "diagecg/ptbxl-meta.h"
-#include "diagecg/safetensors.h"
-#include "diagecg/text-corpus.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/data/text-corpus.h"
+#include "diagecg/util/safetensors.h"
 
 using namespace diagecg;
 using diagecg::test::temp_dir;

@@ -5,10 +5,10 @@
 #include <torch/torch.h>
 
 #include "test-util.h"
-#include "diagecg/device.h"
-#include "diagecg/generate.h"
-#include "diagecg/linear.h"
-#include "diagecg/llm-io.h"
+#include "diagecg/llm/generate.h"
+#include "diagecg/llm/linear.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/util/device.h"
 
 using namespace diagecg;
 using diagecg::test::temp_dir;

@@ -5,8 +5,8 @@
 #include <torch/torch.h>
 
 #include "test-util.h"
-#include "diagecg/llm-io.h"
-#include "diagecg/lora.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/lora.h"
 
 using namespace diagecg;
 using diagecg::test::temp_dir;

@@ -13,10 +13,11 @@
 
 #include <unistd.h>
 
-#include "diagecg/csv-reader.h"
-#include "diagecg/ecg-record.h"
-#include "diagecg/edf-reader.h"
-#include "diagecg/npy-reader.h"
+#include "diagecg/ecg/csv-reader.h"
+#include "diagecg/ecg/ecg-record.h"
+#include "diagecg/ecg/edf-reader.h"
+#include "diagecg/ecg/npy-reader.h"
+#include "diagecg/ecg/read-ecg.h"
 
 namespace diagecg {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/ecg-plot.h"
+#include "diagecg/ecg/ecg-plot.h"
 
 namespace {
 

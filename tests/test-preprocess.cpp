@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "diagecg/ecg-preprocess.h"
-#include "diagecg/lead-map.h"
-#include "diagecg/resample.h"
+#include "diagecg/ecg/ecg-preprocess.h"
+#include "diagecg/ecg/lead-map.h"
+#include "diagecg/ecg/resample.h"
 
 using namespace diagecg;
 

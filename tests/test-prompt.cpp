@@ -1,7 +1,7 @@
 // The prompt builder: what carries loss, and that generation sees exactly the training prefix.
 #include <gtest/gtest.h>
 
-#include "diagecg/prompt.h"
+#include "diagecg/data/prompt.h"
 
 using namespace diagecg;
 

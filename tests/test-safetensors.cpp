@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "diagecg/llm-config.h"
-#include "diagecg/safetensors.h"
+#include "diagecg/llm/llm-config.h"
+#include "diagecg/util/safetensors.h"
 
 using namespace diagecg;
 namespace fs = std::filesystem;

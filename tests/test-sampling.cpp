@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "diagecg/sampling.h"
+#include "diagecg/llm/sampling.h"
 
 using namespace diagecg;
 

@@ -18,9 +18,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/meteor.h"
-#include "diagecg/text-metrics.h"
-#include "diagecg/wordnet.h"
+#include "diagecg/eval/meteor.h"
+#include "diagecg/eval/text-metrics.h"
+#include "diagecg/eval/wordnet.h"
 
 using namespace diagecg;
 

@@ -9,10 +9,10 @@
 #include <torch/torch.h>
 
 #include "test-util.h"
-#include "diagecg/ecg-tokenizer-io.h"
-#include "diagecg/record-set.h"
-#include "diagecg/safetensors.h"
-#include "diagecg/trainer.h"
+#include "diagecg/ecg/record-set.h"
+#include "diagecg/tokenizer/ecg-tokenizer-io.h"
+#include "diagecg/train/trainer.h"
+#include "diagecg/util/safetensors.h"
 
 using namespace diagecg;
 using diagecg::test::temp_dir;

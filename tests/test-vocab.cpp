@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "diagecg/text-tokenizer.h"
-#include "diagecg/vocab.h"
+#include "diagecg/llm/text-tokenizer.h"
+#include "diagecg/llm/vocab.h"
 
 using namespace diagecg;
 

@@ -15,8 +15,9 @@
 
 #include <unistd.h>
 
-#include "diagecg/ecg-record.h"
-#include "diagecg/wfdb-reader.h"
+#include "diagecg/ecg/ecg-record.h"
+#include "diagecg/ecg/read-ecg.h"
+#include "diagecg/ecg/wfdb-reader.h"
 
 namespace diagecg {
 namespace {

@@ -1,5 +1,5 @@
-// ECG-QA single-ECG question generator; the rules are listed in include/diagecg/ecgqa-generator.h.
-#include "diagecg/ecgqa-generator.h"
+// ECG-QA single-ECG question generator; the rules are listed in include/diagecg/data/ecgqa-generator.h.
+#include "diagecg/data/ecgqa-generator.h"
 
 #include <algorithm>
 #include <array>

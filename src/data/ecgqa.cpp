@@ -1,5 +1,5 @@
-// ECG-QA file readers/writers and answer comparison; formats in include/diagecg/ecgqa.h.
-#include "diagecg/ecgqa.h"
+// ECG-QA file readers/writers and answer comparison; formats in include/diagecg/data/ecgqa.h.
+#include "diagecg/data/ecgqa.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,9 +9,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "diagecg/atomic-file.h"
-#include "diagecg/byte-reader.h"
-#include "diagecg/ptbxl-meta.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/byte-reader.h"
 
 namespace diagecg {
 namespace {

@@ -1,4 +1,4 @@
-#include "diagecg/prompt.h"
+#include "diagecg/data/prompt.h"
 
 #include <stdexcept>
 

@@ -1,5 +1,5 @@
-// PTB-XL metadata readers; the file layout is described in include/diagecg/ptbxl-meta.h.
-#include "diagecg/ptbxl-meta.h"
+// PTB-XL metadata readers; the file layout is described in include/diagecg/data/ptbxl-meta.h.
+#include "diagecg/data/ptbxl-meta.h"
 
 #include <algorithm>
 #include <array>
@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "diagecg/byte-reader.h"
+#include "diagecg/util/byte-reader.h"
 
 namespace diagecg {
 namespace {

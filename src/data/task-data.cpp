@@ -1,4 +1,4 @@
-#include "diagecg/task-data.h"
+#include "diagecg/data/task-data.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,11 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/byte-reader.h"
-#include "diagecg/ecgqa.h"
-#include "diagecg/log.h"
-#include "diagecg/ptbxl-meta.h"
-#include "diagecg/record-set.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/ecg/record-set.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 

@@ -1,12 +1,12 @@
-#include "diagecg/text-corpus.h"
+#include "diagecg/data/text-corpus.h"
 
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <stdexcept>
 
-#include "diagecg/ecgqa.h"
-#include "diagecg/ptbxl-meta.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/data/ptbxl-meta.h"
 
 namespace diagecg {
 

@@ -4,7 +4,7 @@
 //     in the first row); cells may be quoted; blank lines and lines starting with '#' are skipped;
 //  3. an optional first column named time / t / index / sample is dropped.
 // Cells are decimal numbers or "nan" (missing sample); anything else is an error.
-#include "diagecg/csv-reader.h"
+#include "diagecg/ecg/csv-reader.h"
 
 #include <cctype>
 #include <cmath>
@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "diagecg/byte-reader.h"
+#include "diagecg/util/byte-reader.h"
 
 namespace diagecg {
 namespace {

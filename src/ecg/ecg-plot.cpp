@@ -7,7 +7,7 @@
 //      III,aVF,V3,V6), row 4 the lead II rhythm strip over the first min(duration, 10) s; every
 //      row starts with a 1 mV x 0.2 s calibration pulse in a 0.4 s wide zone
 //   3. footer: opts.footer_lines, word-wrapped to the grid width
-#include "diagecg/ecg-plot.h"
+#include "diagecg/ecg/ecg-plot.h"
 
 #include <fmt/format.h>
 

@@ -6,7 +6,7 @@
 //      forward and backward: 4th-order magnitude, -6 dB at the corners), powerline notch (Q = 30)
 //   5. crop or zero-pad to duration_s by the length policy
 //   6. per-lead z-normalisation (population std) over the recorded part; flat leads become zeros
-#include "diagecg/ecg-preprocess.h"
+#include "diagecg/ecg/ecg-preprocess.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,9 +14,9 @@
 
 #include <fmt/format.h>
 
-#include "diagecg/json-config.h"
-#include "diagecg/lead-map.h"
-#include "diagecg/resample.h"
+#include "diagecg/ecg/lead-map.h"
+#include "diagecg/ecg/resample.h"
+#include "diagecg/util/json-config.h"
 
 namespace diagecg {
 

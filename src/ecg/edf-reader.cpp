@@ -6,7 +6,7 @@
 // prefiltering 80, samples per record 8, reserved 32 (total 256 per signal).
 // EDF+ patient field: "CODE SEX BIRTHDATE NAME" (SEX M/F/X, BIRTHDATE dd-MMM-yyyy);
 // EDF+ recording field: "Startdate dd-MMM-yyyy ...".
-#include "diagecg/edf-reader.h"
+#include "diagecg/ecg/edf-reader.h"
 
 #include <cctype>
 #include <cmath>
@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "diagecg/byte-reader.h"
+#include "diagecg/util/byte-reader.h"
 
 namespace diagecg {
 namespace {

@@ -1,7 +1,7 @@
 // Lead names -> canonical order. Aliases: Roman (I, II, III), German/Latin "D" (D1, DI, DII, D3),
 // MIT-BIH "MLII", precordial "C1".."C6"; case, spaces, underscores and a "lead" prefix are ignored.
 // Derivation (Einthoven: III = II - I; Goldberger: aVR = -(I+II)/2, aVL = I - II/2, aVF = II - I/2).
-#include "diagecg/lead-map.h"
+#include "diagecg/ecg/lead-map.h"
 
 #include <algorithm>
 #include <cctype>

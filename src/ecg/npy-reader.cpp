@@ -4,7 +4,7 @@
 //  3. header: an ASCII (v3: UTF-8) Python dict literal with keys 'descr', 'fortran_order', 'shape',
 //     padded with spaces and ending in '\n';
 //  4. the array data, C (row-major) or Fortran (column-major) order.
-#include "diagecg/npy-reader.h"
+#include "diagecg/ecg/npy-reader.h"
 
 #include <cmath>
 #include <cstring>
@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "diagecg/byte-reader.h"
+#include "diagecg/util/byte-reader.h"
 
 namespace diagecg {
 namespace {

@@ -1,4 +1,4 @@
-#include "diagecg/record-set.h"
+#include "diagecg/ecg/record-set.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -4,7 +4,7 @@
 //   2. h: Kaiser-windowed sinc at rate in_hz*up, odd length, centred (zero delay), gain up
 //   3. bank row p holds h[p], h[p+up], h[p+2up], ... reversed and zero-padded to a multiple of
 //      kLanes, so each output is one contiguous dot product with the edge-padded input
-#include "diagecg/resample.h"
+#include "diagecg/ecg/resample.h"
 
 #include <algorithm>
 #include <cmath>

@@ -9,7 +9,7 @@
 //     b1 high nibble = s1 bits 8-11, b2 = s1 bits 0-7).
 //  3. The format's most negative code (-32768 for 16/61, -2048 for 212, ...) marks an invalid sample.
 //  4. Checksum: the 16-bit wrap-around sum of all of a signal's samples (adu), as a signed int.
-#include "diagecg/wfdb-reader.h"
+#include "diagecg/ecg/wfdb-reader.h"
 
 #include <algorithm>
 #include <cctype>
@@ -19,8 +19,8 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "diagecg/byte-reader.h"
-#include "diagecg/log.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 namespace {

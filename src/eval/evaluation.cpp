@@ -1,4 +1,4 @@
-#include "diagecg/evaluation.h"
+#include "diagecg/eval/evaluation.h"
 
 #include <algorithm>
 #include <fstream>
@@ -10,10 +10,10 @@
 
 #include <fmt/format.h>
 
-#include "diagecg/atomic-file.h"
-#include "diagecg/byte-reader.h"
-#include "diagecg/ecgqa.h"
-#include "diagecg/wordnet.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/eval/wordnet.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/byte-reader.h"
 
 namespace diagecg {
 

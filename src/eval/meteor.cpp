@@ -1,4 +1,4 @@
-#include "diagecg/meteor.h"
+#include "diagecg/eval/meteor.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "diagecg/wordnet.h"
+#include "diagecg/eval/wordnet.h"
 
 namespace diagecg {
 namespace {

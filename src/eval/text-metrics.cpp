@@ -1,4 +1,4 @@
-#include "diagecg/text-metrics.h"
+#include "diagecg/eval/text-metrics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "diagecg/meteor.h"
+#include "diagecg/eval/meteor.h"
 
 namespace diagecg {
 namespace {

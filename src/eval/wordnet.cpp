@@ -1,4 +1,4 @@
-#include "diagecg/wordnet.h"
+#include "diagecg/eval/wordnet.h"
 
 #include <array>
 #include <chrono>
@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "diagecg/log.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 namespace {

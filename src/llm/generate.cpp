@@ -1,4 +1,4 @@
-#include "diagecg/generate.h"
+#include "diagecg/llm/generate.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,11 +1,11 @@
-#include "diagecg/llm-config.h"
+#include "diagecg/llm/llm-config.h"
 
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/byte-reader.h"
-#include "diagecg/json-config.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/json-config.h"
 
 namespace diagecg {
 

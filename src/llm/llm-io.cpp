@@ -1,4 +1,4 @@
-#include "diagecg/llm-io.h"
+#include "diagecg/llm/llm-io.h"
 
 #include <filesystem>
 #include <fstream>
@@ -8,43 +8,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/atomic-file.h"
-#include "diagecg/byte-reader.h"
-#include "diagecg/device.h"
-#include "diagecg/log.h"
-#include "diagecg/safetensors.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/device.h"
+#include "diagecg/util/log.h"
+#include "diagecg/util/module-weights.h"
+#include "diagecg/util/safetensors.h"
 
 namespace diagecg {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-torch::Dtype to_torch(DType d, const std::string& name) {
-    switch (d) {
-        case DType::kF32: return torch::kFloat;
-        case DType::kF16: return torch::kHalf;
-        case DType::kBF16: return torch::kBFloat16;
-        default: throw std::runtime_error("tensor '" + name + "' has dtype " + dtype_name(d) + ", expected F32, F16 or BF16");
-    }
-}
-
-DType from_torch(torch::Dtype d) {
-    switch (d) {
-        case torch::kFloat: return DType::kF32;
-        case torch::kHalf: return DType::kF16;
-        case torch::kBFloat16: return DType::kBF16;
-        default: throw std::runtime_error(std::string("cannot save tensors of dtype ") + c10::toString(d));
-    }
-}
-
-std::string shape_str(c10::IntArrayRef s) {
-    std::ostringstream o;
-    o << s;
-    return o.str();
-}
-
-}  // namespace
 
 std::string hf_tensor_name(const std::string& param_name) {
     // Our module tree mirrors HF's LlamaModel under "model.", except the output head.
@@ -56,47 +30,6 @@ std::string hf_tensor_name(const std::string& param_name) {
     if (const auto it = kTopLevel.find(param_name); it != kTopLevel.end()) return it->second;
     if (param_name.rfind("layers.", 0) == 0) return "model." + param_name;
     throw std::logic_error("no HF name for parameter '" + param_name + "'");
-}
-
-void load_module_weights(torch::nn::Module& module, const std::string& dir,
-                         const std::function<std::string(const std::string&)>& name_of, const std::string& what) {
-    const SafetensorsSet set(dir);
-    std::vector<std::string> problems;
-    std::set<std::string> used;
-    torch::NoGradGuard ng;
-    for (auto& kv : module.named_parameters(/*recurse=*/true)) {
-        const std::string hf = name_of(kv.key());
-        const SafetensorsFile* file = nullptr;
-        const TensorInfo* info = set.find(hf, &file);
-        if (!info) {
-            problems.push_back("missing tensor '" + hf + "' (shape " + shape_str(kv.value().sizes()) + ")");
-            continue;
-        }
-        used.insert(hf);
-        if (c10::IntArrayRef(info->shape) != kv.value().sizes()) {
-            problems.push_back("tensor '" + hf + "' has shape " + shape_str(info->shape) + ", expected " +
-                               shape_str(kv.value().sizes()));
-            continue;
-        }
-        try {
-            const auto src = torch::from_blob(const_cast<uint8_t*>(file->data(*info)), info->shape,
-                                              torch::TensorOptions().dtype(to_torch(info->dtype, hf)));
-            kv.value().copy_(src);
-        } catch (const std::runtime_error& e) {
-            problems.push_back(e.what());
-        }
-    }
-    for (const auto& name : set.names()) {
-        // HF checkpoints may carry derived buffers; everything else unknown is reported.
-        if (!used.count(name) && name.find("rotary_emb.inv_freq") == std::string::npos) {
-            problems.push_back("unexpected tensor '" + name + "'");
-        }
-    }
-    if (!problems.empty()) {
-        std::string msg = dir + ": " + std::to_string(problems.size()) + " problem(s) loading " + what + ":";
-        for (const auto& p : problems) msg += "\n  " + p;
-        throw std::runtime_error(msg);
-    }
 }
 
 void load_weights(Llama& model, const std::string& dir) { load_module_weights(*model, dir, hf_tensor_name, "weights"); }
@@ -143,7 +76,7 @@ void save_model(const LoadedModel& m, const std::string& dir) {
         const auto it = adapted.find(name);
         auto t = (it != adapted.end() ? it->second->merged_weight() : kv.value().detach()).to(torch::kCPU).contiguous();
         keep.push_back(t);
-        views.push_back({hf_tensor_name(kv.key()), from_torch(t.scalar_type()),
+        views.push_back({hf_tensor_name(kv.key()), dtype_from_torch(t.scalar_type()),
                          t.sizes().vec(), t.data_ptr(), static_cast<size_t>(t.nbytes())});
     }
     write_safetensors((fs::path(dir) / "model.safetensors").string(), views, {{"format", "pt"}});

@@ -1,4 +1,4 @@
-#include "diagecg/llm.h"
+#include "diagecg/llm/llm.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,16 +1,16 @@
-#include "diagecg/lora.h"
+#include "diagecg/llm/lora.h"
 
 #include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
 
-#include "diagecg/atomic-file.h"
-#include "diagecg/byte-reader.h"
-#include "diagecg/json-config.h"
-#include "diagecg/llm-io.h"
-#include "diagecg/log.h"
-#include "diagecg/safetensors.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/json-config.h"
+#include "diagecg/util/log.h"
+#include "diagecg/util/safetensors.h"
 
 namespace diagecg {
 

@@ -1,4 +1,4 @@
-#include "diagecg/sampling.h"
+#include "diagecg/llm/sampling.h"
 
 #include <algorithm>
 #include <cmath>

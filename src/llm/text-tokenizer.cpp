@@ -1,4 +1,4 @@
-#include "diagecg/text-tokenizer.h"
+#include "diagecg/llm/text-tokenizer.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -16,7 +16,7 @@ namespace diagecg {
 
 namespace {
 
-// The SentencePiece shim (src/spm-shim/spm-shim.cpp explains why it is a separate object).
+// The SentencePiece shim (src/llm/spm-shim/spm-shim.cpp explains why it is a separate object).
 struct SpmApi {
     void* (*load)(const char*, char**);
     void (*release)(void*);

@@ -1,4 +1,4 @@
-#include "diagecg/vocab.h"
+#include "diagecg/llm/vocab.h"
 
 #include <cstdio>
 #include <stdexcept>

@@ -1,11 +1,11 @@
-#include "diagecg/ecg-llm.h"
+#include "diagecg/model/ecg-llm.h"
 
 #include <algorithm>
 #include <filesystem>
 
-#include "diagecg/llm-training.h"
-#include "diagecg/log.h"
-#include "diagecg/lora.h"
+#include "diagecg/llm/lora.h"
+#include "diagecg/train/llm-training.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 

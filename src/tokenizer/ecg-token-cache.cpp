@@ -1,4 +1,4 @@
-#include "diagecg/ecg-token-cache.h"
+#include "diagecg/tokenizer/ecg-token-cache.h"
 
 #include <chrono>
 #include <cstring>
@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "diagecg/atomic-file.h"
-#include "diagecg/byte-reader.h"
-#include "diagecg/log.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 

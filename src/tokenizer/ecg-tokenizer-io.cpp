@@ -1,4 +1,4 @@
-#include "diagecg/ecg-tokenizer-io.h"
+#include "diagecg/tokenizer/ecg-tokenizer-io.h"
 
 #include <chrono>
 #include <cstring>
@@ -6,10 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "diagecg/atomic-file.h"
-#include "diagecg/log.h"
-#include "diagecg/llm-io.h"
-#include "diagecg/safetensors.h"
+#include "diagecg/ecg/read-ecg.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/log.h"
+#include "diagecg/util/module-weights.h"
+#include "diagecg/util/safetensors.h"
 
 namespace diagecg {
 namespace fs = std::filesystem;

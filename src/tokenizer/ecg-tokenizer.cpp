@@ -1,10 +1,10 @@
-#include "diagecg/ecg-tokenizer.h"
+#include "diagecg/tokenizer/ecg-tokenizer.h"
 
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/json-config.h"
+#include "diagecg/util/json-config.h"
 
 namespace diagecg {
 

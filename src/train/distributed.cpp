@@ -1,4 +1,4 @@
-#include "diagecg/distributed.h"
+#include "diagecg/train/distributed.h"
 
 #include <cstdlib>
 #include <stdexcept>
@@ -13,7 +13,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
-#include "diagecg/log.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 

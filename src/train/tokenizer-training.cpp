@@ -1,11 +1,11 @@
-#include "diagecg/tokenizer-training.h"
+#include "diagecg/train/tokenizer-training.h"
 
 #include <fstream>
 
-#include "diagecg/ecg-tokenizer-io.h"
-#include "diagecg/json-config.h"
-#include "diagecg/log.h"
-#include "diagecg/record-set.h"
+#include "diagecg/ecg/record-set.h"
+#include "diagecg/tokenizer/ecg-tokenizer-io.h"
+#include "diagecg/util/json-config.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 

@@ -1,6 +1,6 @@
-#include "diagecg/trainer.h"
+#include "diagecg/train/trainer.h"
 
-#include "diagecg/distributed.h"
+#include "diagecg/train/distributed.h"
 
 #include <atomic>
 #include <chrono>
@@ -12,9 +12,9 @@
 
 #include <sys/resource.h>
 
-#include "diagecg/atomic-file.h"
-#include "diagecg/json-config.h"
-#include "diagecg/log.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/json-config.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg {
 namespace fs = std::filesystem;

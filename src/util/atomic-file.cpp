@@ -1,4 +1,4 @@
-#include "diagecg/atomic-file.h"
+#include "diagecg/util/atomic-file.h"
 
 #include <cerrno>
 #include <cstdio>

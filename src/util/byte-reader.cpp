@@ -1,4 +1,4 @@
-#include "diagecg/byte-reader.h"
+#include "diagecg/util/byte-reader.h"
 
 #include <sys/stat.h>
 #include <cerrno>

@@ -1,4 +1,4 @@
-#include "diagecg/device.h"
+#include "diagecg/util/device.h"
 
 // GCC 12 reports a false "used uninitialized" inside _mm512_reduce_add_ps.
 #pragma GCC diagnostic ignored "-Wuninitialized"

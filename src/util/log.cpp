@@ -1,4 +1,4 @@
-#include "diagecg/log.h"
+#include "diagecg/util/log.h"
 
 #include <memory>
 #include <stdexcept>

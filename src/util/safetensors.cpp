@@ -1,4 +1,4 @@
-#include "diagecg/safetensors.h"
+#include "diagecg/util/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/byte-reader.h"
+#include "diagecg/util/byte-reader.h"
 
 namespace diagecg {
 

@@ -6,13 +6,14 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "diagecg/device.h"
-#include "diagecg/ecg-preprocess.h"
-#include "diagecg/ecg-tokenizer.h"
-#include "diagecg/generate.h"  // GenerateStats
-#include "diagecg/linear.h"
-#include "diagecg/llm-io.h"
-#include "diagecg/log.h"
+#include "diagecg/ecg/ecg-preprocess.h"
+#include "diagecg/ecg/read-ecg.h"
+#include "diagecg/llm/generate.h"  // GenerateStats
+#include "diagecg/llm/linear.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/tokenizer/ecg-tokenizer.h"
+#include "diagecg/util/device.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

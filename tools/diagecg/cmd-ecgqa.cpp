@@ -1,5 +1,5 @@
 // diagecg ecgqa-generate --ptbxl-meta DIR --ecgqa DIR -o OUTDIR: ECG-QA single-ECG questions instantiated from
-// PTB-XL metadata (rules in include/diagecg/ecgqa-generator.h), one ECG-QA JSON file per split.
+// PTB-XL metadata (rules in include/diagecg/data/ecgqa-generator.h), one ECG-QA JSON file per split.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/byte-reader.h"
-#include "diagecg/ecgqa-generator.h"
-#include "diagecg/ecgqa.h"
-#include "diagecg/log.h"
-#include "diagecg/ptbxl-meta.h"
+#include "diagecg/data/ecgqa-generator.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

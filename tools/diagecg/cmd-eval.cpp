@@ -12,14 +12,14 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/atomic-file.h"
-#include "diagecg/device.h"
-#include "diagecg/ecg-llm.h"
-#include "diagecg/ecgqa.h"
-#include "diagecg/evaluation.h"
-#include "diagecg/log.h"
-#include "diagecg/ptbxl-meta.h"
-#include "diagecg/wordnet.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/eval/evaluation.h"
+#include "diagecg/eval/wordnet.h"
+#include "diagecg/model/ecg-llm.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/device.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "commands.h"
-#include "diagecg/distributed.h"
-#include "diagecg/llm-training.h"
+#include "diagecg/train/distributed.h"
+#include "diagecg/train/llm-training.h"
 
 namespace diagecg::cli {
 

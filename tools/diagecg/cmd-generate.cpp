@@ -5,11 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/device.h"
-#include "diagecg/generate.h"
-#include "diagecg/llm-io.h"
-#include "diagecg/log.h"
-#include "diagecg/lora.h"
+#include "diagecg/llm/generate.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/lora.h"
+#include "diagecg/util/device.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

@@ -7,9 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/ecg-preprocess.h"
-#include "diagecg/lead-map.h"
-#include "diagecg/log.h"
+#include "diagecg/ecg/ecg-preprocess.h"
+#include "diagecg/ecg/lead-map.h"
+#include "diagecg/ecg/read-ecg.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

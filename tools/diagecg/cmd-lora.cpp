@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/llm-io.h"
-#include "diagecg/llm-training.h"
-#include "diagecg/log.h"
-#include "diagecg/lora.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/lora.h"
+#include "diagecg/train/llm-training.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

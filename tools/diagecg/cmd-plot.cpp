@@ -6,10 +6,11 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "diagecg/atomic-file.h"
-#include "diagecg/ecg-plot.h"
-#include "diagecg/lead-map.h"
-#include "diagecg/log.h"
+#include "diagecg/ecg/ecg-plot.h"
+#include "diagecg/ecg/lead-map.h"
+#include "diagecg/ecg/read-ecg.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

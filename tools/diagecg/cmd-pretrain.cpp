@@ -5,8 +5,9 @@
 #include <memory>
 
 #include "commands.h"
-#include "diagecg/distributed.h"
-#include "diagecg/llm-training.h"
+#include "diagecg/train/distributed.h"
+#include "diagecg/train/init-llm.h"
+#include "diagecg/train/llm-training.h"
 
 namespace diagecg::cli {
 

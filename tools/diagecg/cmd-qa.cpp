@@ -5,9 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/device.h"
-#include "diagecg/ecg-llm.h"
-#include "diagecg/ecgqa.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/ecg/read-ecg.h"
+#include "diagecg/model/ecg-llm.h"
+#include "diagecg/util/device.h"
 
 namespace diagecg::cli {
 

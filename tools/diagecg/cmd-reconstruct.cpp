@@ -7,11 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/atomic-file.h"
-#include "diagecg/ecg-plot.h"
-#include "diagecg/ecg-tokenizer-io.h"
-#include "diagecg/log.h"
-#include "diagecg/record-set.h"
+#include "diagecg/ecg/ecg-plot.h"
+#include "diagecg/ecg/record-set.h"
+#include "diagecg/tokenizer/ecg-tokenizer-io.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

@@ -13,11 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/atomic-file.h"
-#include "diagecg/log.h"
-#include "diagecg/ptbxl-meta.h"
-#include "diagecg/record-set.h"
-#include "diagecg/text-corpus.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/data/text-corpus.h"
+#include "diagecg/ecg/record-set.h"
+#include "diagecg/util/atomic-file.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

@@ -6,9 +6,9 @@
 #include <memory>
 
 #include "commands.h"
-#include "diagecg/atomic-file.h"
-#include "diagecg/record-set.h"
-#include "diagecg/text-corpus.h"
+#include "diagecg/data/text-corpus.h"
+#include "diagecg/ecg/record-set.h"
+#include "diagecg/util/atomic-file.h"
 
 namespace diagecg::cli {
 

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/device.h"
-#include "diagecg/ecg-tokenizer-io.h"
-#include "diagecg/log.h"
+#include "diagecg/tokenizer/ecg-tokenizer-io.h"
+#include "diagecg/util/device.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

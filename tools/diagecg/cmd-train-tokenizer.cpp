@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "commands.h"
-#include "diagecg/log.h"
-#include "diagecg/tokenizer-training.h"
+#include "diagecg/train/tokenizer-training.h"
+#include "diagecg/util/log.h"
 
 namespace diagecg::cli {
 

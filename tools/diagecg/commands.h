@@ -7,10 +7,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "diagecg/ecg-preprocess.h"
-#include "diagecg/ecg-record.h"
-#include "diagecg/prompt.h"
-#include "diagecg/trainer.h"
+#include "diagecg/data/prompt.h"
+#include "diagecg/ecg/ecg-preprocess.h"
+#include "diagecg/ecg/ecg-record.h"
+#include "diagecg/train/trainer.h"
 
 namespace diagecg::cli {
 

@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "diagecg/byte-reader.h"
-#include "diagecg/device.h"
-#include "diagecg/log.h"
-#include "diagecg/ptbxl-meta.h"
-#include "diagecg/record-set.h"
+#include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/ecg/record-set.h"
+#include "diagecg/util/byte-reader.h"
+#include "diagecg/util/device.h"
+#include "diagecg/util/log.h"
 
 #ifndef DIAGECG_VERSION
 #define DIAGECG_VERSION "dev"

@@ -56,8 +56,8 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/ecgqa.h"
-#include "diagecg/ptbxl-meta.h"
+#include "diagecg/data/ecgqa.h"
+#include "diagecg/data/ptbxl-meta.h"
 
 namespace diagecg {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/text-tokenizer.h"
+#include "diagecg/llm/text-tokenizer.h"
 
 namespace diagecg {
 

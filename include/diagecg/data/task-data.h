@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/prompt.h"
+#include "diagecg/data/prompt.h"
 
 namespace diagecg {
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "diagecg/ecg-record.h"
+#include "diagecg/ecg/ecg-record.h"
 
 namespace diagecg {
 

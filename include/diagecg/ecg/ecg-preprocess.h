@@ -7,7 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "diagecg/ecg-record.h"
+#include "diagecg/ecg/ecg-record.h"
 
 namespace diagecg {
 

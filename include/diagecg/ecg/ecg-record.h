@@ -47,11 +47,4 @@ struct ReadOptions {
 // names for CSV/NPY files with 12 unnamed columns.
 const std::vector<std::string>& standard_12_lead_names();
 
-// Reads a record, choosing the reader by extension and content:
-// .hea -> WFDB, .npy -> NPY, .csv/.txt -> CSV, .edf -> EDF/EDF+. A path without extension
-// is tried as a WFDB record name (PATH.hea); any other file with a .hea beside it (a WFDB signal
-// file such as CinC's .mat) is read through that header.
-// Throws std::runtime_error (I/O, format) or std::invalid_argument (bad options).
-EcgRecord read_ecg(const std::string& path, const ReadOptions& opts = {});
-
 }  // namespace diagecg

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/ecg-record.h"
+#include "diagecg/ecg/ecg-record.h"
 
 namespace diagecg {
 

@@ -17,8 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/task-data.h"
-#include "diagecg/text-metrics.h"
+#include "diagecg/data/task-data.h"
+#include "diagecg/eval/text-metrics.h"
 
 namespace diagecg {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/text-metrics.h"
+#include "diagecg/eval/text-metrics.h"
 
 namespace diagecg {
 

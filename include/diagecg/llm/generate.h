@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/llm.h"
-#include "diagecg/sampling.h"
-#include "diagecg/text-tokenizer.h"
+#include "diagecg/llm/llm.h"
+#include "diagecg/llm/sampling.h"
+#include "diagecg/llm/text-tokenizer.h"
 
 namespace diagecg {
 

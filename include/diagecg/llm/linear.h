@@ -46,7 +46,7 @@ std::vector<torch::Tensor> linear_group(const torch::Tensor& x, const std::vecto
 // Rows of x at or below which the fast path is taken (larger batches are compute-bound enough).
 constexpr int64_t kFastLinearMaxRows = 16;
 
-// The fast path's kernels (src/linear.cpp): kRows streams a few adjacent weight rows per x load (AVX-512F or
+// The fast path's kernels (src/llm/linear.cpp): kRows streams a few adjacent weight rows per x load (AVX-512F or
 // AVX2+FMA, bf16 widened by a shift); kF32Seq and kBf16Pairs read one row at a time as one sequential stream
 // (AVX-512F); kBf16Dot multiplies bf16 by bf16 with the AVX512_BF16 pair dot product. kAuto picks per dtype and
 // batch from measurements (diagecg bench llm --kernel), LibTorch itself for bf16 from 5 rows on CPUs with

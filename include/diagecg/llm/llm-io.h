@@ -2,15 +2,13 @@
 // into a Llama module, save one back, and extend its vocabulary with DiagECG's ECG tokens.
 #pragma once
 
-#include <functional>
-
 #include <memory>
 #include <string>
 
 #include <torch/torch.h>
 
-#include "diagecg/llm.h"
-#include "diagecg/text-tokenizer.h"
+#include "diagecg/llm/llm.h"
+#include "diagecg/llm/text-tokenizer.h"
 
 namespace diagecg {
 
@@ -34,11 +32,6 @@ std::string hf_tensor_name(const std::string& param_name);
 // tensor is reported in one std::runtime_error.
 void load_weights(Llama& model, const std::string& dir);
 
-// Copies every parameter of `module` from the safetensors in `dir` (see SafetensorsSet), tensor names given
-// by `name_of(parameter name)`; F32/F16/BF16 are converted. Every missing, unexpected or mis-shaped tensor is
-// reported at once in one exception ("DIR: N problem(s) loading <what>: ...").
-void load_module_weights(torch::nn::Module& module, const std::string& dir,
-                         const std::function<std::string(const std::string&)>& name_of, const std::string& what);
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts);
 
 // Writes DIR/config.json, DIR/model.safetensors (HF names, the model's dtype) and copies the

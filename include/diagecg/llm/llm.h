@@ -6,8 +6,8 @@
 
 #include <torch/torch.h>
 
-#include "diagecg/linear.h"
-#include "diagecg/llm-config.h"
+#include "diagecg/llm/linear.h"
+#include "diagecg/llm/llm-config.h"
 
 namespace diagecg {
 

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "diagecg/llm.h"
+#include "diagecg/llm/llm.h"
 
 namespace diagecg {
 

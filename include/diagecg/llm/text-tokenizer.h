@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/vocab.h"
+#include "diagecg/llm/vocab.h"
 
 namespace diagecg {
 

@@ -14,10 +14,10 @@
 
 #include <torch/torch.h>
 
-#include "diagecg/ecg-token-cache.h"
-#include "diagecg/generate.h"
-#include "diagecg/llm-io.h"
-#include "diagecg/prompt.h"
+#include "diagecg/data/prompt.h"
+#include "diagecg/llm/generate.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/tokenizer/ecg-token-cache.h"
 
 namespace diagecg {
 

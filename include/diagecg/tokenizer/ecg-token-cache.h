@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "diagecg/ecg-tokenizer-io.h"
+#include "diagecg/tokenizer/ecg-tokenizer-io.h"
 
 namespace diagecg {
 

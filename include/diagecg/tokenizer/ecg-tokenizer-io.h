@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "diagecg/ecg-preprocess.h"
-#include "diagecg/ecg-record.h"
-#include "diagecg/ecg-tokenizer.h"
+#include "diagecg/ecg/ecg-preprocess.h"
+#include "diagecg/ecg/ecg-record.h"
+#include "diagecg/tokenizer/ecg-tokenizer.h"
 
 namespace diagecg {
 

@@ -20,9 +20,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diagecg/ecg-preprocess.h"
-#include "diagecg/ecg-tokenizer.h"
-#include "diagecg/trainer.h"
+#include "diagecg/ecg/ecg-preprocess.h"
+#include "diagecg/tokenizer/ecg-tokenizer.h"
+#include "diagecg/train/trainer.h"
 
 namespace diagecg {
 

@@ -3,6 +3,7 @@
 // overrides them.
 #pragma once
 
+#include <fstream>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -87,5 +88,16 @@ private:
     std::string path_;
     std::set<std::string> seen_;
 };
+
+// Parses a whole JSON file; throws std::runtime_error naming the file when it cannot be opened or parsed.
+inline nlohmann::json read_json_file(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error(file + ": cannot open");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(file + ": invalid JSON: " + e.what());
+    }
+}
 
 }  // namespace diagecg
