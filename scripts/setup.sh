@@ -10,6 +10,7 @@ PACKAGES=(
   python3-nltk wordnet-base    # reference metrics for the evaluation tests
   librsvg2-bin                 # rsvg-convert: SVG plots -> PNG
   clang libclang-rt-14-dev     # libFuzzer targets
+  libpcre2-dev libutf8proc-dev zlib1g-dev   # BPE text tokenizers: pre-tokenizer regexes, NFC; gzipped goldens
 )
 
 missing=()

@@ -39,9 +39,7 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     LoadedModel m;
     m.dir = dir;
     const LlmConfig cfg = load_llm_config((fs::path(dir) / "config.json").string());
-    const fs::path tok = fs::path(dir) / "tokenizer.model";
-    if (!fs::exists(tok)) throw std::runtime_error("model directory " + dir + " has no tokenizer.model");
-    m.tokenizer = std::make_shared<TextTokenizer>(tok.string());
+    m.tokenizer = std::make_shared<TextTokenizer>(dir);  // tokenizer.json, vocab.json + merges.txt or tokenizer.model
     if (cfg.ecg.n_ecg_codes > 0) {
         m.vocab = Vocab(cfg.ecg.base_vocab_size, cfg.ecg.n_ecg_codes);
         if (m.vocab.size() != cfg.vocab_size)

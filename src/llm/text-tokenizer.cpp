@@ -1,5 +1,7 @@
 #include "diagecg/llm/text-tokenizer.h"
 
+#include "diagecg/llm/hf-tokenizer-json.h"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -95,33 +97,72 @@ std::string take_error(char* err) {
 }  // namespace
 
 struct TextTokenizer::Impl {
-    void* handle = nullptr;
+    void* handle = nullptr;             // SentencePiece
+    std::unique_ptr<BpeTokenizer> bpe;  // or BPE
     ~Impl() {
         if (handle) spm().release(handle);
     }
 };
 
-TextTokenizer::TextTokenizer(const std::string& model_path) : impl_(std::make_unique<Impl>()) {
-    if (!std::filesystem::exists(model_path)) throw std::runtime_error("tokenizer " + model_path + " does not exist");
-    char* err = nullptr;
-    impl_->handle = spm().load(model_path.c_str(), &err);
-    if (!impl_->handle) throw std::runtime_error("tokenizer " + model_path + ": " + take_error(err));
-    vocab_ = Vocab(spm().piece_size(impl_->handle), 0);
+TextTokenizer::TextTokenizer(const std::string& path) : impl_(std::make_unique<Impl>()) {
+    namespace fs = std::filesystem;
+    if (!fs::exists(path)) throw std::runtime_error("tokenizer " + path + " does not exist");
+    const bool dir = fs::is_directory(path);
+    std::string spm_path = path;
+    if (dir ? has_hf_tokenizer(path) : fs::path(path).extension() == ".json") {
+        HfTokenizer hf = load_hf_tokenizer(path);
+        impl_->bpe = std::make_unique<BpeTokenizer>(std::move(hf.spec));
+        chat_template_ = std::move(hf.chat_template);
+    } else {
+        if (dir) spm_path = (fs::path(path) / "tokenizer.model").string();
+        if (!fs::exists(spm_path))
+            throw std::runtime_error("model directory " + path + " has no tokenizer.json, vocab.json + merges.txt or tokenizer.model");
+        char* err = nullptr;
+        impl_->handle = spm().load(spm_path.c_str(), &err);
+        if (!impl_->handle) throw std::runtime_error("tokenizer " + spm_path + ": " + take_error(err));
+    }
+    vocab_ = Vocab(n_pieces(), 0);
+}
+
+TextTokenizer::TextTokenizer(BpeTokenizer bpe, std::string chat_template)
+    : impl_(std::make_unique<Impl>()), chat_template_(std::move(chat_template)) {
+    impl_->bpe = std::make_unique<BpeTokenizer>(std::move(bpe));
+    vocab_ = Vocab(n_pieces(), 0);
 }
 
 TextTokenizer::~TextTokenizer() = default;
 TextTokenizer::TextTokenizer(TextTokenizer&&) noexcept = default;
 TextTokenizer& TextTokenizer::operator=(TextTokenizer&&) noexcept = default;
 
-int64_t TextTokenizer::n_pieces() const { return spm().piece_size(impl_->handle); }
-int64_t TextTokenizer::bos_id() const { return spm().bos_id(impl_->handle); }
-int64_t TextTokenizer::eos_id() const { return spm().eos_id(impl_->handle); }
+int64_t TextTokenizer::n_pieces() const { return impl_->bpe ? impl_->bpe->n_tokens() : spm().piece_size(impl_->handle); }
 
-std::vector<int64_t> TextTokenizer::encode(const std::string& text, bool add_bos) const {
+int64_t TextTokenizer::bos_id() const {
+    if (impl_->bpe) return impl_->bpe->add_bos() ? impl_->bpe->bos_id() : -1;
+    return spm().bos_id(impl_->handle);
+}
+
+int64_t TextTokenizer::eos_id() const { return impl_->bpe ? impl_->bpe->eos_id() : spm().eos_id(impl_->handle); }
+
+std::optional<int64_t> TextTokenizer::find(const std::string& spelling) const {
+    if (impl_->bpe) {
+        if (const auto id = impl_->bpe->find(spelling)) return *id;
+        return std::nullopt;
+    }
+    for (int64_t id = 0; id < n_pieces(); ++id)
+        if (piece(id) == spelling) return id;
+    return std::nullopt;
+}
+
+std::vector<int64_t> TextTokenizer::encode(const std::string& text, bool add_bos, bool parse_special) const {
     std::vector<int64_t> out;
     if (add_bos && bos_id() >= 0) out.push_back(bos_id());
     auto encode_text = [&](const std::string& part) {
         if (part.empty()) return;
+        if (impl_->bpe) {
+            const auto ids = impl_->bpe->encode(part, false, parse_special);
+            out.insert(out.end(), ids.begin(), ids.end());
+            return;
+        }
         int* ids = nullptr;
         size_t n = 0;
         char* err = nullptr;
@@ -130,7 +171,7 @@ std::vector<int64_t> TextTokenizer::encode(const std::string& text, bool add_bos
         out.insert(out.end(), ids, ids + n);
         spm().free_buffer(ids);
     };
-    if (!vocab_.extended()) {
+    if (!vocab_.extended() || !parse_special) {
         encode_text(text);
         return out;
     }
@@ -157,6 +198,11 @@ std::string TextTokenizer::decode(const std::vector<int64_t>& ids) const {
     std::vector<int> run;
     auto flush = [&] {
         if (run.empty()) return;
+        if (impl_->bpe) {
+            out += impl_->bpe->decode(std::vector<int32_t>(run.begin(), run.end()));
+            run.clear();
+            return;
+        }
         char* text = nullptr;
         size_t len = 0;
         char* err = nullptr;
@@ -181,6 +227,7 @@ std::string TextTokenizer::decode(const std::vector<int64_t>& ids) const {
 
 std::string TextTokenizer::piece(int64_t id) const {
     if (id >= 0 && id < n_pieces()) {
+        if (impl_->bpe) return impl_->bpe->piece(static_cast<int32_t>(id));
         char* p = spm().id_to_piece(impl_->handle, static_cast<int>(id));
         std::string s = p;
         spm().free_buffer(p);

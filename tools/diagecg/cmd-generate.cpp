@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "diagecg/llm/chat-template.h"
 #include "diagecg/llm/generate.h"
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/llm/lora.h"
@@ -24,6 +25,9 @@ struct GenerateCmdOptions {
     std::string device = "cpu";
     bool json = false;
     bool no_bos = false;
+    bool chat = false;                  // each prompt is a user turn in the model's chat template
+    std::string chat_template;          // template by name (implies chat)
+    std::string system;                 // system turn of the chat
     std::vector<std::string> loras;     // FILE or FILE:SCALE
 };
 
@@ -40,13 +44,28 @@ void run_generate(GenerateCmdOptions o) {
         const auto [file, scale] = parse_lora_arg(arg);
         apply_adapter(m.model, file, scale);
     }
+    const bool chat = o.chat || !o.chat_template.empty();
+    std::unique_ptr<ChatTemplate> tpl;
+    if (chat) {
+        tpl = std::make_unique<ChatTemplate>(o.chat_template.empty() ? ChatTemplate::from_source(m.tokenizer->chat_template())
+                                                                    : ChatTemplate::named(o.chat_template));
+        o.gen.stop.push_back(tpl->end_of_turn());
+        log::info("chat template {}", tpl->name());
+    }
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : o.prompts) {
+        if (tpl) {
+            std::vector<ChatMessage> turns;
+            if (!o.system.empty()) turns.push_back({"system", o.system});
+            turns.push_back({"user", p});
+            ids.push_back(m.tokenizer->encode(tpl->render(turns, true).text, false));  // the template holds BOS
+            continue;
+        }
         ids.push_back(m.tokenizer->encode(p, !o.no_bos));
         if (ids.back().empty()) throw std::invalid_argument("prompt \"" + p + "\" has no tokens (and --no-bos was given)");
     }
     const bool streaming = !o.json && o.prompts.size() == 1;
-    if (streaming) print_result(o.prompts[0]);
+    if (streaming && !chat) print_result(o.prompts[0]);
     GenerateStats stats;
     const auto results = generate(m.model, *m.tokenizer, ids, o.gen,
                                   streaming ? StreamFn([](size_t, const std::string& s) { print_result(s); }) : StreamFn(),
@@ -61,7 +80,7 @@ void run_generate(GenerateCmdOptions o) {
                                     {"n_prompt_tokens", r.n_prompt}, {"n_generated", r.tokens.size()}, {"tokens", r.tokens}};
                 print_result(j.dump() + "\n");
             } else {
-                print_result(o.prompts[i] + r.text + "\n");
+                print_result((chat ? "" : o.prompts[i]) + r.text + "\n");
             }
         }
     }
@@ -89,6 +108,10 @@ void add_generate(CLI::App& app, RunFn& run) {
     sub->add_option("--stop", o->gen.stop, "stop string (repeatable)");
     sub->add_flag("--ignore-eos", [o](int64_t) { o->gen.stop_at_eos = false; }, "keep generating past EOS");
     sub->add_flag("--no-bos", o->no_bos, "do not prepend BOS");
+    sub->add_flag("--chat", o->chat, "wrap each prompt as a user turn in the model's chat template; print the answer only");
+    sub->add_option("--chat-template", o->chat_template, "chat template by name, overriding the model's (implies --chat): " +
+                    [] { std::string n; for (const auto& x : ChatTemplate::names()) n += (n.empty() ? "" : ", ") + x; return n; }());
+    sub->add_option("--system", o->system, "system turn for --chat");
     sub->add_option("--dtype", o->dtype, "weights dtype: f32, bf16 or f16")->capture_default_str();
     sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
     sub->add_flag("--json", o->json, "print one JSON object per prompt");

@@ -30,6 +30,7 @@ void add_generate(CLI::App& app, RunFn& run);
 void add_bench(CLI::App& app, RunFn& run);
 void add_train_tokenizer(CLI::App& app, RunFn& run);
 void add_tokenize(CLI::App& app, RunFn& run);
+void add_tokenize_text(CLI::App& app, RunFn& run);
 void add_reconstruct(CLI::App& app, RunFn& run);
 void add_pretrain(CLI::App& app, RunFn& run);
 void add_finetune(CLI::App& app, RunFn& run);
