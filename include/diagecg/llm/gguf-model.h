@@ -1,0 +1,41 @@
+// GGUF models (llama.cpp's format) onto our Llama: architectures `llama` (also Mistral, which llama.cpp
+// converts as llama), `mistral` and `qwen2`. GGUF tensor names map to Hugging Face names; quantized
+// tensors are dequantized as llama.cpp does (util/gguf-quants.h); for `llama`/`mistral`, the Q and K rows
+// that llama.cpp's converter interleaved per head (for its GPT-J-style RoPE) are put back in HF's
+// rotate-half order, the convention LlamaImpl uses.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "diagecg/llm/llm.h"
+#include "diagecg/util/gguf.h"
+
+namespace diagecg {
+
+// GGUF metadata -> LlmConfig; throws std::runtime_error naming the file and key for an unsupported
+// architecture, rope scaling or partial rotary, or a missing key.
+LlmConfig llm_config_from_gguf(const GgufFile& f);
+
+// The HF name of a GGUF tensor ("blk.3.attn_q.weight" -> "model.layers.3.self_attn.q_proj.weight"), or ""
+// for a tensor the model does not use.
+std::string hf_name_of_gguf(const std::string& gguf_name);
+
+// One tensor, HF name and layout ([out, in] for weights), dequantized to f32 then cast to dtype.
+torch::Tensor gguf_tensor_as_hf(const GgufFile& f, const LlmConfig& cfg, const GgufTensorInfo& t,
+                                torch::Dtype dtype = torch::kFloat);
+
+// Every tensor the model uses, by HF name.
+std::map<std::string, torch::Tensor> gguf_hf_tensors(const GgufFile& f, const LlmConfig& cfg,
+                                                     torch::Dtype dtype = torch::kFloat);
+
+// Copies the GGUF's tensors into `model`'s parameters one at a time (peak memory: the model plus one f32
+// tensor). Every missing, unexpected or mis-shaped tensor is reported at once in one std::runtime_error.
+void load_gguf_weights(Llama& model, const GgufFile& f);
+
+// A model with the GGUF's config and weights, in eval mode.
+Llama llama_from_gguf(const GgufFile& f, torch::Dtype dtype = torch::kFloat, torch::Device device = torch::kCPU);
+
+}  // namespace diagecg
