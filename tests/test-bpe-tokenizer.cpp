@@ -4,13 +4,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "diagecg/llm/bpe-tokenizer.h"
+#include "diagecg/llm/chat-template.h"
 #include "diagecg/llm/gguf-vocab.h"
 #include "diagecg/llm/hf-tokenizer-json.h"
 #include "diagecg/llm/pretokenizer.h"
 #include "diagecg/llm/unicode-text.h"
+#include "diagecg/util/gguf.h"
 #include "tokenizer-test-util.h"
 
 using namespace diagecg;
@@ -133,7 +137,7 @@ std::string family_name(const testing::TestParamInfo<Family>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, BpeFamily, testing::ValuesIn(kFamilies), family_name);
-// SmolLM2 has no llama.cpp file of its own (kFamilies[0]).
+// SmolLM2 has no llama.cpp file of its own (starcoder's GGUF below has its pre-tokenizer).
 INSTANTIATE_TEST_SUITE_P(Families, BpeLlamaCppFile, testing::ValuesIn(kFamilies + 1, kFamilies + 5), family_name);
 
 // swift-transformers' expected tokenizations (transformers outputs, BOS included where the model adds it).
@@ -209,6 +213,81 @@ TEST(GgufVocab, SmolLm2FromPlainVectorsMatchesHf) {
     size_t mismatches = 0;
     for (size_t i = 0; i < corpus.size(); ++i) mismatches += join(tok.encode(unescape(corpus[i]))) != ids[i];
     EXPECT_EQ(mismatches, 0u);
+    EXPECT_FALSE(tok.add_bos());
+}
+
+// llama.cpp's vocab-only GGUFs through the GGUF reader: every .inp/.out pair, as llama.cpp's test-tokenizer-0.
+class GgufVocabFile : public testing::TestWithParam<std::string> {};
+
+TEST_P(GgufVocabFile, LlamaCppTestFilesGiveIdenticalIds) {
+    REQUIRE_TOKENIZER_DATA();
+    const std::string path = kTokenizerData + "/llama.cpp/ggml-vocab-" + GetParam() + ".gguf";
+    const GgufFile f(path);
+    const BpeTokenizer tok(bpe_spec_from_gguf(gguf_vocab_from_file(f), path));
+    const auto cases = llama_cpp_cases(GetParam());
+    ASSERT_EQ(cases.size(), 46u);
+    for (const auto& [text, want] : cases) {
+        const auto ids = tok.encode(text);
+        EXPECT_EQ(join(ids), want) << "input: \"" << text << "\"";
+        EXPECT_EQ(tok.decode(ids), text);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(LlamaCpp, GgufVocabFile, testing::Values("gpt-2", "starcoder", "llama-spm", "phi-3"),
+                         [](const auto& info) {
+                             std::string n = info.param;
+                             for (auto& c : n)
+                                 if (c == '-') c = '_';
+                             return n;
+                         });
+
+// The GGUF route gives HF's ids on the whole corpus where both references agree: Phi-3 everywhere (llama.cpp
+// sets the rstrip flags HF's tokenizer.json has); Llama 2 except text holding "<s>", "</s>" or "<unk>", which
+// llama.cpp (parse_special) matches as written and HF only with the SentencePiece space before it.
+TEST(GgufVocab, VocabFilesMatchHfOnTheCorpus) {
+    REQUIRE_TOKENIZER_DATA();
+    const auto corpus = split_lines(read_gzip(kGoldens + "/corpus.txt.gz"));
+    for (const auto& [gguf, family] : {std::pair{"phi-3", "phi3"}, std::pair{"llama-spm", "llama2"}}) {
+        const std::string path = kTokenizerData + "/llama.cpp/ggml-vocab-" + gguf + ".gguf";
+        const BpeTokenizer tok(bpe_spec_from_gguf(gguf_vocab_from_file(GgufFile(path)), path));
+        const auto ids = split_lines(read_gzip(kGoldens + "/" + family + ".ids.gz"));
+        size_t compared = 0, mismatches = 0;
+        for (size_t i = 0; i < corpus.size(); ++i) {
+            const std::string text = unescape(corpus[i]);
+            if (std::string(gguf) == "llama-spm" &&
+                (text.find("<s>") != std::string::npos || text.find("</s>") != std::string::npos ||
+                 text.find("<unk>") != std::string::npos))
+                continue;
+            ++compared;
+            if (join(tok.encode(text)) != ids[i] && ++mismatches <= 5)
+                ADD_FAILURE() << gguf << " line " << i << ": " << corpus[i];
+        }
+        EXPECT_EQ(mismatches, 0u) << gguf << ", of " << compared;
+        EXPECT_GT(compared, 5800u);
+    }
+}
+
+// The SmolLM2-135M-Instruct GGUF (scripts/setup-python.sh puts it in the cache): its tokenizer metadata gives
+// HF's ids on the corpus and on the public ChatML prompts, and its chat template is recognised.
+TEST(GgufVocab, SmolLm2ModelFileMatchesHf) {
+    REQUIRE_TOKENIZER_DATA();
+    const char* cache = std::getenv("DIAGECG_CACHE");
+    const char* home = std::getenv("HOME");
+    const std::string path = (cache && *cache ? cache : std::string(home ? home : "") + "/.cache/diagecg") +
+                             "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
+    const GgufFile f(path);
+    const BpeTokenizer tok(bpe_spec_from_gguf(gguf_vocab_from_file(f), path));
+    const auto corpus = split_lines(read_gzip(kGoldens + "/corpus.txt.gz"));
+    const auto ids = split_lines(read_gzip(kGoldens + "/smollm2.ids.gz"));
+    size_t mismatches = 0;
+    for (size_t i = 0; i < corpus.size(); ++i) mismatches += join(tok.encode(unescape(corpus[i]))) != ids[i];
+    EXPECT_EQ(mismatches, 0u);
+    const json smol = json::parse(read_text(kTokenizerData + "/expected/smollm2_public_chatml.json"));
+    for (const auto& c : smol.at("cases"))
+        EXPECT_EQ(tok.encode(c.at("text").get<std::string>()), c.at("input_ids").get<std::vector<int32_t>>());
+    EXPECT_EQ(ChatTemplate::from_source(f.get_string("tokenizer.chat_template")).name(), "smollm2");
+    EXPECT_EQ(tok.eos_id(), 2);
     EXPECT_FALSE(tok.add_bos());
 }
 

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "diagecg/util/gguf.h"
+
 namespace diagecg {
 
 namespace {
@@ -58,6 +60,7 @@ BpeSpec bpe_spec_from_gguf(const GgufVocab& v, const std::string& source) {
 
     if (v.model == "gpt2") {
         spec.alphabet = BpeAlphabet::ByteLevel;
+        spec.unk_id = -1;  // llama.cpp's byte-level BPE drops a byte that has no token, as HF does
         if (v.merges.empty()) fail(source, "tokenizer.ggml.merges is missing (needed by model \"gpt2\")");
         spec.merges.reserve(v.merges.size());
         for (size_t r = 0; r < v.merges.size(); ++r) {
@@ -95,6 +98,27 @@ BpeSpec bpe_spec_from_gguf(const GgufVocab& v, const std::string& source) {
         fail(source, "tokenizer.ggml.model \"" + v.model + "\" is not supported (gpt2, llama are)");
     }
     return spec;
+}
+
+GgufVocab gguf_vocab_from_file(const GgufFile& f) {
+    GgufVocab v;
+    v.name = f.get_string("general.name", "");
+    v.model = f.get_string("tokenizer.ggml.model");
+    v.pre = f.get_string("tokenizer.ggml.pre", "");
+    v.tokens = f.get_strings("tokenizer.ggml.tokens");
+    if (f.has("tokenizer.ggml.scores")) v.scores = f.get_floats("tokenizer.ggml.scores");
+    if (f.has("tokenizer.ggml.token_type"))
+        for (const int64_t t : f.get_ints("tokenizer.ggml.token_type"))
+            v.token_types.push_back(static_cast<int32_t>(t));
+    if (f.has("tokenizer.ggml.merges")) v.merges = f.get_strings("tokenizer.ggml.merges");
+    v.bos_id = f.get_int("tokenizer.ggml.bos_token_id", -1);
+    v.eos_id = f.get_int("tokenizer.ggml.eos_token_id", -1);
+    v.unk_id = f.get_int("tokenizer.ggml.unknown_token_id", -1);
+    v.pad_id = f.get_int("tokenizer.ggml.padding_token_id", -1);
+    if (f.has("tokenizer.ggml.add_bos_token")) v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token");
+    if (f.has("tokenizer.ggml.add_eos_token")) v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token");
+    if (f.has("tokenizer.ggml.add_space_prefix")) v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix");
+    return v;
 }
 
 }  // namespace diagecg

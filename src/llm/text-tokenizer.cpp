@@ -1,6 +1,8 @@
 #include "diagecg/llm/text-tokenizer.h"
 
+#include "diagecg/llm/gguf-vocab.h"
 #include "diagecg/llm/hf-tokenizer-json.h"
+#include "diagecg/util/gguf.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -64,8 +66,8 @@ const SpmApi& spm() {
             last = ::dlerror();
         }
         if (!lib) {
-            error = "cannot load the SentencePiece shim libdiagecg_spm.so (set DIAGECG_SPM_SHIM to its path); tried:" + tried +
-                    (last.empty() ? "" : "\n  last error: " + last);
+            error = "cannot load the SentencePiece shim libdiagecg_spm.so (set DIAGECG_SPM_SHIM to its path); tried:" +
+                    tried + (last.empty() ? "" : "\n  last error: " + last);
             return;
         }
         auto sym = [&](const char* name) {
@@ -109,14 +111,19 @@ TextTokenizer::TextTokenizer(const std::string& path) : impl_(std::make_unique<I
     if (!fs::exists(path)) throw std::runtime_error("tokenizer " + path + " does not exist");
     const bool dir = fs::is_directory(path);
     std::string spm_path = path;
-    if (dir ? has_hf_tokenizer(path) : fs::path(path).extension() == ".json") {
+    if (!dir && fs::path(path).extension() == ".gguf") {
+        const GgufFile f(path);
+        impl_->bpe = std::make_unique<BpeTokenizer>(bpe_spec_from_gguf(gguf_vocab_from_file(f), path));
+        chat_template_ = f.get_string("tokenizer.chat_template", "");
+    } else if (dir ? has_hf_tokenizer(path) : fs::path(path).extension() == ".json") {
         HfTokenizer hf = load_hf_tokenizer(path);
         impl_->bpe = std::make_unique<BpeTokenizer>(std::move(hf.spec));
         chat_template_ = std::move(hf.chat_template);
     } else {
         if (dir) spm_path = (fs::path(path) / "tokenizer.model").string();
         if (!fs::exists(spm_path))
-            throw std::runtime_error("model directory " + path + " has no tokenizer.json, vocab.json + merges.txt or tokenizer.model");
+            throw std::runtime_error("model directory " + path +
+                                     " has no tokenizer.json, vocab.json + merges.txt or tokenizer.model");
         char* err = nullptr;
         impl_->handle = spm().load(spm_path.c_str(), &err);
         if (!impl_->handle) throw std::runtime_error("tokenizer " + spm_path + ": " + take_error(err));
@@ -134,14 +141,18 @@ TextTokenizer::~TextTokenizer() = default;
 TextTokenizer::TextTokenizer(TextTokenizer&&) noexcept = default;
 TextTokenizer& TextTokenizer::operator=(TextTokenizer&&) noexcept = default;
 
-int64_t TextTokenizer::n_pieces() const { return impl_->bpe ? impl_->bpe->n_tokens() : spm().piece_size(impl_->handle); }
+int64_t TextTokenizer::n_pieces() const {
+    return impl_->bpe ? impl_->bpe->n_tokens() : spm().piece_size(impl_->handle);
+}
 
 int64_t TextTokenizer::bos_id() const {
     if (impl_->bpe) return impl_->bpe->add_bos() ? impl_->bpe->bos_id() : -1;
     return spm().bos_id(impl_->handle);
 }
 
-int64_t TextTokenizer::eos_id() const { return impl_->bpe ? impl_->bpe->eos_id() : spm().eos_id(impl_->handle); }
+int64_t TextTokenizer::eos_id() const {
+    return impl_->bpe ? impl_->bpe->eos_id() : spm().eos_id(impl_->handle);
+}
 
 std::optional<int64_t> TextTokenizer::find(const std::string& spelling) const {
     if (impl_->bpe) {
@@ -238,7 +249,8 @@ std::string TextTokenizer::piece(int64_t id) const {
 
 void train_sentencepiece(const std::string& args) {
     char* err = nullptr;
-    if (spm().train(args.c_str(), &err) != 0) throw std::runtime_error("sentencepiece training failed: " + take_error(err));
+    if (spm().train(args.c_str(), &err) != 0)
+        throw std::runtime_error("sentencepiece training failed: " + take_error(err));
 }
 
 }  // namespace diagecg

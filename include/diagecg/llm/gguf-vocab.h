@@ -35,4 +35,9 @@ struct GgufVocab {
 // Throws std::runtime_error naming `source` for an unsupported model/pre-tokenizer or inconsistent arrays.
 BpeSpec bpe_spec_from_gguf(const GgufVocab& vocab, const std::string& source);
 
+class GgufFile;
+// The tokenizer.* (and general.name) metadata of a parsed GGUF file; throws std::runtime_error naming the
+// file and key when one is missing or of another type.
+GgufVocab gguf_vocab_from_file(const GgufFile& f);
+
 }  // namespace diagecg

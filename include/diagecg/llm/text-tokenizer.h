@@ -16,8 +16,9 @@ namespace diagecg {
 
 class TextTokenizer {
 public:
-    // `path`: a SentencePiece .model, a tokenizer.json, or a model directory with tokenizer.json or
-    // vocab.json + merges.txt (preferred) or tokenizer.model; throws std::runtime_error when it cannot.
+    // `path`: a SentencePiece .model, a tokenizer.json, a GGUF file (its tokenizer.* metadata), or a model
+    // directory with tokenizer.json or vocab.json + merges.txt (preferred) or tokenizer.model; throws
+    // std::runtime_error when it cannot.
     explicit TextTokenizer(const std::string& path);
     // A BPE tokenizer built elsewhere (GGUF metadata) and the model's chat template source ("" if none).
     explicit TextTokenizer(BpeTokenizer bpe, std::string chat_template = "");
