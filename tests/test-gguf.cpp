@@ -352,6 +352,13 @@ TEST(Gguf, UnsupportedTensorTypeIsRefusedByName) {
 TEST(Gguf, MalformedFiles) {
     expect_error({}, "too short");
     EXPECT_TRUE(GgufFile(Bytes().header(0, 0).b, "empty.gguf").metadata().empty());  // valid: an empty GGUF
+    {  // version 2 has the same layout as 3 (u64 counts)
+        const GgufFile v2(Bytes().header(1, 1, 2).str("k").u32(8).str("v").tensor("t", {2}, 0, 0).pad().zeros(8).b,
+                          "v2");
+        EXPECT_EQ(v2.version(), 2u);
+        EXPECT_EQ(v2.get_string("k"), "v");
+        EXPECT_EQ(v2.dequantize(v2.tensors()[0]), (std::vector<float>{0.0f, 0.0f}));
+    }
     {
         Bytes b;
         b.header(0, 0);
