@@ -148,6 +148,116 @@ TEST(Trainer, InterruptedAndResumedRunEqualsUninterrupted) {
     fs::remove_all(d2);
 }
 
+namespace {
+
+void flip_byte(const fs::path& file, uint64_t at) {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x5a);
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(&c, 1);
+}
+
+// An interrupted toy run: checkpoint.pt at step 6, checkpoint.prev.pt at step 4 (checkpoint_every 4).
+fs::path interrupted_run(const std::string& name) {
+    const auto d = temp_dir(name);
+    ToyTask first(0, /*interrupt_at_call=*/17);
+    EXPECT_TRUE(train(first, toy_config(), {{"toy", 3}}, d.string(), false).interrupted);
+    EXPECT_TRUE(fs::exists(d / "checkpoint.manifest.json"));
+    EXPECT_TRUE(fs::exists(d / "checkpoint.prev.pt"));
+    EXPECT_TRUE(fs::exists(d / "checkpoint.prev.manifest.json"));
+    return d;
+}
+
+}  // namespace
+
+TEST(Trainer, FlippedCheckpointBytesAreRefusedAndThePreviousOneResumesExactly) {
+    const auto d1 = temp_dir("toy-full-2");
+    ToyTask full;
+    train(full, toy_config(), {{"toy", 3}}, d1.string(), false);
+    const auto d = interrupted_run("toy-flipped");
+    flip_byte(d / "checkpoint.pt", fs::file_size(d / "checkpoint.pt") / 2);
+    ToyTask second;
+    const auto r = train(second, toy_config(), {{"toy", 3}}, d.string(), true);   // falls back to step 4
+    EXPECT_EQ(r.steps, 20);
+    EXPECT_TRUE(torch::equal(full.lin_->weight, second.lin_->weight));
+    EXPECT_TRUE(torch::equal(full.lin_->bias, second.lin_->bias));
+    fs::remove_all(d1);
+    fs::remove_all(d);
+}
+
+TEST(Trainer, NoGoodCheckpointIsOneErrorNamingEach) {
+    const auto d = interrupted_run("toy-both-bad");
+    flip_byte(d / "checkpoint.pt", 100);
+    fs::remove(d / "checkpoint.prev.manifest.json");   // incomplete: as after a crash before its manifest
+    ToyTask t;
+    try {
+        train(t, toy_config(), {{"toy", 3}}, d.string(), true);
+        ADD_FAILURE() << "resumed from a corrupt checkpoint";
+    } catch (const std::runtime_error& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("no good checkpoint"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("checkpoint.pt: sha256 differs"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("checkpoint.prev.pt has no manifest"), std::string::npos) << msg;
+    }
+    fs::remove_all(d);
+}
+
+TEST(Trainer, CheckpointWithoutManifestFallsBackToThePreviousOne) {
+    const auto d = interrupted_run("toy-no-manifest");
+    fs::remove(d / "checkpoint.manifest.json");   // killed between the rename and the manifest
+    ToyTask t;
+    EXPECT_EQ(train(t, toy_config(), {{"toy", 3}}, d.string(), true).steps, 20);
+    fs::remove_all(d);
+}
+
+TEST(Trainer, NanWeightsInACheckpointAreRefused) {
+    // A trainable parameter the loss never touches keeps its NaN through AdamW and into the checkpoints.
+    class PoisonedTask : public ToyTask {
+    public:
+        explicit PoisonedTask(int64_t interrupt_at) : ToyTask(0, interrupt_at) {
+            lin_->register_parameter("poison", torch::full({2}, std::nan("")));
+        }
+    };
+    const auto d = temp_dir("toy-nan");
+    PoisonedTask first(17);
+    ASSERT_TRUE(train(first, toy_config(), {{"toy", 3}}, d.string(), false).interrupted);
+    PoisonedTask second(-1);
+    try {
+        train(second, toy_config(), {{"toy", 3}}, d.string(), true);
+        ADD_FAILURE() << "resumed NaN weights";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("'poison' holds NaN or Inf"), std::string::npos) << e.what();
+    }
+    fs::remove_all(d);
+}
+
+TEST(Trainer, FinishedRunWithoutItsModelDoesNotResumeIntoSuccess) {
+    const auto d = temp_dir("toy-no-model");
+    ToyTask t;
+    train(t, toy_config(), {{"toy", 3}}, d.string(), false);
+    fs::remove_all(d / "model");
+    ToyTask again;   // best weights = last checkpoint here: the model is exported again
+    train(again, toy_config(), {{"toy", 3}}, d.string(), true);
+    EXPECT_TRUE(fs::exists(d / "model" / "w.txt"));
+    fs::remove_all(d);
+
+    const auto e = temp_dir("toy-no-model-early");
+    ToyTask shifted(/*val_shift=*/1.0);
+    TrainConfig c = toy_config();
+    c.epochs = 20;
+    c.patience = 2;
+    const auto r = train(shifted, c, {{"toy", 5}}, e.string(), false);
+    ASSERT_TRUE(r.early_stopped);
+    ASSERT_NE(r.best_step, r.steps);
+    fs::remove_all(e / "model");
+    ToyTask shifted2(1.0);
+    EXPECT_THROW(train(shifted2, c, {{"toy", 5}}, e.string(), true), std::runtime_error);
+    fs::remove_all(e);
+}
+
 TEST(RecordSet, DirectoryListsRecordsOnce) {
     const auto recs = list_records(std::string(DIAGECG_TEST_DATA) + "/ecg");
     auto has = [&](const std::string& name) {

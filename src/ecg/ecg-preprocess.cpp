@@ -168,6 +168,22 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
         out.notes.push_back(fmt::format("resampled {:g} Hz -> {:g} Hz", r.sample_rate_hz, cfg.sample_rate_hz));
     const int64_t n = static_cast<int64_t>(leads[0].size());
 
+    // The model window: [begin, begin + len) of the resampled signal, placed at pad_front of `target` samples.
+    const int64_t target = std::llround(cfg.duration_s * cfg.sample_rate_hz);
+    if (n != target && cfg.length_policy == LengthPolicy::kError)
+        throw std::invalid_argument(
+            fmt::format("record {} is {:.3f} s long; the model needs exactly {:g} s (length policy \"error\")", r.name,
+                        n / cfg.sample_rate_hz, cfg.duration_s));
+    const int64_t begin = n > target && cfg.length_policy == LengthPolicy::kCenter ? (n - target) / 2 : 0;
+    const int64_t len = std::min(n, target);
+    const int64_t pad_front = n < target && cfg.length_policy == LengthPolicy::kCenter ? (target - n) / 2 : 0;
+
+    // Quality of what the model will see, before filters and normalisation (signal-quality.h).
+    std::vector<const float*> window;
+    for (const auto& x : leads) window.push_back(x.data() + begin);
+    out.quality = assess_signal_quality(window, std::vector<std::string>(kCanonicalLeads.begin(), kCanonicalLeads.end()), len,
+                                        target, cfg.sample_rate_hz);
+
     if (cfg.bandpass || cfg.notch_hz > 0) {
         const double fs = cfg.sample_rate_hz;
         for (auto& x : leads) {
@@ -182,19 +198,9 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
     }
 
     // crop (before normalising, so statistics describe what the model sees)
-    const int64_t target = std::llround(cfg.duration_s * cfg.sample_rate_hz);
-    int64_t begin = 0, len = n;
-    if (n != target && cfg.length_policy == LengthPolicy::kError)
-        throw std::invalid_argument(
-            fmt::format("record {} is {:.3f} s long; the model needs exactly {:g} s (length policy \"error\")", r.name,
-                        n / cfg.sample_rate_hz, cfg.duration_s));
-    if (n > target) {
-        begin = cfg.length_policy == LengthPolicy::kCenter ? (n - target) / 2 : 0;
-        len = target;
+    if (n > target)
         out.notes.push_back(fmt::format("cropped {:.2f} s to {:g} s ({})", n / cfg.sample_rate_hz, cfg.duration_s,
                                         cfg.length_policy == LengthPolicy::kCenter ? "centre" : "start"));
-    }
-    const int64_t pad_front = n < target && cfg.length_policy == LengthPolicy::kCenter ? (target - n) / 2 : 0;
     if (n < target)
         out.notes.push_back(fmt::format("padded {:.2f} s to {:g} s with zeros ({})", n / cfg.sample_rate_hz,
                                         cfg.duration_s,

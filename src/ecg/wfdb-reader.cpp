@@ -30,6 +30,9 @@ namespace fs = std::filesystem;
 constexpr int kMaxSignals = 1000;
 constexpr int64_t kMaxTotalSamples = int64_t(1) << 31;  // n_samples * n_signals
 constexpr const char* kSupportedFormats = "8, 16, 24, 32, 61, 80, 212";
+// A header without a sample count is read up to this long (a Holter-length file; the rest is left unread with a
+// warning): reading never costs more memory than the samples the header promises or this bound.
+constexpr double kMaxUncountedDurationS = 3600.0;
 
 [[noreturn]] void fail_at(const std::string& where, int line, const std::string& msg) {
     throw std::runtime_error(where + " line " + std::to_string(line) + ": " + msg);
@@ -201,6 +204,20 @@ int64_t bytes_to_samples(int format, int64_t n_bytes) {
     return 0;
 }
 
+// Bytes that hold n samples (the inverse of bytes_to_samples, rounded up).
+int64_t samples_to_bytes(int format, int64_t n) {
+    switch (format) {
+        case 8:
+        case 80: return n;
+        case 16:
+        case 61: return 2 * n;
+        case 24: return 3 * n;
+        case 32: return 4 * n;
+        case 212: return (3 * n + 1) / 2;
+    }
+    return 0;
+}
+
 int64_t invalid_code(int format) {
     switch (format) {
         case 16:
@@ -367,14 +384,23 @@ EcgRecord read_wfdb(const std::string& hea_path) {
         SignalFile& f = files[g];
         const WfdbSignalSpec& first = h.signals[f.signals.front()];
         const std::string path = resolve_signal_file(dir, h, first, stem, where);
-        f.bytes = read_file_bytes(path);
+        const int64_t k = static_cast<int64_t>(f.signals.size());
+        // Read only what the header promises (or the uncounted bound), never the whole of a larger file.
+        const int64_t want_samples = h.n_samples > 0 ? h.n_samples
+                                                      : std::max<int64_t>(1, std::llround(kMaxUncountedDurationS * h.sample_rate_hz));
+        const uint64_t want_bytes = static_cast<uint64_t>(first.byte_offset) +
+                                    static_cast<uint64_t>(samples_to_bytes(first.format, std::min(want_samples, kMaxTotalSamples) * k));
+        uint64_t file_size = 0;
+        f.bytes = read_file_prefix(path, want_bytes, &file_size);
         const int64_t size = static_cast<int64_t>(f.bytes.size());
+        if (h.n_samples == 0 && file_size > want_bytes)
+            log::warn("{}: no sample count in the header and {} is {} bytes: reading the first {:g} s only", where, path,
+                      file_size, kMaxUncountedDurationS);
         if (first.byte_offset > size) {
             fail_at(where, first.line,
                     "byte offset " + std::to_string(first.byte_offset) + " is past the end of " + path + " (" +
                         std::to_string(size) + " bytes)");
         }
-        const int64_t k = static_cast<int64_t>(f.signals.size());
         const int64_t held = bytes_to_samples(first.format, size - first.byte_offset) / k;
         if (h.n_samples == 0 && g == 0) n_samples = held;
         if (held < n_samples) {

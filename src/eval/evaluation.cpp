@@ -56,6 +56,7 @@ nlohmann::json prediction_to_json(const Prediction& p) {
                         {"reference", p.reference}};
     if (p.task == "qa") j["correct"] = p.correct;
     else j["scores"] = scores_to_json(p.scores);
+    if (!p.signal_quality.is_null()) j["signal_quality"] = p.signal_quality;
     return j;
 }
 
@@ -71,6 +72,7 @@ Prediction prediction_from_json(const nlohmann::json& j) {
     p.reference = j.at("reference").get<std::string>();
     if (p.task == "qa") p.correct = j.at("correct").get<bool>();
     else p.scores = scores_from_json(j.at("scores"));
+    if (j.contains("signal_quality")) p.signal_quality = j.at("signal_quality");
     return p;
 }
 

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 // FNV-1a 64 over the files, streamed.
 uint64_t fnv1a_files(const std::vector<std::string>& paths) {
@@ -87,8 +87,10 @@ void EcgTokenCache::load() {
     get(version);
     get(p);
     get(n);
-    if (version != kVersion || p != n_steps_)
-        throw std::runtime_error(file_ + ": token cache version/size mismatch (delete it to rebuild)");
+    if (version != kVersion || p != n_steps_) {
+        log::warn("{}: token cache of another version or size: rebuilding it", file_);
+        return;
+    }
     for (uint64_t i = 0; i < n; ++i) {
         uint32_t len = 0;
         get(len);
@@ -102,6 +104,19 @@ void EcgTokenCache::load() {
         need(sizeof(uint16_t) * p);
         std::memcpy(e.codes.data(), bytes.data() + off, sizeof(uint16_t) * p);
         off += sizeof(uint16_t) * p;
+        uint8_t verdict = 0;
+        get(verdict);
+        if (verdict > static_cast<uint8_t>(QualityVerdict::kPoor)) throw std::runtime_error(file_ + ": corrupt token cache (delete it to rebuild)");
+        e.quality.verdict = static_cast<QualityVerdict>(verdict);
+        uint32_t n_reasons = 0;
+        get(n_reasons);
+        for (uint32_t r = 0; r < n_reasons; ++r) {
+            uint32_t rl = 0;
+            get(rl);
+            need(rl);
+            e.quality.reasons.emplace_back(reinterpret_cast<const char*>(bytes.data() + off), rl);
+            off += rl;
+        }
         entries_[path] = std::move(e);
     }
     log::info("token cache {}: {} ECGs", file_, entries_.size());
@@ -119,35 +134,55 @@ void EcgTokenCache::save() const {
         put(out, e.size);
         put(out, e.mtime_ns);
         out.append(reinterpret_cast<const char*>(e.codes.data()), sizeof(uint16_t) * e.codes.size());
+        put(out, static_cast<uint8_t>(e.quality.verdict));
+        put(out, static_cast<uint32_t>(e.quality.reasons.size()));
+        for (const auto& r : e.quality.reasons) {
+            put(out, static_cast<uint32_t>(r.size()));
+            out += r;
+        }
     }
     write_file_atomic(file_, out);
 }
 
 std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::string>& paths,
                                                        std::vector<std::pair<std::string, std::string>>* failed,
-                                                       int64_t batch) {
+                                                       int64_t batch, const RecordInput& input,
+                                                       std::vector<SignalQuality>* quality) {
     if (batch <= 0) throw std::invalid_argument("token cache: batch must be > 0");
+    // Entries are keyed by absolute path, plus the reader options when a record needed them (CSV/NPY).
+    const ReadOptions& ro = input.read;
+    std::string tag;
+    if (ro.sample_rate_hz || !ro.lead_names.empty() || ro.units != "mV" || ro.layout != "auto") {
+        tag = fmt::format("\t{}|{}|{}", ro.sample_rate_hz ? fmt::format("{}", *ro.sample_rate_hz) : "", ro.units, ro.layout);
+        for (const auto& l : ro.lead_names) tag += "|" + l;
+    }
     std::vector<std::string> keys(paths.size());
-    std::vector<std::string> todo;
+    std::map<std::string, std::string> todo;   // key -> absolute path
     for (size_t i = 0; i < paths.size(); ++i) {
-        keys[i] = fs::absolute(paths[i]).lexically_normal().string();
+        const std::string abs = fs::absolute(paths[i]).lexically_normal().string();
+        keys[i] = abs + tag;
         const auto stamp = file_stamp(paths[i]);
         const auto it = entries_.find(keys[i]);
-        const bool fresh = it != entries_.end() && it->second.size == stamp.first && it->second.mtime_ns == stamp.second;
-        if (!fresh) todo.push_back(keys[i]);
+        const bool fresh = it != entries_.end() && it->second.size == stamp.first && it->second.mtime_ns == stamp.second &&
+                           (it->second.quality.verdict != QualityVerdict::kPoor || input.allow_poor_signal);
+        if (!fresh) todo.emplace(keys[i], abs);
     }
-    std::sort(todo.begin(), todo.end());
-    todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
     std::map<std::string, std::string> bad;
     if (!todo.empty()) {
         log::info("tokenizing {} ECGs not in the token cache", todo.size());
         torch::NoGradGuard ng;
         const auto t0 = std::chrono::steady_clock::now();
-        for (size_t b0 = 0; b0 < todo.size(); b0 += static_cast<size_t>(batch)) {
-            const std::vector<std::string> chunk(todo.begin() + static_cast<std::ptrdiff_t>(b0),
-                                                 todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), b0 + static_cast<size_t>(batch))));
-            const EcgTensor t = load_ecg_tensor(chunk, model_.preprocess, {}, model_.net->config().n_samples);
-            for (const auto& [p, why] : t.failed) bad[p] = why;
+        std::vector<std::pair<std::string, std::string>> work(todo.begin(), todo.end());
+        for (size_t b0 = 0; b0 < work.size(); b0 += static_cast<size_t>(batch)) {
+            const size_t b1 = std::min(work.size(), b0 + static_cast<size_t>(batch));
+            std::vector<std::string> chunk;
+            std::map<std::string, std::string> key_of;
+            for (size_t i = b0; i < b1; ++i) {
+                chunk.push_back(work[i].second);
+                key_of[work[i].second] = work[i].first;
+            }
+            const EcgTensor t = load_ecg_tensor(chunk, model_.preprocess, input, model_.net->config().n_samples);
+            for (const auto& [p, why] : t.failed) bad[key_of[p]] = why;
             if (t.paths.empty()) continue;
             const auto c = model_.net->encode(t.x).codes.to(torch::kCPU, torch::kLong).contiguous();
             for (size_t i = 0; i < t.paths.size(); ++i) {
@@ -155,15 +190,17 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
                 std::tie(e.size, e.mtime_ns) = file_stamp(t.paths[i]);
                 const int64_t* row = c[static_cast<int64_t>(i)].data_ptr<int64_t>();
                 e.codes.assign(row, row + n_steps_);
-                entries_[t.paths[i]] = std::move(e);
+                e.quality.verdict = t.quality[i].verdict;
+                e.quality.reasons = t.quality[i].reasons;
+                entries_[key_of[t.paths[i]]] = std::move(e);
             }
-            log::info("tokenized {}/{} ECGs ({:.1f} ECG/s)", std::min(todo.size(), b0 + chunk.size()), todo.size(),
-                      static_cast<double>(b0 + chunk.size()) /
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            log::info("tokenized {}/{} ECGs ({:.1f} ECG/s)", b1, work.size(),
+                      static_cast<double>(b1) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         }
         save();
     }
     std::vector<std::vector<int64_t>> out(paths.size());
+    if (quality) quality->assign(paths.size(), SignalQuality{});
     for (size_t i = 0; i < paths.size(); ++i) {
         const auto it = entries_.find(keys[i]);
         if (it == entries_.end() || bad.count(keys[i])) {
@@ -171,6 +208,7 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
             continue;
         }
         out[i].assign(it->second.codes.begin(), it->second.codes.end());
+        if (quality) (*quality)[i] = it->second.quality;
     }
     return out;
 }

@@ -73,22 +73,31 @@ EcgTokenizerModel load_ecg_tokenizer(const std::string& dir) {
     return m;
 }
 
-EcgTensor load_ecg_tensor(const std::vector<std::string>& paths, const PreprocessConfig& prep,
-                          const ReadOptions& read, int64_t n_samples) {
+EcgTensor load_ecg_tensor(const std::vector<std::string>& paths, const PreprocessConfig& prep, const RecordInput& input,
+                          int64_t n_samples) {
     EcgTensor out;
     std::vector<std::vector<float>> signals;
     const auto t0 = std::chrono::steady_clock::now();
     auto last_log = t0;
     for (size_t i = 0; i < paths.size(); ++i) {
         try {
-            const EcgRecord rec = read_ecg(paths[i], read);
+            const EcgRecord rec = read_ecg(paths[i], input.read);
             PreprocessResult r = preprocess(rec, prep);
             if (r.n_samples != n_samples)
                 throw std::runtime_error("preprocessed to " + std::to_string(r.n_samples) + " samples, the model takes " +
                                          std::to_string(n_samples));
             signals.push_back(std::move(r.signal));
+            if (r.quality.verdict == QualityVerdict::kPoor) {
+                if (!input.allow_poor_signal)
+                    throw std::runtime_error("refused: signal quality " + r.quality.summary() +
+                                             " (--allow-poor-signal reads it anyway)");
+                log::warn("{}: signal quality {}; read anyway (--allow-poor-signal)", paths[i], r.quality.summary());
+            } else if (r.quality.verdict == QualityVerdict::kBorderline) {
+                log::warn("{}: signal quality {}", paths[i], r.quality.summary());
+            }
             out.paths.push_back(paths[i]);
         } catch (const std::exception& e) {
+            out.quality.push_back(std::move(r.quality));
             out.failed.emplace_back(paths[i], e.what());
         }
         const auto now = std::chrono::steady_clock::now();

@@ -13,8 +13,10 @@
 #include <sys/resource.h>
 
 #include "diagecg/util/atomic-file.h"
+#include "diagecg/util/byte-reader.h"
 #include "diagecg/util/json-config.h"
 #include "diagecg/util/log.h"
+#include "diagecg/util/sha256.h"
 
 namespace diagecg {
 namespace fs = std::filesystem;
@@ -135,6 +137,42 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
 torch::Tensor scalar_i64(int64_t v) { return torch::tensor(v, torch::kLong); }
 torch::Tensor scalar_f64(double v) { return torch::tensor(v, torch::kDouble); }
 
+// Checkpoint manifests: CHECKPOINT.manifest.json = {"bytes", "sha256", "step"}, written after the checkpoint.
+struct Manifest {
+    std::string error;      // why the checkpoint cannot be trusted ("" = it can)
+    uint64_t bytes = 0;
+    std::string sha256;
+    int64_t step = 0;
+};
+std::string manifest_path(const std::string& ckpt) { return ckpt.substr(0, ckpt.size() - 3) + ".manifest.json"; }
+std::string prev_path(const std::string& ckpt) { return ckpt.substr(0, ckpt.size() - 3) + ".prev.pt"; }
+
+void write_manifest(const std::string& ckpt, const Manifest& m) {
+    const nlohmann::json j = {{"file", fs::path(ckpt).filename().string()}, {"bytes", m.bytes}, {"sha256", m.sha256}, {"step", m.step}};
+    write_file_atomic(manifest_path(ckpt), j.dump(2) + "\n");
+}
+
+// Whether `ckpt` is complete and unchanged: its manifest exists and its size and sha256 match.
+Manifest verify_checkpoint(const std::string& ckpt) {
+    Manifest m;
+    if (!fs::exists(ckpt)) return {ckpt + " does not exist"};
+    const std::string mp = manifest_path(ckpt);
+    if (!fs::exists(mp)) return {ckpt + " has no manifest (" + fs::path(mp).filename().string() + "): incomplete"};
+    try {
+        const auto j = nlohmann::json::parse(read_file_text(mp));
+        m.bytes = j.at("bytes").get<uint64_t>();
+        m.sha256 = j.at("sha256").get<std::string>();
+        m.step = j.at("step").get<int64_t>();
+    } catch (const std::exception& e) {
+        return {mp + ": unreadable manifest (" + e.what() + ")"};
+    }
+    const uint64_t size = fs::file_size(ckpt);
+    if (size != m.bytes) return {fmt::format("{} is {} bytes, its manifest says {}: incomplete or altered", ckpt, size, m.bytes)};
+    const std::string sha = sha256_file(ckpt);
+    if (sha != m.sha256) return {ckpt + ": sha256 differs from its manifest: the file was altered or corrupted"};
+    return m;
+}
+
 void save_checkpoint(const std::string& path, TrainTask& task, torch::optim::Optimizer& opt, const Progress& p,
                      const std::string& run_config) {
     torch::serialize::OutputArchive ar;
@@ -159,9 +197,18 @@ void save_checkpoint(const std::string& path, TrainTask& task, torch::optim::Opt
     ar.write("run_config", c10::IValue(run_config));
     const std::string tmp = path + ".tmp";
     ar.save_to(tmp);
+    // The previous good checkpoint stays as checkpoint.prev.pt (with its manifest) until this one is complete;
+    // the manifest, written last and atomically, is what makes a checkpoint complete.
+    const Manifest m{"", std::filesystem::file_size(tmp), sha256_file(tmp), p.step};
     std::error_code ec;
+    if (fs::exists(path) && fs::exists(manifest_path(path))) {
+        fs::rename(path, prev_path(path), ec);
+        if (!ec) fs::rename(manifest_path(path), manifest_path(prev_path(path)), ec);
+        if (ec) throw std::runtime_error("cannot keep the previous checkpoint as " + prev_path(path) + ": " + ec.message());
+    }
     fs::rename(tmp, path, ec);
     if (ec) throw std::runtime_error("cannot move checkpoint into place at " + path + ": " + ec.message());
+    write_manifest(path, m);
 }
 
 Progress load_checkpoint(const std::string& path, TrainTask& task, torch::optim::Optimizer& opt,
@@ -189,6 +236,8 @@ Progress load_checkpoint(const std::string& path, TrainTask& task, torch::optim:
                 throw std::runtime_error(path + ": checkpoint has no tensor '" + kv.key() + "' (written by another model set-up?)");
             if (t.sizes() != kv.value().sizes())
                 throw std::runtime_error(path + ": checkpoint tensor '" + kv.key() + "' has another shape than the model's");
+            if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+                throw std::runtime_error(path + ": checkpoint tensor '" + kv.key() + "' holds NaN or Inf values");
             kv.value().copy_(t);
         }
         for (auto& kv : task.module().named_buffers(true)) {
@@ -214,6 +263,39 @@ Progress load_checkpoint(const std::string& path, TrainTask& task, torch::optim:
     auto gen = at::detail::getDefaultCPUGenerator();
     gen.set_state(rng);
     return p;
+}
+
+// Loads checkpoint.pt if its manifest vouches for it, else checkpoint.prev.pt (the one before), naming what was
+// refused. A checkpoint with no manifest anywhere in the run is from a version before manifests: loaded with a
+// warning. NaN/Inf weights are refused like a corrupt file.
+Progress load_verified_checkpoint(const std::string& ckpt, TrainTask& task, torch::optim::Optimizer& opt,
+                                  const std::string& run_config) {
+    const bool legacy = !fs::exists(manifest_path(ckpt)) && !fs::exists(manifest_path(prev_path(ckpt)));
+    if (legacy) {
+        log::warn("{}: no manifest (written before checkpoints had one): loading it unverified", ckpt);
+        return load_checkpoint(ckpt, task, opt, run_config);
+    }
+    std::vector<std::string> refused;
+    for (const std::string& candidate : {ckpt, prev_path(ckpt)}) {
+        if (!fs::exists(candidate)) continue;
+        const Manifest m = verify_checkpoint(candidate);
+        if (!m.error.empty()) {
+            refused.push_back(m.error);
+            log::error("refusing checkpoint: {}", m.error);
+            continue;
+        }
+        try {
+            Progress p = load_checkpoint(candidate, task, opt, run_config);
+            if (candidate != ckpt) log::warn("resuming from the previous good checkpoint {} (step {})", candidate, p.step);
+            return p;
+        } catch (const std::runtime_error& e) {
+            refused.push_back(e.what());
+            log::error("refusing checkpoint: {}", e.what());
+        }
+    }
+    std::string msg = "no good checkpoint to resume from:";
+    for (const auto& r : refused) msg += " " + r + ";";
+    throw std::runtime_error(msg.substr(0, msg.size() - 1));
 }
 
 // Keeps the first `n` lines of the metrics file (lines written after the checkpoint are redone).
@@ -276,7 +358,7 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
                                         .weight_decay(cfg.weight_decay));
     Progress p;
     if (resume) {
-        p = load_checkpoint(ckpt_path, task, opt, run_config);
+        p = load_verified_checkpoint(ckpt_path, task, opt, run_config);
         if (main_rank) truncate_lines(metrics_path, p.metrics_lines);
         log::info("resuming {} at step {} (epoch {}, batch {})", run_dir_str, p.step, p.epoch + 1, p.step_in_epoch);
     } else {
@@ -291,6 +373,18 @@ TrainResult train(TrainTask& task, const TrainConfig& cfg, const nlohmann::json&
     const int64_t steps_per_epoch = (n + cfg.batch_size - 1) / cfg.batch_size;
     int64_t total = cfg.epochs * steps_per_epoch;
     if (cfg.max_steps > 0) total = std::min(total, cfg.max_steps);
+    const bool finished = p.step >= total || (cfg.patience > 0 && p.bad_evals >= cfg.patience);
+    if (resume && main_rank && finished && !fs::exists(run_dir / "model")) {
+        // A finished run whose model/ was deleted must not "resume" into success with no model.
+        if (!std::isnan(p.best_val) && p.best_step != p.step)
+            throw std::runtime_error(fmt::format(
+                "{}: the run is finished but its model/ is missing, and its best weights (step {}) are not in the last "
+                "checkpoint (step {}): train again into a new directory",
+                run_dir_str, p.best_step, p.step));
+        log::warn("{}: the run is finished but its model/ is missing: exporting it again from the checkpoint (step {})",
+                  run_dir_str, p.step);
+        export_model(task, run_dir);
+    }
     const int64_t micro = cfg.micro_batch_size > 0 ? cfg.micro_batch_size : cfg.batch_size;
 
     std::ofstream metrics;

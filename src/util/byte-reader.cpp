@@ -1,6 +1,7 @@
 #include "diagecg/util/byte-reader.h"
 
 #include <sys/stat.h>
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -49,6 +50,23 @@ Buffer read_all(const std::string& path, uint64_t max_bytes) {
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes) {
     return read_all<std::vector<uint8_t>>(path, max_bytes);
+}
+
+std::vector<uint8_t> read_file_prefix(const std::string& path, uint64_t max_bytes, uint64_t* file_size) {
+    const uint64_t size = checked_file_size(path, ~uint64_t(0));
+    if (file_size) *file_size = size;
+    const uint64_t n = std::min(size, max_bytes);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot open \"" + path + "\": " + std::strerror(errno));
+    std::vector<uint8_t> buf(static_cast<size_t>(n), 0);
+    if (n > 0) {
+        in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n));
+        if (static_cast<uint64_t>(in.gcount()) != n) {
+            throw std::runtime_error("cannot read \"" + path + "\": expected " + std::to_string(n) + " bytes, got " +
+                                     std::to_string(in.gcount()));
+        }
+    }
+    return buf;
 }
 
 std::string read_file_text(const std::string& path, uint64_t max_bytes) {

@@ -27,6 +27,7 @@ namespace {
 
 struct EvalOptions {
     ModelFlags model;
+    ReadFlags read;
     std::vector<std::string> data;
     std::string out;
     std::string task = "qa";
@@ -125,10 +126,15 @@ void run_eval(const EvalOptions& o) {
         std::sort(paths.begin(), paths.end());
         paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
         std::vector<std::pair<std::string, std::string>> failed;
-        const auto codes = llm.codes(paths, &failed);
+        std::vector<SignalQuality> quality;
+        const auto codes = llm.codes(paths, &failed, o.read.input(), &quality);
         std::map<std::string, const std::vector<int64_t>*> by_path;
-        for (size_t i = 0; i < paths.size(); ++i)
-            if (!codes[i].empty()) by_path[paths[i]] = &codes[i];
+        std::map<std::string, nlohmann::json> quality_of;
+        for (size_t i = 0; i < paths.size(); ++i) {
+            if (codes[i].empty()) continue;
+            by_path[paths[i]] = &codes[i];
+            quality_of[paths[i]] = {{"verdict", quality_verdict_name(quality[i].verdict)}, {"reasons", quality[i].reasons}};
+        }
         for (const auto& [p, why] : failed) log::warn("record {} cannot be read ({}): its samples are skipped", p, why);
 
         PromptOptions po;
@@ -169,7 +175,12 @@ void run_eval(const EvalOptions& o) {
             for (size_t i = b0; i < b1; ++i) batch.push_back(prompts[i].second);
             const auto results = llm.answer(batch, n_predict);
             std::vector<Prediction> preds;
-            for (size_t i = b0; i < b1; ++i) preds.push_back(score_prediction(task, *prompts[i].first, results[i - b0].text, wn.get()));
+            for (size_t i = b0; i < b1; ++i) {
+                preds.push_back(score_prediction(task, *prompts[i].first, results[i - b0].text, wn.get()));
+                const auto& recs = prompts[i].first->records;
+                if (recs.size() == 1) preds.back().signal_quality = quality_of[recs[0]];
+                else for (const auto& r : recs) preds.back().signal_quality.push_back(quality_of[r]);
+            }
             append_predictions(o.out, preds);
             if (o.sigkill_after_batches > 0 && static_cast<int64_t>(b1 + static_cast<size_t>(o.batch_size) - 1) / o.batch_size >= o.sigkill_after_batches) {
                 log::warn("test hook: killing this process with SIGKILL after {} batches", o.sigkill_after_batches);
@@ -193,6 +204,7 @@ void add_eval(CLI::App& app, RunFn& run) {
     auto o = std::make_shared<EvalOptions>();
     auto* sub = app.add_subcommand("eval", "Run a dataset (ECG-QA JSON or report JSONL) through a model and score it");
     o->model.add(sub);
+    add_read_options(sub, o->read);
     sub->add_option("--data", o->data, "ECG-QA JSON files (qa) or report JSON/JSONL (report); directories stand for their files");
     sub->add_option("-o,--out", o->out, "predictions JSONL (appended; re-running skips finished samples); summary in OUT.summary.json")
         ->required();

@@ -48,6 +48,8 @@ void run_plot(const PlotCmdOptions& o) {
         const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, {o.path}, "", o.n_predict, false);
         p.footer_lines.push_back("Generated report (" + (a.patient.empty() ? std::string("no patient data") : a.patient) +
                                  "; research model, not for clinical use):");
+        const std::string note = a.quality_note();
+        if (!note.empty()) p.footer_lines.push_back(note.substr(0, note.size() - 1));
         p.footer_lines.push_back(a.text);   // word-wrapped to the grid by the renderer
         log::info("report: {}", a.text);
     }

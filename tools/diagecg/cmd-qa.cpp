@@ -21,15 +21,31 @@ SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, co
     PromptInput in;
     in.task = task;
     in.question = question;
-    in.ecgs = llm.codes(records, &failed);
+    std::vector<SignalQuality> quality;
+    in.ecgs = llm.codes(records, &failed, read.input(), &quality);
     if (!failed.empty()) throw std::runtime_error(failed[0].first + ": " + failed[0].second);
     in.patient = patient.text(&header);
     PromptOptions po;
     po.patient_features = !no_patient;
     const auto r = llm.answer({build_prompt(llm.tokenizer(), in, po)}, n_predict).at(0);
-    SingleAnswer a{r.text, po.patient_features ? in.patient : "", r.stop_reason, llm.description(), static_cast<int64_t>(r.tokens.size())};
+    SingleAnswer a{r.text, po.patient_features ? in.patient : "", r.stop_reason, llm.description(), static_cast<int64_t>(r.tokens.size()),
+                   quality};
     while (!a.text.empty() && a.text.front() == ' ') a.text.erase(a.text.begin());
     return a;
+}
+
+nlohmann::json SingleAnswer::quality_json() const {
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& q : quality) all.push_back(signal_quality_to_json(q));
+    return all.size() == 1 ? all[0] : all;
+}
+
+std::string SingleAnswer::quality_note() const {
+    std::string note;
+    for (const auto& q : quality)
+        if (q.verdict == QualityVerdict::kPoor)
+            note += "[signal quality " + q.summary() + "; read only because of --allow-poor-signal]\n";
+    return note;
 }
 
 namespace {
@@ -50,10 +66,11 @@ void run_qa(const QaOptions& o) {
     const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kQa, o.records, o.question, o.n_predict, o.no_patient);
     if (o.json) {
         print_result(nlohmann::json{{"records", o.records}, {"question", o.question}, {"patient", a.patient}, {"answer", a.text},
-                                    {"answers", split_answer(a.text)}, {"stop_reason", a.stop_reason}, {"model", a.model}}
+                                    {"answers", split_answer(a.text)}, {"stop_reason", a.stop_reason}, {"model", a.model},
+                                    {"signal_quality", a.quality_json()}}
                          .dump(2) + "\n");
     } else {
-        print_result(a.text + "\n");
+        print_result(a.quality_note() + a.text + "\n");
     }
 }
 

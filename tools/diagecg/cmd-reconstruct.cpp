@@ -40,7 +40,7 @@ void run_reconstruct(const ReconstructOptions& o) {
     torch::Tensor lead_r_sum = torch::zeros({cfg.n_leads}, torch::kDouble), lead_r_n = torch::zeros({cfg.n_leads}, torch::kDouble);
     int64_t n_failed = 0;
     for_each_batch(paths, o.batch, [&](const std::vector<std::string>& chunk) {
-        const EcgTensor t = load_ecg_tensor(chunk, m.preprocess, o.read.options(), cfg.n_samples);
+        const EcgTensor t = load_ecg_tensor(chunk, m.preprocess, o.read.input(), cfg.n_samples);
         for (const auto& [p, why] : t.failed) log::error("{}: {}", p, why);
         n_failed += static_cast<int64_t>(t.failed.size());
         if (t.x.size(0) == 0) return;

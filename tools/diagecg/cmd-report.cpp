@@ -24,10 +24,10 @@ void run_report(const ReportOptions& o) {
     const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, {o.record}, "", o.n_predict, o.no_patient);
     if (o.json) {
         print_result(nlohmann::json{{"record", o.record}, {"patient", a.patient}, {"report", a.text}, {"stop_reason", a.stop_reason},
-                                    {"n_tokens", a.n_tokens}, {"model", a.model}}
+                                    {"n_tokens", a.n_tokens}, {"model", a.model}, {"signal_quality", a.quality_json()}}
                          .dump(2) + "\n");
     } else {
-        print_result(a.text + "\n");
+        print_result(a.quality_note() + a.text + "\n");
     }
 }
 

@@ -35,7 +35,7 @@ void run_tokenize(const TokenizeOptions& o) {
     torch::NoGradGuard ng;
     int64_t n_failed = 0;
     for_each_batch(paths, o.batch, [&](const std::vector<std::string>& chunk) {
-        const EcgTensor t = load_ecg_tensor(chunk, m.preprocess, o.read.options(), cfg.n_samples);
+        const EcgTensor t = load_ecg_tensor(chunk, m.preprocess, o.read.input(), cfg.n_samples);
         for (const auto& [p, why] : t.failed) log::error("{}: {}", p, why);
         n_failed += static_cast<int64_t>(t.failed.size());
         if (t.x.size(0) == 0) return;
@@ -48,7 +48,8 @@ void run_tokenize(const TokenizeOptions& o) {
                 const nlohmann::json j = {{"record", t.paths[static_cast<size_t>(i)]},
                                           {"n_tokens", codes.size(1)},
                                           {"tokens", ids},
-                                          {"codebook_size", cfg.codebook_size()}};
+                                          {"codebook_size", cfg.codebook_size()},
+                                          {"signal_quality", signal_quality_to_json(t.quality[static_cast<size_t>(i)])}};
                 out += j.dump() + "\n";
             } else {
                 out += fmt::format("{}\t{}\n", t.paths[static_cast<size_t>(i)], fmt::join(ids, " "));

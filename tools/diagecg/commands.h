@@ -10,6 +10,7 @@
 #include "diagecg/data/prompt.h"
 #include "diagecg/ecg/ecg-preprocess.h"
 #include "diagecg/ecg/ecg-record.h"
+#include "diagecg/tokenizer/ecg-tokenizer-io.h"
 #include "diagecg/train/trainer.h"
 
 namespace diagecg::cli {
@@ -32,6 +33,7 @@ void add_train_tokenizer(CLI::App& app, RunFn& run);
 void add_tokenize(CLI::App& app, RunFn& run);
 void add_tokenize_text(CLI::App& app, RunFn& run);
 void add_reconstruct(CLI::App& app, RunFn& run);
+void add_convert_tokenizer(CLI::App& app, RunFn& run);
 void add_pretrain(CLI::App& app, RunFn& run);
 void add_finetune(CLI::App& app, RunFn& run);
 void add_lora(CLI::App& app, RunFn& run);
@@ -54,7 +56,9 @@ struct ReadFlags {
     std::string leads;              // comma-separated lead names
     std::string units = "mV";
     std::string layout = "auto";
+    bool allow_poor_signal = false; // feed records whose signal quality is poor to the model (with a warning)
     ReadOptions options() const;
+    RecordInput input() const { return {options(), allow_poor_signal}; }
 };
 void add_read_options(CLI::App* sub, ReadFlags& flags);
 
@@ -111,6 +115,9 @@ struct PatientFlags {
 struct SingleAnswer {
     std::string text, patient, stop_reason, model;
     int64_t n_tokens = 0;
+    std::vector<SignalQuality> quality;     // per record
+    nlohmann::json quality_json() const;    // one object for one record, else a list
+    std::string quality_note() const;       // "" unless a record's quality is poor (read with --allow-poor-signal)
 };
 SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,
                         const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient);

@@ -30,6 +30,8 @@ void add_read_options(CLI::App* sub, ReadFlags& f) {
     sub->add_option("--units", f.units, "units of CSV/NPY values")->capture_default_str();
     sub->add_option("--layout", f.layout, "NPY array layout: auto, TL ([T, L]) or LT ([L, T])")
         ->check(CLI::IsMember({"auto", "TL", "LT"}))->capture_default_str();
+    sub->add_flag("--allow-poor-signal", f.allow_poor_signal,
+                  "feed records whose signal quality is poor (flat, noise, padding) to the model anyway; the output says so");
 }
 
 ReadOptions ReadFlags::options() const {

@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "diagecg/ecg/ecg-record.h"
+#include "diagecg/ecg/signal-quality.h"
 
 namespace diagecg {
 
@@ -33,6 +34,7 @@ struct PreprocessResult {
     std::vector<float> signal;          // [12, n_samples], canonical lead order
     int64_t n_samples = 0;
     std::vector<std::string> notes;     // what was done (derived leads, resampling, padding, flat leads)
+    SignalQuality quality;              // of the window the model sees (signal-quality.h)
 };
 
 // Strict JSON <-> config (unknown keys and wrong types are errors naming the path); missing keys keep

@@ -34,6 +34,7 @@ struct Prediction {
     std::string reference;              // QA: join_answer(reference answers); report: the reference report
     bool correct = false;               // QA
     ReportScores scores;                // report
+    nlohmann::json signal_quality;      // the ECG(s)' signal-quality verdict and reasons (null if not recorded)
 };
 nlohmann::json prediction_to_json(const Prediction& p);
 Prediction prediction_from_json(const nlohmann::json& j);

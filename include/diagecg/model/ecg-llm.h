@@ -35,8 +35,11 @@ public:
 
     // ECG codes per record (tokenized once per run, or read from the cache); unreadable records get an empty
     // vector and an entry in `failed`.
+    // Poor-quality records are refused (listed in `failed`) unless input.allow_poor_signal; `quality` (if given)
+    // receives each record's signal-quality verdict and reasons.
     std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
-                                            std::vector<std::pair<std::string, std::string>>* failed = nullptr);
+                                            std::vector<std::pair<std::string, std::string>>* failed = nullptr,
+                                            const RecordInput& input = {}, std::vector<SignalQuality>* quality = nullptr);
 
     // Greedy answers for a batch of prompts (rows may differ in length), at most n_predict new tokens each.
     std::vector<GenerateResult> answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,

@@ -4,8 +4,11 @@
 // also redone when its record file's size or modification time changed.
 //
 // File layout (little-endian):
-//   1. magic "DGTC", u32 version (1), u32 P (codes per ECG), u64 number of entries
-//   2. per entry: u32 path length, path bytes (absolute), u64 file size, i64 mtime (ns), P x u16 codes
+//   1. magic "DGTC", u32 version (2), u32 P (codes per ECG), u64 number of entries
+//   2. per entry: u32 key length, key bytes (absolute path, then a tab and the reader options when the record
+//      needed them), u64 file size, i64 mtime (ns), P x u16 codes, u8 quality verdict, u32 number of quality
+//      reasons, each u32 length + bytes
+// A cache of another version is rebuilt.
 // The file is rewritten whole (temp + rename) after new records were tokenized.
 #pragma once
 
@@ -26,10 +29,13 @@ public:
     EcgTokenCache(const std::string& tokenizer_dir, const std::string& cache_dir);
 
     // Codes [P] for each path, tokenizing (in batches of `batch`) and saving those not cached yet. Records that
-    // cannot be read get an empty vector and an entry in `failed` (path, why).
+    // cannot be read, or whose signal quality is poor (unless input.allow_poor_signal), get an empty vector and an
+    // entry in `failed` (path, why). `quality` (if given) receives each record's verdict and reasons (per-lead
+    // figures are not cached).
     std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
                                             std::vector<std::pair<std::string, std::string>>* failed = nullptr,
-                                            int64_t batch = 16);
+                                            int64_t batch = 16, const RecordInput& input = {},
+                                            std::vector<SignalQuality>* quality = nullptr);
 
     int64_t n_steps() const { return n_steps_; }          // P
     int64_t codebook_size() const { return codebook_size_; }
@@ -41,6 +47,7 @@ private:
         uint64_t size = 0;
         int64_t mtime_ns = 0;
         std::vector<uint16_t> codes;
+        SignalQuality quality;      // verdict and reasons
     };
     void load();
     void save() const;

@@ -36,10 +36,20 @@ struct EcgTensor {
     std::vector<std::string> paths;                         // the N records, in order
     std::vector<std::pair<std::string, std::string>> failed;   // (path, why) of records left out
 };
-// Reads and preprocesses `paths`; a record that cannot be read is left out and listed in `failed`
-// (callers decide whether that is an error). Logs progress for long lists.
+    std::vector<SignalQuality> quality;                     // the N records' signal quality (signal-quality.h)
+
+// How records reach a model: the reader options (CSV/NPY rate, lead names, units, layout) and the signal-quality
+// gate. Every command that feeds a model takes this one struct.
+struct RecordInput {
+    ReadOptions read;
+    bool allow_poor_signal = false;     // read records whose quality verdict is "poor" (with a warning)
+};
+
+// Reads and preprocesses `paths`; a record that cannot be read, or whose signal quality is poor (unless
+// allowed), is left out and listed in `failed` (callers decide whether that is an error); borderline records
+// are kept with a warning. Logs progress for long lists.
 EcgTensor load_ecg_tensor(const std::vector<std::string>& paths, const PreprocessConfig& preprocess,
-                          const ReadOptions& read = {}, int64_t n_samples = 5000);
+                          const RecordInput& input = {}, int64_t n_samples = 5000);
 
 // Pearson correlation per lead: x, y [B, L, T] -> [B, L]; NaN where either lead is constant.
 torch::Tensor per_lead_pearson(const torch::Tensor& x, const torch::Tensor& y);

@@ -14,6 +14,9 @@ namespace diagecg {
 // or is larger than max_bytes.
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes = (1ull << 32));
 std::string read_file_text(const std::string& path, uint64_t max_bytes = (64ull << 20));
+// The first min(file size, max_bytes) bytes of a file, never more (a huge or sparse file costs only what is
+// read); `file_size` (if given) receives the whole file's size.
+std::vector<uint8_t> read_file_prefix(const std::string& path, uint64_t max_bytes, uint64_t* file_size = nullptr);
 
 // Little-endian loads; the caller guarantees p points at enough bytes.
 inline uint16_t load_u16le(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
