@@ -13,6 +13,7 @@
 #include "diagecg/llm/gguf-vocab.h"
 #include "diagecg/llm/hf-tokenizer-json.h"
 #include "diagecg/llm/pretokenizer.h"
+#include "diagecg/llm/text-tokenizer.h"
 #include "diagecg/llm/unicode-text.h"
 #include "diagecg/util/gguf.h"
 #include "tokenizer-test-util.h"
@@ -289,6 +290,42 @@ TEST(GgufVocab, SmolLm2ModelFileMatchesHf) {
     EXPECT_EQ(ChatTemplate::from_source(f.get_string("tokenizer.chat_template")).name(), "smollm2");
     EXPECT_EQ(tok.eos_id(), 2);
     EXPECT_FALSE(tok.add_bos());
+}
+
+// TextTokenizer, the interface the rest of diagecg uses: a model directory with tokenizer.json (preferred over
+// tokenizer.model), vocab.json + merges.txt, or a GGUF file; BOS only where the model adds one; the extended
+// vocabulary's special strings still map to their ids.
+TEST(TextTokenizer, LoadsHfAndGgufTokenizers) {
+    REQUIRE_TOKENIZER_DATA();
+    const TextTokenizer smol(kTokenizerData + "/smollm2");
+    EXPECT_EQ(smol.n_pieces(), 49152);
+    EXPECT_EQ(smol.bos_id(), -1);  // bos_token <|im_start|> is not added to text
+    EXPECT_EQ(smol.eos_id(), 2);
+    EXPECT_EQ(smol.encode("hello world", true), (std::vector<int64_t>{28120, 905}));
+    EXPECT_EQ(ChatTemplate::from_source(smol.chat_template()).name(), "smollm2");  // chat_template.jinja
+    EXPECT_EQ(*smol.find("<|im_end|>"), 2);
+    EXPECT_EQ(smol.piece(905), "\xC4\xA0world");
+
+    const TextTokenizer llama2(kTokenizerData + "/llama2");  // tokenizer.json and tokenizer.model: the former
+    EXPECT_EQ(llama2.bos_id(), 1);
+    EXPECT_EQ(llama2.encode("Hello world", true), (std::vector<int64_t>{1, 15043, 3186}));
+    EXPECT_EQ(llama2.decode({15043, 3186}), "Hello world");
+
+    TextTokenizer ext(kTokenizerData + "/qwen2.5");
+    ext.set_vocab(Vocab(ext.n_pieces(), 16));
+    const auto ids = ext.encode("ST<|start_ecg|><ecg_0003><|end_ecg|><|im_end|>", false);
+    const Vocab& v = ext.vocab();
+    EXPECT_EQ(ids, (std::vector<int64_t>{784, v.start_ecg(), v.ecg_id(3), v.end_ecg(), 151645}));
+    EXPECT_EQ(ext.decode(ids), "ST<|start_ecg|><ecg_0003><|end_ecg|><|im_end|>");
+    EXPECT_GT(ext.encode("<ecg_0003>", false, false).size(), 1u);
+
+    const std::string gguf = kTokenizerData + "/llama.cpp/ggml-vocab-phi-3.gguf";
+    const TextTokenizer phi3(gguf);
+    EXPECT_EQ(phi3.n_pieces(), 32064);
+    EXPECT_EQ(phi3.bos_id(), 1);
+    EXPECT_EQ(phi3.encode("Hello world", false), (std::vector<int64_t>{15043, 3186}));
+    EXPECT_THROW(ChatTemplate::from_source(phi3.chat_template()), std::invalid_argument);  // Phi-3: not written out
+    EXPECT_THROW(TextTokenizer("/nonexistent/tokenizer.json"), std::runtime_error);
 }
 
 TEST(BpeTokenizer, AddedTokensAreTextWhenNotParsed) {

@@ -280,7 +280,7 @@ def main():
                 t0 = time.perf_counter()
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 wall = time.perf_counter() - t0
-                got = [json.loads(l)["ids"] for l in out.splitlines()]
+                got = [json.loads(l)["ids"] for l in out.split("\n") if l]  # not splitlines(): U+2028 is text
                 ok = sum(a == b for a, b in zip(got, ids))
                 failed |= ok != len(ids) or len(got) != len(ids)
                 bench = subprocess.run(cmd + ["--bench"], check=True, capture_output=True, text=True).stderr.strip().splitlines()[-1]

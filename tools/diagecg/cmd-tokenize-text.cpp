@@ -125,9 +125,9 @@ void add_tokenize_text(CLI::App& app, RunFn& run) {
     auto o = std::make_shared<TokenizeTextOptions>();
     auto* sub = app.add_subcommand("tokenize-text",
                                    "Text -> token ids with a model's text tokenizer (one line of ids per input)");
-    sub->add_option(
-           "-m,--model", o->model,
-           "model directory (tokenizer.json, vocab.json + merges.txt or tokenizer.model), or the tokenizer file")
+    sub->add_option("-m,--model", o->model,
+                    "model directory (tokenizer.json, vocab.json + merges.txt or tokenizer.model), or a "
+                    "tokenizer.json, .model or .gguf file")
         ->required();
     sub->add_option("text", o->text, "text to tokenize");
     sub->add_option("-f,--file", o->file, "file with one input per line (- = stdin)");
