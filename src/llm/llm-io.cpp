@@ -8,9 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diagecg/llm/gguf-model.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/byte-reader.h"
 #include "diagecg/util/device.h"
+#include "diagecg/util/gguf-writer.h"
+#include "diagecg/util/gguf.h"
 #include "diagecg/util/log.h"
 #include "diagecg/util/module-weights.h"
 #include "diagecg/util/safetensors.h"
@@ -34,7 +37,49 @@ std::string hf_tensor_name(const std::string& param_name) {
 
 void load_weights(Llama& model, const std::string& dir) { load_module_weights(*model, dir, hf_tensor_name, "weights"); }
 
+namespace {
+
+bool is_gguf_file(const std::string& path) {
+    std::error_code ec;
+    return fs::is_regular_file(path, ec) && fs::path(path).extension() == ".gguf";
+}
+
+// A GGUF model file (llama.cpp's format): config, tokenizer and weights from the one file.
+LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
+    const GgufFile f(path);
+    LoadedModel m;
+    m.dir = path;
+    const LlmConfig cfg = llm_config_from_gguf(f);
+    m.tokenizer = std::make_shared<TextTokenizer>(path);
+    m.vocab = Vocab(cfg.vocab_size, 0);
+    m.tokenizer->set_vocab(m.vocab);
+    m.model = Llama(cfg);
+    m.model->to(opts.dtype);
+    if (opts.device.is_cpu()) place_parameters_in_huge_pages(*m.model);
+    load_gguf_weights(m.model, f);
+    m.model->to(opts.device);
+    m.model->eval();
+    log::debug("loaded {} ({} layers, d={}, vocab {})", path, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size);
+    return m;
+}
+
+// Tokenizer files a model directory may carry; save_model copies those the source has.
+constexpr const char* kTokenizerFiles[] = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "vocab.json",
+                                           "merges.txt", "special_tokens_map.json", "chat_template.jinja", "tokenizer.gguf"};
+
+// A GGUF's tokenizer as a vocab-only GGUF (its tokenizer.* metadata, no tensors), which TextTokenizer reads.
+void write_tokenizer_gguf(const std::string& gguf_path, const std::string& out) {
+    const GgufFile f(gguf_path);
+    GgufWriter w;
+    for (const auto& [key, value] : f.metadata())
+        if (key.rfind("tokenizer.", 0) == 0 || key == "general.architecture") w.set(key, value);
+    w.write(out);
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
+    if (is_gguf_file(dir)) return load_gguf_model(dir, opts);
     if (!fs::is_directory(dir)) throw std::runtime_error("model directory " + dir + " does not exist");
     LoadedModel m;
     m.dir = dir;
@@ -78,10 +123,15 @@ void save_model(const LoadedModel& m, const std::string& dir) {
                          t.sizes().vec(), t.data_ptr(), static_cast<size_t>(t.nbytes())});
     }
     write_safetensors((fs::path(dir) / "model.safetensors").string(), views, {{"format", "pt"}});
-    const fs::path src_tok = fs::path(m.dir) / "tokenizer.model";
-    const fs::path dst_tok = fs::path(dir) / "tokenizer.model";
-    if (fs::weakly_canonical(src_tok) != fs::weakly_canonical(dst_tok)) {
-        write_file_atomic(dst_tok.string(), read_file_text(src_tok.string()));
+    // The tokenizer goes with the weights: the source directory's tokenizer files, or a GGUF's tokenizer.
+    if (is_gguf_file(m.dir)) {
+        write_tokenizer_gguf(m.dir, (fs::path(dir) / "tokenizer.gguf").string());
+    } else {
+        for (const char* name : kTokenizerFiles) {
+            const fs::path src_tok = fs::path(m.dir) / name, dst_tok = fs::path(dir) / name;
+            if (fs::exists(src_tok) && fs::weakly_canonical(src_tok) != fs::weakly_canonical(dst_tok))
+                write_file_atomic(dst_tok.string(), read_file_text(src_tok.string(), 1ull << 30));
+        }
     }
     write_file_atomic((fs::path(dir) / "config.json").string(), llm_config_to_json(m.model->config()).dump(2) + "\n");
 }

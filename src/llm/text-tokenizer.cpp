@@ -111,9 +111,13 @@ TextTokenizer::TextTokenizer(const std::string& path) : impl_(std::make_unique<I
     if (!fs::exists(path)) throw std::runtime_error("tokenizer " + path + " does not exist");
     const bool dir = fs::is_directory(path);
     std::string spm_path = path;
-    if (!dir && fs::path(path).extension() == ".gguf") {
-        const GgufFile f(path);
-        impl_->bpe = std::make_unique<BpeTokenizer>(bpe_spec_from_gguf(gguf_vocab_from_file(f), path));
+    // A GGUF file, or a model directory saved from one (its tokenizer as a vocab-only tokenizer.gguf).
+    const std::string gguf = !dir && fs::path(path).extension() == ".gguf" ? path
+                             : dir && fs::exists(fs::path(path) / "tokenizer.gguf") ? (fs::path(path) / "tokenizer.gguf").string()
+                                                                                    : "";
+    if (!gguf.empty()) {
+        const GgufFile f(gguf);
+        impl_->bpe = std::make_unique<BpeTokenizer>(bpe_spec_from_gguf(gguf_vocab_from_file(f), gguf));
         chat_template_ = f.get_string("tokenizer.chat_template", "");
     } else if (dir ? has_hf_tokenizer(path) : fs::path(path).extension() == ".json") {
         HfTokenizer hf = load_hf_tokenizer(path);

@@ -234,7 +234,7 @@ void add_bench(CLI::App& app, RunFn& run) {
 
     auto lo = std::make_shared<BenchLlmOptions>();
     auto* llm = bench->add_subcommand("llm", "Prefill and decode tokens/s vs the memory-bandwidth bound");
-    llm->add_option("-m,--model", lo->model_dir, "model directory (default: random weights of --shape)");
+    llm->add_option("-m,--model", lo->model_dir, "model directory or GGUF file (default: random weights of --shape)");
     llm->add_option("--shape", lo->shape, "random-weight shape: tinyllama or stories260k")->capture_default_str();
     llm->add_option("--dtype", lo->dtypes, "dtypes to run")->capture_default_str();
     llm->add_option("--batch", lo->batches, "batch sizes to run")->capture_default_str()->check(CLI::Range(1, 1 << 20));

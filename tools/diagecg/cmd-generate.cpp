@@ -95,7 +95,7 @@ void add_generate(CLI::App& app, RunFn& run) {
     auto o = std::make_shared<GenerateCmdOptions>();
     o->gen.sampling.temperature = 0.8f;
     auto* sub = app.add_subcommand("generate", "Generate text from a prompt with a (possibly extended) Llama-family model");
-    sub->add_option("-m,--model", o->model_dir, "model directory (HF layout: config.json, model.safetensors, tokenizer.model)")->required();
+    sub->add_option("-m,--model", o->model_dir, "model directory (HF layout: config.json, model.safetensors, tokenizer) or a GGUF file")->required();
     sub->add_option("-p,--prompt", o->prompts, "prompt (repeatable: several prompts run as one batch)");
     sub->add_option("-f,--file", o->prompt_file, "file with one prompt per line (batched)");
     sub->add_option("-n,--n-predict", o->gen.n_predict, "max new tokens")->capture_default_str();
