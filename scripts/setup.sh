@@ -8,6 +8,7 @@ PACKAGES=(
   libgloo-dev                  # c10d ProcessGroupGloo headers: data-parallel training across processes
   libopenblas0-openmp          # LibTorch's fp32 matmul: ~5 GFLOP/s with the reference BLAS, ~260 with this
   python3-nltk wordnet-base    # reference metrics for the evaluation tests
+  python3-venv python3-pip     # scripts/setup-python.sh: the pinned PyPI references live in a venv under the cache
   librsvg2-bin                 # rsvg-convert: SVG plots -> PNG
   clang libclang-rt-14-dev     # libFuzzer targets
   libpcre2-dev libutf8proc-dev zlib1g-dev   # BPE text tokenizers: pre-tokenizer regexes, NFC; gzipped goldens
