@@ -10,6 +10,7 @@ PACKAGES=(
   python3-nltk wordnet-base    # reference metrics for the evaluation tests
   python3-venv python3-pip     # scripts/setup-python.sh: the pinned PyPI references live in a venv under the cache
   librsvg2-bin                 # rsvg-convert: SVG plots -> PNG
+  libpugixml-dev               # XML ECG readers (GE MUSE, Philips, HL7 aECG)
   clang libclang-rt-14-dev     # libFuzzer targets
   libpcre2-dev libutf8proc-dev zlib1g-dev   # BPE text tokenizers: pre-tokenizer regexes, NFC; gzipped goldens
 )

@@ -57,6 +57,28 @@ check "plot has 13 traces" test "$(grep -o '<path' "$TMP/p.svg" | wc -l)" -ge 13
 check "plot title names record" grep -q "00009" "$TMP/p.svg"
 check "plot without -o fails" bash -c "! '$BIN' plot '$ECG/00009.hea' 2>/dev/null"
 
+# hospital formats (one file each, see formats/NOTICE.md): inspect, plot, content sniffing, one-line errors
+FMT=$ECG/formats
+HOSPITAL="muse_ecg1.xml:muse-xml 129DYPRG.XML:philips-xml Example_aECG.xml:hl7-aecg Example.dcm:dicom Example.scp:scp-ecg"
+for pair in $HOSPITAL; do
+  f=${pair%%:*}
+  "$BIN" inspect "$FMT/$f" --json >"$TMP/h.json" 2>/dev/null
+  check "inspect $f format" test "$(json_get "$TMP/h.json" "j['format']")" = "${pair#*:}"
+  check "inspect $f 12 canonical leads" test "$(json_get "$TMP/h.json" "' '.join(l['name'] for l in j['leads'])")" = "I II III aVR aVL aVF V1 V2 V3 V4 V5 V6"
+  check "inspect $f in mV" test "$(json_get "$TMP/h.json" "j['leads'][0]['units']")" = "mV"
+  "$BIN" plot "$FMT/$f" -o "$TMP/h.svg" 2>/dev/null
+  check "plot $f" test "$(grep -o '<path' "$TMP/h.svg" | wc -l)" -ge 13
+done
+check "philips interpretation shown" bash -c "'$BIN' inspect '$FMT/129DYPRG.XML' | grep -q '^diagnosis Sinus bradycardia (rate< 50)'"
+check "philips calibration tail cut" bash -c "'$BIN' inspect '$FMT/129DYPRG.XML' | grep -q '500 Hz, 5350 samples'"
+check "muse device shown" bash -c "'$BIN' inspect '$FMT/muse_ecg1.xml' | grep -q '^comment   AcquisitionDevice: MAC55'"
+cp "$FMT/Example.scp" "$TMP/scp-without-extension"
+check "scp sniffed without extension" bash -c "'$BIN' inspect '$TMP/scp-without-extension' --json | grep -q '\"format\": \"scp-ecg\"'"
+python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[-1]^=1; open(sys.argv[2],'wb').write(b)" "$FMT/Example.scp" "$TMP/bad.scp"
+"$BIN" inspect "$TMP/bad.scp" >/dev/null 2>"$TMP/bad-scp.err"
+check "scp CRC mismatch exit 1" test $? -eq 1
+check "scp CRC mismatch one line" bash -c "grep -q 'bad.scp: file CRC-CCITT mismatch' '$TMP/bad-scp.err' && test \$(wc -l <'$TMP/bad-scp.err') -eq 1"
+
 # generate with the real stories260K checkpoint
 "$BIN" generate -m "$DATA/models/stories260K" -p "Once upon a time" -n 30 --temp 0 >"$TMP/gen.txt" 2>/dev/null
 check "generate greedy story" grep -q "^Once upon a time, there was a little" "$TMP/gen.txt"
@@ -150,6 +172,9 @@ check "report exit 0" test $? -eq 0
 check "report patient from the header" test "$(json_get "$TMP/rep.json" "j['patient']")" = "age 59, female"
 check "report is text, stopped by eos or length" test "$(json_get "$TMP/rep.json" "isinstance(j['report'], str) and j['stop_reason'] in ('eos', 'length')")" = "True"
 check "report --age overrides the header" bash -c "'$BIN' report -m '$TMP/ft/model' '$ECG/HR06000.hea' --age 70 --json -n 2 2>/dev/null | grep -q 'age 70, female'"
+for pair in $HOSPITAL; do
+  check "report on ${pair%%:*}" bash -c "'$BIN' report -m '$TMP/ft/model' '$FMT/${pair%%:*}' --json -n 2 >/dev/null 2>&1"
+done
 "$BIN" qa -m "$TMP/ft/model" "$ECG/00009.hea" -q "Does this ECG show atrial fibrillation?" --json -n 6 >"$TMP/qa1.json" 2>"$TMP/qa1.err"
 check "qa exit 0" test $? -eq 0
 check "qa answer list" test "$(json_get "$TMP/qa1.json" "isinstance(j['answers'], list)")" = "True"

@@ -11,12 +11,15 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace diagecg {
 
 namespace {
 
 constexpr int64_t kLanes = 8;     // independent accumulators: lets the compiler vectorise the dot
+constexpr int64_t kMaxTerm = 10000;       // largest up or down factor (filter bank rows)
+constexpr double kMaxRatioError = 1e-6;   // relative error allowed when approximating a finer ratio
 constexpr size_t kCacheSize = 4;  // filter banks kept per thread (a data set usually has 1-2 rates)
 
 // Modified Bessel function of the first kind, order 0 (power series).
@@ -95,6 +98,20 @@ float dot(const float* a, const float* b, int64_t n) {
     return s;
 }
 
+// The last continued-fraction convergent p/q of num/den with p, q <= kMaxTerm (num/den in lowest terms).
+std::pair<int64_t, int64_t> closest_fraction(int64_t num, int64_t den) {
+    int64_t p0 = 0, q0 = 1, p1 = 1, q1 = 0;  // convergents k-2 and k-1
+    while (den != 0) {
+        const int64_t a = num / den;
+        const int64_t p2 = a * p1 + p0, q2 = a * q1 + q0;
+        if (p2 > kMaxTerm || q2 > kMaxTerm) break;
+        p0 = p1, q0 = q1, p1 = p2, q1 = q2;
+        const int64_t r = num - a * den;
+        num = den, den = r;
+    }
+    return {std::max<int64_t>(p1, 1), std::max<int64_t>(q1, 1)};
+}
+
 }  // namespace
 
 std::vector<float> resample(const std::vector<float>& x, double in_hz, double out_hz) {
@@ -107,11 +124,18 @@ std::vector<float> resample(const std::vector<float>& x, double in_hz, double ou
                                     std::to_string(out_hz) + " Hz)");
     if (in_mhz == out_mhz || x.empty()) return x;
     const int64_t g = std::gcd(in_mhz, out_mhz);
-    const int64_t up = out_mhz / g, down = in_mhz / g;
-    if (up > 10000 || down > 10000)
-        throw std::invalid_argument("resample: ratio " + std::to_string(out_hz) + "/" + std::to_string(in_hz) +
-                                    " Hz reduces to " + std::to_string(up) + "/" + std::to_string(down) +
-                                    ", too fine (at most 10000/10000)");
+    int64_t up = out_mhz / g, down = in_mhz / g;
+    if (up > kMaxTerm || down > kMaxTerm) {
+        // Rates that are not whole mHz (SCP-ECG's 1667 us interval is 599.880024 Hz): the closest fraction
+        // with terms <= kMaxTerm (500/599.880024 -> 1667/2000, the exact ratio), when within kMaxRatioError.
+        const auto [p, q] = closest_fraction(up, down);
+        const double error = std::fabs(static_cast<double>(p) / q * down / up - 1.0);
+        if (error > kMaxRatioError)
+            throw std::invalid_argument("resample: ratio " + std::to_string(out_hz) + "/" + std::to_string(in_hz) +
+                                        " Hz reduces to " + std::to_string(up) + "/" + std::to_string(down) +
+                                        ", too fine (at most 10000/10000, or within 1e-6 of such a ratio)");
+        up = p, down = q;
+    }
     const FilterBank& f = cached_bank(up, down);
     const int64_t len = static_cast<int64_t>(x.size());
     const int64_t n_out = (len * up + down - 1) / down;

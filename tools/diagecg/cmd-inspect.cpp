@@ -61,6 +61,7 @@ nlohmann::json patient_json(const PatientInfo& p) {
     j["height_cm"] = p.height_cm ? nlohmann::json(*p.height_cm) : nlohmann::json(nullptr);
     j["weight_kg"] = p.weight_kg ? nlohmann::json(*p.weight_kg) : nlohmann::json(nullptr);
     j["diagnoses"] = p.diagnoses;
+    j["comments"] = p.comments;  // header comments, or a hospital format's device and measurement fields
     return j;
 }
 
@@ -120,6 +121,7 @@ void run_inspect(const InspectOptions& o) {
     if (p.weight_kg) out += fmt::format(", {:g} kg", *p.weight_kg);
     out += "\n";
     for (const auto& d : p.diagnoses) out += "diagnosis " + d + "\n";
+    for (const auto& c : p.comments) out += "comment   " + c + "\n";
     for (const auto& n : mapping.notes) out += "note      " + n + "\n";
     if (o.check) {
         out += fmt::format("model     input OK: 12 x {} at {:g} Hz\n", std::llround(prep_cfg.duration_s * prep_cfg.sample_rate_hz),
