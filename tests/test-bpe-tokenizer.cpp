@@ -421,6 +421,9 @@ TEST(BpeTokenizerBadInput, MalformedTokenizerJson) {
     expect_bad_json(bpe_json(R"({"a": 0, "b": 1, "ab": 2})", R"({"a": "b"})"), "not an array");
     expect_bad_json(bpe_json(R"({"a": 4000000000})", "[]"), "has id");
     expect_bad_json(bpe_json(R"({"a": -1})", "[]"), "has id");
+    expect_bad_json(bpe_json(R"({"a": 1e90})", "[]"), "not an integer");
+    expect_bad_json(bpe_json(R"({"a": 0})", "[]", R"(, "decoder": {"type": "Strip", "content": " ", "start": 3e40})"),
+                    "not an integer");
     expect_bad_json(bpe_json(R"({"a": 0, "b": 0})", "[]"), "is used by");
     expect_bad_json(bpe_json(R"({"a": "zero"})", "[]"), "bad.json");
     expect_bad_json(bpe_json("{}", "[]"), "vocabulary is empty");

@@ -37,6 +37,15 @@ json parse_json(const std::string& text, const std::string& source) {
     }
 }
 
+// An integer JSON value in [lo, hi] (converting a float such as 1e90 would be undefined behaviour).
+int64_t integer(const json& j, const std::string& what, int64_t lo = -1, int64_t hi = kMaxId - 1) {
+    if (!j.is_number_integer()) throw std::runtime_error(what + " is not an integer: " + j.dump());
+    const bool above = j.is_number_unsigned() ? j.get<uint64_t>() > static_cast<uint64_t>(hi) : j.get<int64_t>() > hi;
+    if (above || (!j.is_number_unsigned() && j.get<int64_t>() < lo))
+        throw std::runtime_error(what + " " + j.dump() + " is out of range");
+    return j.get<int64_t>();
+}
+
 bool flag(const json& j, const char* key, bool fallback) {
     auto it = j.find(key);
     return it == j.end() || it->is_null() ? fallback : it->get<bool>();
@@ -126,7 +135,7 @@ void read_post_processor(const json& p, BpeSpec& spec) {
             if (ids.size() != 1)
                 throw std::runtime_error("post_processor special token \"" + name + "\" has " +
                                          std::to_string(ids.size()) + " ids");
-            const int32_t id = ids.at(0).get<int32_t>();
+            const auto id = static_cast<int32_t>(integer(ids.at(0), "post_processor id of \"" + name + "\""));
             if (after) {
                 if (spec.add_eos) throw std::runtime_error("post_processor adds more than one token after the text");
                 spec.eos_id = id, spec.add_eos = true;
@@ -147,9 +156,10 @@ void read_decoder(const json& d, BpeSpec& spec) {
     if (type == "Sequence") {
         for (const auto& s : d.at("decoders")) read_decoder(s, spec);
     } else if (type == "Strip") {
-        if (d.value("content", " ") != " " || d.value("stop", 0) != 0)
+        if (d.value("content", " ") != " " || (d.contains("stop") && integer(d.at("stop"), "decoder Strip stop") != 0))
             throw std::runtime_error("decoder Strip other than leading spaces is not supported");
-        spec.strip_leading_spaces = d.value("start", 0);
+        spec.strip_leading_spaces =
+            d.contains("start") ? static_cast<int>(integer(d.at("start"), "decoder Strip start", 0, 16)) : 0;
     } else if (type == "Replace") {
         const auto& p = d.at("pattern");
         if (!p.contains("String") || p.at("String") != kMetaspace || d.at("content") != " ")
@@ -177,9 +187,7 @@ void read_vocab(const json& v, BpeSpec& spec) {
     if (!v.is_object()) throw std::runtime_error("vocab is not an object of spelling -> id");
     int64_t max_id = -1;
     for (const auto& [spelling, id] : v.items()) {
-        const int64_t i = id.get<int64_t>();
-        if (i < 0 || i >= kMaxId)
-            throw std::runtime_error("vocab entry \"" + spelling + "\" has id " + std::to_string(i));
+        const int64_t i = integer(id, "vocab entry \"" + spelling + "\" has id", 0);
         max_id = std::max(max_id, i);
     }
     spec.tokens.assign(static_cast<size_t>(max_id + 1), std::string());
@@ -263,7 +271,7 @@ BpeSpec parse_tokenizer_json(const std::string& text, const std::string& source)
         spec.ignore_merges = flag(model, "ignore_merges", false);
         if (j.contains("added_tokens") && !j.at("added_tokens").is_null())
             for (const auto& a : j.at("added_tokens"))
-                spec.added_tokens.push_back(read_added(a, a.at("id").get<int64_t>()));
+                spec.added_tokens.push_back(read_added(a, integer(a.at("id"), "added token id", 0)));
         if (model.contains("unk_token") && !model.at("unk_token").is_null()) {
             const auto name = model.at("unk_token").get<std::string>();
             const auto id = id_of(spec, name);
