@@ -183,7 +183,8 @@ check "report refuses a base LLM" bash -c "'$BIN' report -m '$SRC/tests/data/mod
 REP=$SRC/tests/data/finetune-tiny-reports.jsonl
 "$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-all.jsonl" --batch-size 2 -n 8 >"$TMP/ev-all.txt" 2>"$TMP/ev-all.err"
 check "eval exit 0" test $? -eq 0
-check "eval one line per sample" test "$(wc -l <"$TMP/ev-all.jsonl")" -eq 5
+check "eval one line per sample after the provenance header" test "$(wc -l <"$TMP/ev-all.jsonl")" -eq 6
+check "eval header records model, hash, task and data" test "$(python3 -c "import json; h=json.loads(open('$TMP/ev-all.jsonl').readline()); print(h['diagecg_predictions'] == 1 and h['task'] == 'report' and len(h['model_sha256']) == 64 and h['model'].endswith('ft/model') and len(h['data']) == 1)")" = "True"
 check "eval summary table" grep -q "^bleu4 " "$TMP/ev-all.txt"
 check "eval summary json" test "$(json_get "$TMP/ev-all.jsonl.summary.json" "j['n'] == 5 and 0 <= j['metrics']['meteor'] <= 1 and 'baseline_metrics' in j")" = "True"
 check "eval progress with ETA" grep -q "eval 5/5 samples.*ETA" "$TMP/ev-all.err"
@@ -193,11 +194,28 @@ for i in 0 1; do "$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "
 "$BIN" eval --task report -o "$TMP/ev-merged.jsonl" --merge "$TMP/ev-0.jsonl" "$TMP/ev-1.jsonl" >/dev/null 2>&1
 check "eval shards merged = one run" test "$(python3 -c "import json; a=json.load(open('$TMP/ev-all.jsonl.summary.json')); b=json.load(open('$TMP/ev-merged.jsonl.summary.json')); print(a['metrics'] == b['metrics'] and a['baseline_metrics'] == b['baseline_metrics'] and a['n'] == b['n'])")" = "True"
 "$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-k.jsonl" --batch-size 2 -n 8 --test-sigkill-after-batches 1 >/dev/null 2>&1
-check "eval killed after a batch" test "$(wc -l <"$TMP/ev-k.jsonl")" -eq 2
+check "eval killed after a batch" test "$(wc -l <"$TMP/ev-k.jsonl")" -eq 3
 printf '{"id": "cut off' >>"$TMP/ev-k.jsonl"
 "$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-k.jsonl" --batch-size 2 -n 8 >/dev/null 2>&1
-check "eval resumed: every sample once" test "$(python3 -c "import json; ids=[json.loads(l)['id'] for l in open('$TMP/ev-k.jsonl')]; print(len(ids) == 5 and len(set(ids)) == 5)")" = "True"
+check "eval resumed: every sample once" test "$(python3 -c "import json; ids=[json.loads(l)['id'] for l in open('$TMP/ev-k.jsonl') if 'id' in json.loads(l)]; print(len(ids) == 5 and len(set(ids)) == 5)")" = "True"
 check "eval resumed = one run" test "$(python3 -c "import json; a=json.load(open('$TMP/ev-all.jsonl.summary.json')); b=json.load(open('$TMP/ev-k.jsonl.summary.json')); print(a['metrics'] == b['metrics'])")" = "True"
+# provenance: a resume with another model (here: a missing one) or other options into the same -o is refused
+"$BIN" eval -m "$TMP/none" --task report --data "$REP" -o "$TMP/ev-all.jsonl" -n 8 >/dev/null 2>"$TMP/ev-other.err"
+check "eval resume with another model refused" bash -c "grep -q 'was written by another run: its model' '$TMP/ev-other.err' && ! grep -q '^bleu4' '$TMP/ev-other.err'"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-all.jsonl" -n 9 >/dev/null 2>"$TMP/ev-n9.err"
+check "eval resume with another -n refused" grep -q "option n_predict (was 8, now 9)" "$TMP/ev-n9.err"
+# the summary covers the samples asked for, not the whole file
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-all.jsonl" -n 8 --limit 2 >/dev/null 2>&1
+check "eval --limit 2 summary covers 2 of the file's 5" test "$(json_get "$TMP/ev-all.jsonl.summary.json" "j['n'] == 2 and j['covers']['samples_asked'] == 2")" = "True"
+# every loaded line is validated: an out-of-range score is refused by line
+cp "$TMP/ev-all.jsonl" "$TMP/ev-bad.jsonl"
+python3 -c "
+import json; L = open('$TMP/ev-bad.jsonl').read().splitlines(); j = json.loads(L[2]); j['scores']['meteor'] = 7.5; L[2] = json.dumps(j)
+open('$TMP/ev-bad.jsonl', 'w').write('\n'.join(L) + '\n')"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-bad.jsonl" -n 8 >/dev/null 2>"$TMP/ev-bad.err"
+check "eval refuses an out-of-range score" grep -q "ev-bad.jsonl line 3: .*outside \[0, 1\]" "$TMP/ev-bad.err"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-bad.jsonl" -n 8 --force-new >/dev/null 2>&1
+check "eval --force-new starts over" test "$(wc -l <"$TMP/ev-bad.jsonl")" -eq 6
 check "eval bad shard" bash -c "'$BIN' eval -m '$TMP/ft/model' --task report --data '$REP' -o '$TMP/x.jsonl' --shard 2/2 2>&1 | grep -q 'shard must be'"
 
 # data builders on the committed metadata sample

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "diagecg/eval/evaluation.h"
 #include "diagecg/util/byte-reader.h"
@@ -61,6 +62,33 @@ TEST(Evaluation, PartialLastLineOfAKilledRunIsDroppedAndNothingElse) {
     }
     append_predictions(path.string(), {preds[0]});
     EXPECT_THROW(read_predictions(path.string(), true), std::runtime_error);
+    fs::remove(path);
+}
+
+TEST(Evaluation, LoadedLinesAreValidatedNotTrusted) {
+    const auto path = temp_file("preds-validated");
+    Prediction wrong = score_prediction(PromptTask::kQa, qa("a", 1, "single-verify", {"yes"}), "no", nullptr);
+    ASSERT_FALSE(wrong.correct);
+    auto j = prediction_to_json(wrong);
+    j["correct"] = true;   // a file that claims a wrong answer was right
+    std::ofstream(path) << nlohmann::json{{"diagecg_predictions", 1}, {"task", "qa"}}.dump() << "\n" << j.dump() << "\n";
+    const PredictionsFile f = read_predictions_file(path.string(), false);
+    EXPECT_EQ(f.header.at("task"), "qa");
+    ASSERT_EQ(f.predictions.size(), 1u);
+    EXPECT_FALSE(f.predictions[0].correct);   // recomputed from prediction and reference
+
+    Prediction rep;
+    rep.id = "r";
+    rep.task = "report";
+    rep.prediction = rep.reference = "sinus rhythm";
+    rep.scores.rougeL = 1.5;   // out of range
+    std::ofstream(path) << prediction_to_json(rep).dump() << "\n" << prediction_to_json(rep).dump() << "\n";
+    try {
+        read_predictions_file(path.string(), false);
+        ADD_FAILURE() << "an out-of-range score was accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("line 1: not a valid prediction record (score 1.5"), std::string::npos) << e.what();
+    }
     fs::remove(path);
 }
 

@@ -94,8 +94,20 @@ Prediction score_prediction(PromptTask task, const TaskSample& s, const std::str
     return p;
 }
 
-std::vector<Prediction> read_predictions(const std::string& path, bool repair) {
-    std::vector<Prediction> out;
+void validate_prediction(Prediction& p) {
+    if (p.task == "qa") {
+        // `correct` is recomputed from the texts: a file cannot claim a wrong answer was right.
+        p.correct = answers_match(split_answer(p.prediction), split_answer(p.reference));
+        return;
+    }
+    if (p.task != "report") throw std::runtime_error("task \"" + p.task + "\" is neither qa nor report");
+    const ReportScores& s = p.scores;
+    for (const double v : {s.bleu[0], s.bleu[1], s.bleu[2], s.bleu[3], s.meteor, s.rouge1, s.rouge2, s.rougeL})
+        if (!(v >= 0.0 && v <= 1.0)) throw std::runtime_error("score " + std::to_string(v) + " is outside [0, 1]");
+}
+
+PredictionsFile read_predictions_file(const std::string& path, bool repair) {
+    PredictionsFile out;
     std::ifstream in(path, std::ios::binary);
     if (!in) return out;
     std::vector<std::string> lines;
@@ -105,17 +117,28 @@ std::vector<Prediction> read_predictions(const std::string& path, bool repair) {
     for (size_t i = 0; i < lines.size(); ++i) {
         if (lines[i].empty()) continue;
         try {
-            out.push_back(prediction_from_json(nlohmann::json::parse(lines[i])));
+            const auto j = nlohmann::json::parse(lines[i]);
+            if (i == 0 && j.is_object() && j.contains("diagecg_predictions")) {
+                out.header = j;
+            } else {
+                Prediction p = prediction_from_json(j);
+                validate_prediction(p);
+                out.predictions.push_back(std::move(p));
+            }
             kept += lines[i] + "\n";
         } catch (const std::exception& e) {
             if (i + 1 == lines.size() && repair) {   // a write cut off by a kill: redo that sample
                 write_file_atomic(path, kept);
                 break;
             }
-            throw std::runtime_error(path + " line " + std::to_string(i + 1) + ": not a prediction record (" + e.what() + ")");
+            throw std::runtime_error(path + " line " + std::to_string(i + 1) + ": not a valid prediction record (" + e.what() + ")");
         }
     }
     return out;
+}
+
+std::vector<Prediction> read_predictions(const std::string& path, bool repair) {
+    return read_predictions_file(path, repair).predictions;
 }
 
 void append_predictions(const std::string& path, const std::vector<Prediction>& preds) {

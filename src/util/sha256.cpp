@@ -1,6 +1,8 @@
 #include "diagecg/util/sha256.h"
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <vector>
@@ -104,6 +106,21 @@ std::string sha256_file(const std::string& path) {
         h.update(buf.data(), static_cast<size_t>(in.gcount()));
     }
     if (in.bad()) throw std::runtime_error("cannot read " + path + " to hash it");
+    return h.hex_digest();
+}
+
+std::string sha256_tree(const std::string& path) {
+    namespace fs = std::filesystem;
+    if (!fs::is_directory(path)) return sha256_file(path);
+    std::vector<std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(path))
+        if (e.is_regular_file()) files.push_back(fs::relative(e.path(), path).generic_string());
+    std::sort(files.begin(), files.end());
+    Sha256 h;
+    for (const auto& f : files) {
+        const std::string line = f + " " + sha256_file((fs::path(path) / f).string()) + "\n";
+        h.update(line.data(), line.size());
+    }
     return h.hex_digest();
 }
 

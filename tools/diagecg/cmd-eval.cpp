@@ -20,6 +20,7 @@
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/device.h"
 #include "diagecg/util/log.h"
+#include "diagecg/util/sha256.h"
 
 namespace diagecg::cli {
 
@@ -40,8 +41,43 @@ struct EvalOptions {
     std::vector<std::string> merge;
     int64_t n_predict = 0;
     bool no_patient = false;
+    bool force_new = false;
     int64_t sigkill_after_batches = 0;   // testing
 };
+
+std::string abs_path(const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); }
+
+// What produced a predictions file: recorded in its first line; a resume with anything different is refused.
+nlohmann::json eval_provenance(const EvalOptions& o, PromptTask task) {
+    nlohmann::json data = nlohmann::json::array(), loras = nlohmann::json::array();
+    for (const auto& d : o.data) data.push_back({{"path", abs_path(d)}, {"sha256", sha256_tree(d)}});
+    for (const auto& l : o.model.loras) loras.push_back(l);
+    return {{"diagecg_predictions", 1},
+            {"task", prompt_task_name(task)},
+            {"model", abs_path(o.model.model_dir)},
+            {"model_sha256", std::filesystem::exists(o.model.model_dir) ? sha256_tree(o.model.model_dir) : "(missing)"},
+            {"loras", loras},
+            {"data", data},
+            // Only what changes a prediction: --shard and --limit choose samples, and a resume may choose others.
+            {"options", {{"n_predict", o.n_predict}, {"no_patient", o.no_patient},
+                         {"ecg_dir", o.ecg_dir.empty() ? "" : abs_path(o.ecg_dir)},
+                         {"ptbxl_database", o.ptbxl_database.empty() ? "" : abs_path(o.ptbxl_database)},
+                         {"dtype", o.model.dtype}, {"sample_rate", o.read.sample_rate_hz}, {"leads", o.read.leads},
+                         {"units", o.read.units}, {"layout", o.read.layout}, {"allow_poor_signal", o.read.allow_poor_signal}}}};
+}
+
+// The first field in which two provenance records differ ("" when equal).
+std::string provenance_difference(const nlohmann::json& was, const nlohmann::json& now) {
+    for (const char* k : {"task", "model", "model_sha256", "loras", "data", "options"}) {
+        if (!was.contains(k) || was[k] != now[k]) {
+            if (std::string(k) == "options" && was.contains(k))
+                for (auto& [ok, ov] : now[k].items())
+                    if (!was[k].contains(ok) || was[k][ok] != ov) return "option " + ok + " (was " + (was[k].contains(ok) ? was[k][ok].dump() : "unset") + ", now " + ov.dump() + ")";
+            return std::string(k) + " (was " + (was.contains(k) ? was[k].dump() : "unset") + ", now " + now[k].dump() + ")";
+        }
+    }
+    return "";
+}
 
 std::string summary_path(const std::string& out) { return out + ".summary.json"; }
 
@@ -69,7 +105,9 @@ void run_merge(const EvalOptions& o, PromptTask task) {
     for (auto& [id, p] : by_id) all.push_back(std::move(p));
     if (all.empty()) throw std::runtime_error("--merge: the files hold no predictions");
     if (all[0].task != prompt_task_name(task)) throw std::invalid_argument("--merge: the predictions are for task " + all[0].task);
-    std::string text;
+    nlohmann::json sources = nlohmann::json::array();
+    for (const auto& f : o.merge) sources.push_back(abs_path(f));
+    std::string text = nlohmann::json{{"diagecg_predictions", 1}, {"task", prompt_task_name(task)}, {"merged_from", sources}}.dump() + "\n";
     for (const auto& p : all) text += prediction_to_json(p).dump() + "\n";
     if (const auto parent = std::filesystem::path(o.out).parent_path(); !parent.empty()) std::filesystem::create_directories(parent);
     write_file_atomic(o.out, text);
@@ -102,7 +140,25 @@ void run_eval(const EvalOptions& o) {
     if (o.limit > 0 && static_cast<int64_t>(samples.size()) > o.limit) samples.resize(static_cast<size_t>(o.limit));
     if (samples.empty()) throw std::runtime_error("no samples to evaluate (see the warnings above)");
 
-    const auto done_preds = read_predictions(o.out, /*repair=*/true);
+    // Provenance: a resume must be the same run (model weights, data, options), else it is refused.
+    const nlohmann::json provenance = eval_provenance(o, task);
+    if (o.force_new && std::filesystem::exists(o.out)) {
+        log::warn("--force-new: starting {} over", o.out);
+        std::filesystem::remove(o.out);
+    }
+    const PredictionsFile existing = read_predictions_file(o.out, /*repair=*/true);
+    if (existing.header.is_null() && !existing.predictions.empty())
+        throw std::runtime_error(o.out + " holds predictions without a provenance header (an older diagecg or another tool): "
+                                 "choose another -o, or --force-new to start it over");
+    if (!existing.header.is_null()) {
+        const std::string diff = provenance_difference(existing.header, provenance);
+        if (!diff.empty())
+            throw std::runtime_error(o.out + " was written by another run: its " + diff +
+                                     " differs; choose another -o, or --force-new to start it over");
+    } else {
+        write_file_atomic(o.out, provenance.dump() + "\n");
+    }
+    const auto& done_preds = existing.predictions;
     std::set<std::string> done;
     for (const auto& p : done_preds) done.insert(p.id);
     std::vector<const TaskSample*> todo;
@@ -193,9 +249,18 @@ void run_eval(const EvalOptions& o) {
                       static_cast<double>(prompts.size() - static_cast<size_t>(n_run)) / rate);
         }
     }
-    nlohmann::json extra = {{"shard", o.shard}, {"model", o.model.model_dir}, {"batch_size", o.batch_size}};
+    // The summary covers the samples asked for (this shard, --limit), not whatever else the file holds.
+    std::set<std::string> asked;
+    for (const auto& s : samples) asked.insert(s.id);
+    std::vector<Prediction> covered;
+    for (auto& p : read_predictions(o.out, false))
+        if (asked.count(p.id)) covered.push_back(std::move(p));
+    nlohmann::json extra = {{"shard", o.shard}, {"model", o.model.model_dir}, {"model_sha256", provenance["model_sha256"]},
+                            {"batch_size", o.batch_size},
+                            {"covers", {{"samples_asked", samples.size()}, {"samples_scored", covered.size()},
+                                        {"samples_not_scored", samples.size() - covered.size()}}}};
     if (n_run > 0) extra["samples_per_s_this_run"] = static_cast<double>(n_run) / run_s;
-    finish(task, read_predictions(o.out, false), samples, o, o.out, extra);
+    finish(task, covered, samples, o, o.out, extra);
 }
 
 }  // namespace
@@ -212,6 +277,7 @@ void add_eval(CLI::App& app, RunFn& run) {
     sub->add_option("--batch-size", o->batch_size, "prompts per generation batch (grouped by length)")->capture_default_str();
     sub->add_option("--shard", o->shard, "i/n: this process evaluates samples i, i+n, i+2n, ...")->capture_default_str();
     sub->add_option("--limit", o->limit, "evaluate at most N samples (of this shard; 0 = all)");
+    sub->add_flag("--force-new", o->force_new, "start -o over even when it holds predictions of another run");
     sub->add_option("--ecg-dir", o->ecg_dir, "directory of the records of ecg_ids (searched recursively)");
     sub->add_option("--ptbxl-database", o->ptbxl_database, "PTB-XL ptbxl_database.csv: patient features for the prompt");
     sub->add_option("--baseline-data", o->baseline_data, "training samples for the baselines (majority answer per template; consensus report)");

@@ -42,9 +42,20 @@ Prediction prediction_from_json(const nlohmann::json& j);
 // Scores a generated text against a sample (QA: answer sets; report: the metrics, `wordnet` required).
 Prediction score_prediction(PromptTask task, const TaskSample& s, const std::string& generated, const WordNet* wordnet);
 
+// A predictions file: a header line {"diagecg_predictions": 1, ...provenance: model, weights hash, task, data,
+// options} written first, then one Prediction per line.
+struct PredictionsFile {
+    nlohmann::json header;              // null when the file has none (written before headers, or empty)
+    std::vector<Prediction> predictions;
+};
 // Reads a predictions file ("" or missing: none). With `repair`, an unparsable last line (a killed write) is
-// dropped and the file rewritten without it; an unparsable line elsewhere is an error naming the line.
-std::vector<Prediction> read_predictions(const std::string& path, bool repair);
+// dropped and the file rewritten without it; an unparsable line elsewhere is an error naming the line. Every
+// line is validated: QA `correct` is recomputed from the prediction and reference, report scores must lie in
+// [0, 1].
+PredictionsFile read_predictions_file(const std::string& path, bool repair);
+std::vector<Prediction> read_predictions(const std::string& path, bool repair);   // the predictions only
+// Checks a prediction read from a file (see read_predictions_file); throws std::runtime_error on a bad score.
+void validate_prediction(Prediction& p);
 // Appends lines and flushes them to disk (fsync) before returning.
 void append_predictions(const std::string& path, const std::vector<Prediction>& preds);
 

@@ -24,5 +24,8 @@ private:
 std::string sha256_hex(const std::string& bytes);
 // Streams the file; throws std::runtime_error naming it when it cannot be read.
 std::string sha256_file(const std::string& path);
+// A file's sha256, or for a directory one hash over every regular file below it (relative path and content
+// hash, in path order): a model directory's identity.
+std::string sha256_tree(const std::string& path);
 
 }  // namespace diagecg
