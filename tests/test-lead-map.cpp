@@ -37,6 +37,10 @@ TEST(LeadMap, Aliases) {
     EXPECT_EQ(canonical_lead_index("lead i"), 0);
     EXPECT_EQ(canonical_lead_index("DI"), 0);
     EXPECT_EQ(canonical_lead_index("d1"), 0);
+    EXPECT_EQ(canonical_lead_index("ECG I"), 0);    // EDF+ labels name the signal type first
+    EXPECT_EQ(canonical_lead_index("EKG V2"), 7);
+    EXPECT_EQ(canonical_lead_index("ECG aVF"), 5);
+    EXPECT_FALSE(canonical_lead_index("ECG").has_value());
     EXPECT_EQ(canonical_lead_index("D2"), 1);
     EXPECT_EQ(canonical_lead_index("DII"), 1);
     EXPECT_EQ(canonical_lead_index("Lead-V2"), 7);

@@ -1,6 +1,7 @@
 // NPY, CSV and EDF readers and the read_ecg dispatcher. The committed NPY/CSV/EDF files were made from
 // real WFDB records by tests/data/make-format-samples.py; each must read back to the WFDB values.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include "diagecg/ecg/edf-reader.h"
 #include "diagecg/ecg/npy-reader.h"
 #include "diagecg/ecg/read-ecg.h"
+#include "diagecg/ecg/record-set.h"
 
 namespace diagecg {
 namespace {
@@ -163,6 +165,38 @@ TEST_F(CsvTemp, SeparatorsNamesAndMissingValues) {
     // Two unnamed columns and no names given: refused.
     EXPECT_THROW(read_csv(write("c.csv", "1,2\n3,4\n"), at_500_hz()), std::invalid_argument);
     EXPECT_THROW(read_csv(write("d.csv", "I,II\n1,inf\n"), at_500_hz()), std::runtime_error);
+}
+
+TEST_F(CsvTemp, Utf8ByteOrderMarkIsSkipped) {
+    // Spreadsheet exports start with EF BB BF: the header row must still name the leads.
+    const EcgRecord r = read_csv(write("bom.csv", "\xEF\xBB\xBFI,II\n1,2\n3,4\n"), at_500_hz());
+    EXPECT_EQ(r.lead_names, (std::vector<std::string>{"I", "II"}));
+    EXPECT_EQ(r.signal, (std::vector<float>{1, 3, 2, 4}));
+}
+
+TEST_F(CsvTemp, TxtIsACsvRecordUnlessItListsRecords) {
+    // tokenize/eval take list files; a .txt of values is a record for them too, as it is for read_ecg.
+    const std::string values = write("values.txt", "I,II\n1,2\n3,4\n");
+    EXPECT_EQ(list_records(values), (std::vector<std::string>{values}));
+    const std::string list = write("list.txt", "# records\nvalues.txt\n");
+    EXPECT_EQ(list_records(list), (std::vector<std::string>{(dir_ / "values.txt").string()}));
+}
+
+TEST_F(CsvTemp, DirectoryAndFifoAreNamedForWhatTheyAre) {
+    try {
+        read_ecg(dir_.string());
+        FAIL() << "no exception";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("is a directory, not an ECG record"), std::string::npos) << e.what();
+    }
+    const std::string fifo = (dir_ / "pipe.csv").string();
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    try {
+        read_ecg(fifo, at_500_hz());
+        FAIL() << "no exception";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("is not a regular file"), std::string::npos) << e.what();
+    }
 }
 
 TEST(EdfReader, EdfPlusMatchesWfdb) {

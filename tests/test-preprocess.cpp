@@ -77,6 +77,15 @@ TEST(Resample, UpsamplingAndOddRatios) {
     EXPECT_NEAR(amplitude_at(y, 15, 500), 1.0, 0.01);
     EXPECT_EQ(resample({1, 2, 3}, 500, 500), (std::vector<float>{1, 2, 3}));
     EXPECT_THROW(resample({1, 2}, 0, 500), std::invalid_argument);
+    // An absurd rate (an EDF with a huge record duration) is named in a short, readable number.
+    try {
+        resample({1, 2}, 1e-300, 500);
+        FAIL() << "no exception";
+    } catch (const std::invalid_argument& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("1e-300 Hz"), std::string::npos) << m;
+        EXPECT_LT(m.size(), 120u) << m;
+    }
 }
 
 TEST(Resample, OutputLengthIsCeilOfRatio) {

@@ -58,7 +58,8 @@ bool is_time_column(std::string_view name) {
 }  // namespace
 
 EcgRecord read_csv(const std::string& path, const ReadOptions& opts) {
-    const std::string text = read_file_text(path, 1ull << 30);
+    std::string text = read_file_text(path, 1ull << 30);
+    if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);   // a UTF-8 byte-order mark (spreadsheet exports)
     char sep = 0;
     bool header_done = false;
     bool drop_first = false;

@@ -25,6 +25,9 @@ std::string normalise(const std::string& name) {
     for (const char c : name)
         if (!std::isspace(static_cast<unsigned char>(c)) && c != '_')
             s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // EDF+ signal labels name the signal type first ("ECG I", "EKG V1"; EDF+ spec section 2.2.2).
+    for (const char* type : {"ecg", "ekg"})
+        if (s.rfind(type, 0) == 0 && s.size() > 3) s = s.substr(3);
     if (s.rfind("lead", 0) == 0 && s.size() > 4) {
         s = s.substr(4);
         if (s.size() > 1 && (s[0] == '-' || s[0] == ':' || s[0] == '.')) s = s.substr(1);

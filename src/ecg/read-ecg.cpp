@@ -63,6 +63,13 @@ Reader sniff_reader(const std::string& path) {
 
 EcgRecord read_ecg(const std::string& path, const ReadOptions& opts) {
     const fs::path p(path);
+    std::error_code ec;
+    const auto st = fs::status(p, ec);
+    if (fs::is_directory(st))
+        throw std::runtime_error("\"" + path + "\" is a directory, not an ECG record (commands that take many records, such "
+                                 "as tokenize and eval, accept directories)");
+    if (fs::exists(st) && !fs::is_regular_file(st))
+        throw std::runtime_error("\"" + path + "\" is not a regular file (a FIFO, socket or device cannot be read as an ECG)");
     const std::string ext = lower(p.extension().string());
     if (ext == ".hea") return read_wfdb(path);
     if (ext == ".npy") return read_npy(path, opts);

@@ -38,6 +38,22 @@ std::string canonical_id(const std::string& id) {
 
 std::string record_id(const std::string& path) { return fs::path(path).stem().string(); }
 
+// A .txt is a record list when its first line that is not blank or a comment names an existing file or
+// directory (relative to the list); otherwise it is a record itself (CSV values), as read_ecg reads it.
+static bool is_record_list(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        line = trim(line);
+        if (line.empty() || line[0] == '#') continue;
+        fs::path p(line);
+        if (p.is_relative()) p = fs::path(path).parent_path() / p;
+        std::error_code ec;
+        return fs::exists(p, ec);
+    }
+    return false;
+}
+
 std::vector<std::string> list_records(const std::string& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) throw std::runtime_error(path + ": no such file or directory");
@@ -62,7 +78,7 @@ std::vector<std::string> list_records(const std::string& path) {
         return out;
     }
     const std::string ext = lower(fs::path(path).extension().string());
-    if (ext == ".txt" || ext == ".list") {
+    if (ext == ".list" || (ext == ".txt" && is_record_list(path))) {
         std::ifstream in(path);
         if (!in) throw std::runtime_error(path + ": cannot open record list");
         const fs::path base = fs::path(path).parent_path();

@@ -13,6 +13,8 @@
 #include <string>
 #include <utility>
 
+#include <fmt/format.h>
+
 namespace diagecg {
 
 namespace {
@@ -116,12 +118,10 @@ std::pair<int64_t, int64_t> closest_fraction(int64_t num, int64_t den) {
 
 std::vector<float> resample(const std::vector<float>& x, double in_hz, double out_hz) {
     if (!(in_hz > 0) || !(out_hz > 0) || !std::isfinite(in_hz) || !std::isfinite(out_hz))
-        throw std::invalid_argument("resample: sample rates must be positive, got " + std::to_string(in_hz) + " -> " +
-                                    std::to_string(out_hz) + " Hz");
+        throw std::invalid_argument(fmt::format("resample: sample rates must be positive and finite, got {:.6g} -> {:.6g} Hz", in_hz, out_hz));
     const int64_t in_mhz = std::llround(in_hz * 1000.0), out_mhz = std::llround(out_hz * 1000.0);
     if (in_mhz <= 0 || out_mhz <= 0)
-        throw std::invalid_argument("resample: sample rates below 1e-3 Hz (" + std::to_string(in_hz) + " -> " +
-                                    std::to_string(out_hz) + " Hz)");
+        throw std::invalid_argument(fmt::format("resample: a sample rate of {:.6g} Hz (-> {:.6g} Hz) is below 0.001 Hz", in_hz, out_hz));
     if (in_mhz == out_mhz || x.empty()) return x;
     const int64_t g = std::gcd(in_mhz, out_mhz);
     int64_t up = out_mhz / g, down = in_mhz / g;

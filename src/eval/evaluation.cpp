@@ -1,6 +1,8 @@
 #include "diagecg/eval/evaluation.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -145,17 +147,22 @@ void append_predictions(const std::string& path, const std::vector<Prediction>& 
     std::string text;
     for (const auto& p : preds) text += prediction_to_json(p).dump() + "\n";
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) throw std::runtime_error("cannot open " + path + " for appending");
+    if (fd < 0) throw std::runtime_error("cannot open " + path + " for appending: " + std::strerror(errno));
     size_t off = 0;
     while (off < text.size()) {
         const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
         if (n <= 0) {
+            const int err = n < 0 ? errno : ENOSPC;
             ::close(fd);
-            throw std::runtime_error("cannot write " + path);
+            throw std::runtime_error("cannot write " + path + ": " + std::strerror(err));
         }
         off += static_cast<size_t>(n);
     }
-    ::fsync(fd);
+    if (::fsync(fd) != 0) {
+        const int err = errno;
+        ::close(fd);
+        throw std::runtime_error("cannot write " + path + " to disk: " + std::strerror(err));
+    }
     ::close(fd);
 }
 
