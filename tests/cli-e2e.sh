@@ -223,6 +223,21 @@ check "eval bad shard" bash -c "'$BIN' eval -m '$TMP/ft/model' --task report --d
 check "ecgqa-generate exit 0" test $? -eq 0
 check "ecgqa-generate wrote questions" test "$(python3 -c "import json; print(sum(len(json.load(open('$TMP/qa/' + s + '.json'))) for s in ('train', 'valid', 'test')) > 0)")" = "True"
 
+# CLI conventions: usage errors are one "diagecg: error:" line and exit 2; a mistyped command gets a suggestion
+"$BIN" reprot x >/dev/null 2>"$TMP/usage.err"; rc=$?
+check "mistyped command exit 2" test $rc -eq 2
+check "mistyped command suggests" grep -q '^diagecg: error: unknown command "reprot"; did you mean "report"?' "$TMP/usage.err"
+"$BIN" inspect --no-such-flag "$ECG/00009.hea" >/dev/null 2>"$TMP/usage2.err"; rc=$?
+check "unknown flag exit 2 with the prefix" bash -c "test $rc -eq 2 && test \$(wc -l <'$TMP/usage2.err') -eq 1 && grep -q '^diagecg: error: ' '$TMP/usage2.err'"
+"$BIN" --help >/dev/null 2>&1; rc=$?
+check "--help exit 0" test $rc -eq 0
+# generate keeps the space between the prompt and the first generated word (SentencePiece drops it when a
+# continuation is decoded alone)
+"$BIN" generate -m "$DATA/models/stories260K" -p "Once" -n 3 --temp 0 >"$TMP/space.txt" 2>/dev/null
+check "generate keeps the space after the prompt" grep -q "^Once upon" "$TMP/space.txt"
+"$BIN" generate -m "$DATA/models/stories260K" -p "Once" -n 3 --temp 0 --json >"$TMP/space.json" 2>/dev/null
+check "generate --json text starts with the space" test "$(python3 -c "import json; print(json.loads(open('$TMP/space.json').readline())['text'].startswith(' upon'))")" = "True"
+
 # bad input: one clear line on stderr, exit code 1, no crash
 for f in "$DATA"/bad/*; do
   case "$f" in *.dat|*.mat|*.md|*.xyz) continue ;; esac

@@ -20,6 +20,18 @@ struct Row {
     std::string reason;
 };
 
+// The text of `out` as it continues the prompt: decoded after the prompt's last token and cut after it, so a
+// leading space survives (SentencePiece drops the space of a text's first piece: "Once" + "▁upon" must give
+// " upon", not "upon").
+std::string continuation_text(const TextTokenizer& tok, const Row& r) {
+    if (r.prompt.empty()) return tok.decode(r.out);
+    std::vector<int64_t> ids{r.prompt.back()};
+    const std::string anchor = tok.decode(ids);
+    ids.insert(ids.end(), r.out.begin(), r.out.end());
+    const std::string full = tok.decode(ids);
+    return full.compare(0, anchor.size(), anchor) == 0 ? full.substr(anchor.size()) : tok.decode(r.out);
+}
+
 // Longest suffix of `text` that is a proper prefix of some stop string: must be held back.
 size_t held_back(const std::string& text, const std::vector<std::string>& stops) {
     size_t hold = 0;
@@ -116,7 +128,7 @@ std::vector<GenerateResult> generate(Llama& model, const TextTokenizer& tok,
                 r.reason = "eos";
             } else {
                 r.out.push_back(id);
-                r.text = tok.decode(r.out);
+                r.text = continuation_text(tok, r);
                 for (const auto& s : opts.stop) {
                     const size_t at = r.text.find(s);
                     if (at != std::string::npos) {
@@ -154,7 +166,7 @@ std::vector<GenerateResult> generate(Llama& model, const TextTokenizer& tok,
         if (r.reason.empty()) r.reason = "length";
         if (r.reason == "stop") {
             // keep only the tokens whose text precedes the stop string
-            while (!r.out.empty() && tok.decode(r.out).size() > r.text.size()) r.out.pop_back();
+            while (!r.out.empty() && continuation_text(tok, r).size() > r.text.size()) r.out.pop_back();
         }
         out[i] = {r.out, r.text, r.reason, static_cast<int64_t>(r.prompt.size())};
     }

@@ -1,4 +1,5 @@
 // diagecg: one binary, one subcommand per job. Exceptions are caught here only.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -6,6 +7,9 @@
 #include <exception>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -143,7 +147,9 @@ void ModelFlags::add(CLI::App* sub) {
 
 void PatientFlags::add(CLI::App* sub) {
     sub->add_option("--age", age, "patient age in years (default: from the record header)");
-    sub->add_option("--sex", sex, "male or female (default: from the record header)")->check(CLI::IsMember({"male", "female"}));
+    sub->add_option("--sex", sex, "male or female; M or F (default: from the record header)")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, std::string>{{"male", "male"}, {"m", "male"}, {"female", "female"}, {"f", "female"}},
+                                            CLI::ignore_case));
     sub->add_option("--height", height_cm, "height in cm (default: from the record header)");
     sub->add_option("--weight", weight_kg, "weight in kg (default: from the record header)");
 }
@@ -182,6 +188,35 @@ void finish_training(const TrainResult& r, const std::string& out, bool print) {
 
 }  // namespace diagecg::cli
 
+namespace diagecg::cli {
+
+// "unknown command "reprot"; did you mean "report"?" (the closest subcommand by edit distance, if close).
+std::string unknown_command_message(CLI::App& app, const std::string& word) {
+    auto distance = [](const std::string& a, const std::string& b) {
+        std::vector<size_t> d(b.size() + 1);
+        for (size_t j = 0; j <= b.size(); ++j) d[j] = j;
+        for (size_t i = 1; i <= a.size(); ++i) {
+            size_t prev = d[0];
+            d[0] = i;
+            for (size_t j = 1; j <= b.size(); ++j) {
+                const size_t cur = d[j];
+                d[j] = std::min({d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                prev = cur;
+            }
+        }
+        return d[b.size()];
+    };
+    std::string best;
+    size_t best_d = 3;
+    for (const auto* sub : app.get_subcommands({})) {
+        const size_t dd = distance(word, sub->get_name());
+        if (dd < best_d) best_d = dd, best = sub->get_name();
+    }
+    return "unknown command \"" + word + "\"" + (best.empty() ? "" : "; did you mean \"" + best + "\"?");
+}
+
+}  // namespace diagecg::cli
+
 int main(int argc, char** argv) {
     using namespace diagecg;
     // Keep freed tensor memory in the heap instead of returning it to the kernel: glibc otherwise serves
@@ -210,6 +245,7 @@ int main(int argc, char** argv) {
     cli::add_tokenize(app, run);
     cli::add_tokenize_text(app, run);
     cli::add_reconstruct(app, run);
+    cli::add_convert_tokenizer(app, run);
     cli::add_pretrain(app, run);
     cli::add_finetune(app, run);
     cli::add_lora(app, run);
@@ -224,7 +260,16 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // --help and --version exit 0 through CLI11; usage errors are one line, exit 2 (runtime errors exit 1).
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::string msg = e.what();
+        if (argc > 1 && argv[1][0] != '-') {
+            bool known = false;
+            for (const auto* sub : app.get_subcommands({})) known = known || sub->check_name(argv[1]);
+            if (!known) msg = cli::unknown_command_message(app, argv[1]);
+        }
+        std::fprintf(stderr, "diagecg: error: %s (see diagecg --help)\n", msg.c_str());
+        return 2;
     }
     try {
         log::set_level(log_level);
