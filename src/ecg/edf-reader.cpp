@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -194,6 +195,13 @@ EcgRecord read_edf(const std::string& path) {
                            std::to_string(data_signals.front() + 1) + " (" + first.label + ") has " +
                            std::to_string(first.samples_per_record) + ": mixed sample rates are not supported");
         }
+    }
+    const double rate_hz = static_cast<double>(first.samples_per_record) / h.record_duration_s;
+    if (!(rate_hz >= 1e-3 && rate_hz <= 1e6)) {  // %g: an absurd duration must not print 300 digits
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "sample rate %.3g Hz (%lld samples per %.3g s record) is out of range [0.001, 1e6]",
+                      rate_hz, static_cast<long long>(first.samples_per_record), h.record_duration_s);
+        fail(path, msg);
     }
     const int64_t n_leads = static_cast<int64_t>(data_signals.size());
     if (h.n_records > kMaxTotalSamples / record_samples ||
