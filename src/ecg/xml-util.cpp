@@ -7,30 +7,13 @@
 
 #include "diagecg/ecg/stored-ecg.h"
 #include "diagecg/util/byte-reader.h"
+#include "diagecg/util/utf8.h"
 
 namespace diagecg::xml {
 namespace {
 
 [[noreturn]] void fail(const std::string& where, const std::string& msg) {
     throw std::runtime_error(where + ": " + msg);
-}
-
-void append_utf8(uint32_t cp, std::string& out) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
 }
 
 // UTF-16 (after the BOM) -> UTF-8; unpaired surrogates and an odd byte count are errors.
@@ -52,7 +35,7 @@ std::string utf16_to_utf8(const uint8_t* p, size_t n, bool little_endian, const 
         } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             fail(where, "UTF-16 text has an unpaired surrogate at byte " + std::to_string(i));
         }
-        append_utf8(cp, out);
+        utf8_append(out, cp);
     }
     return out;
 }

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -44,6 +45,18 @@ bool is_gguf_file(const std::string& path) {
     return fs::is_regular_file(path, ec) && fs::path(path).extension() == ".gguf";
 }
 
+// The model of `cfg` in opts.dtype (huge pages on the CPU), weights from `load`, moved to opts.device, in eval mode.
+void build_model(LoadedModel& m, const LlmConfig& cfg, const LoadOptions& opts, const std::function<void()>& load) {
+    m.tokenizer->set_vocab(m.vocab);
+    m.model = Llama(cfg);
+    m.model->to(opts.dtype);
+    if (opts.device.is_cpu()) place_parameters_in_huge_pages(*m.model);
+    load();
+    m.model->to(opts.device);
+    m.model->eval();
+    log::debug("loaded {} ({} layers, d={}, vocab {})", m.dir, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size);
+}
+
 // A GGUF model file (llama.cpp's format): config, tokenizer and weights from the one file.
 LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
     const GgufFile f(path);
@@ -52,14 +65,7 @@ LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
     const LlmConfig cfg = llm_config_from_gguf(f);
     m.tokenizer = std::make_shared<TextTokenizer>(path);
     m.vocab = Vocab(cfg.vocab_size, 0);
-    m.tokenizer->set_vocab(m.vocab);
-    m.model = Llama(cfg);
-    m.model->to(opts.dtype);
-    if (opts.device.is_cpu()) place_parameters_in_huge_pages(*m.model);
-    load_gguf_weights(m.model, f);
-    m.model->to(opts.device);
-    m.model->eval();
-    log::debug("loaded {} ({} layers, d={}, vocab {})", path, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size);
+    build_model(m, cfg, opts, [&] { load_gguf_weights(m.model, f); });
     return m;
 }
 
@@ -93,14 +99,7 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     } else {
         m.vocab = Vocab(cfg.vocab_size, 0);
     }
-    m.tokenizer->set_vocab(m.vocab);
-    m.model = Llama(cfg);
-    m.model->to(opts.dtype);
-    if (opts.device.is_cpu()) place_parameters_in_huge_pages(*m.model);
-    load_weights(m.model, dir);
-    m.model->to(opts.device);
-    m.model->eval();
-    log::debug("loaded {} ({} layers, d={}, vocab {})", dir, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size);
+    build_model(m, cfg, opts, [&] { load_weights(m.model, dir); });
     return m;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "diagecg/util/utf8.h"  // utf8_append
+
 namespace diagecg {
 
 // True when `text` is well-formed UTF-8 (Unicode 15, table 3-7: no overlongs, surrogates or > U+10FFFF).
@@ -18,8 +20,6 @@ std::string utf8_sanitize(std::string_view text);
 
 // Decodes the code point at `pos` of well-formed UTF-8 and advances `pos` past it.
 uint32_t utf8_next(std::string_view text, size_t& pos);
-
-void utf8_append(std::string& out, uint32_t cp);
 
 // Unicode White_Space property (Rust's char::is_whitespace, which HF tokenizers' lstrip/rstrip use).
 bool is_unicode_whitespace(uint32_t cp);
