@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export FUZZ_SECONDS=${1:-20}
 CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIAGECG_FUZZ=ON -DDIAGECG_TESTS=OFF >&2
-cmake --build build-fuzz -j "$(nproc)" --target fuzz-wfdb-header fuzz-npy-header fuzz-edf-header >&2
+targets=$(cd fuzz && ls fuzz-*.cpp | sed 's/\.cpp$//')   # every target CMakeLists.txt registers
+cmake --build build-fuzz -j "$(nproc)" --target $targets >&2
 (cd build-fuzz && ctest -L fuzz --output-on-failure)

@@ -90,6 +90,33 @@ check "report reads a CSV with --sample-rate (read flags reach report)" test $? 
 check "good CSV quality is not poor" py "
 import json, sys; sys.exit(0 if json.load(open('$TMP/q-csv.json'))['signal_quality']['verdict'] != 'poor' else 1)"
 
+# one read-options path: the same CSV and NPY (no rate in the file) go through every command that reads records
+py "
+import struct
+raw = open('$ECG/00318.dat', 'rb').read()
+v = struct.unpack('<%dh' % (len(raw) // 2), raw)
+body = b''.join(struct.pack('<f', v[i] / 200.0) for i in range(len(v)))        # [T, L] float32, C order
+hdr = \"{'descr': '<f4', 'fortran_order': False, 'shape': (5000, 12), }\"
+hdr = hdr + ' ' * (118 - len(hdr) - 10) + '\\n'
+open('$TMP/good.npy', 'wb').write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(hdr)) + hdr.encode() + body)
+"
+printf '[{"question": "Is this a normal ECG?", "answer": ["no"], "record": ["good.csv"], "template_id": 2, "question_type": "single-verify", "attribute_type": "scp_code", "question_id": 1, "sample_id": 1, "attribute": ["normal ecg"], "ecg_id": [318]}]' >"$TMP/q.json"
+for f in good.csv good.npy; do
+  "$BIN" tokenize "$TMP/$f" --sample-rate 500 --json >"$TMP/t-$f.json" 2>/dev/null
+  check "tokenize $f --sample-rate" test "$(py "import json; print(len(json.loads(open('$TMP/t-$f.json').readline())['tokens']))")" = "313"
+  "$BIN" report "$TMP/$f" --sample-rate 500 >"$TMP/r-$f.txt" 2>/dev/null
+  check "report $f --sample-rate" test -s "$TMP/r-$f.txt"
+  "$BIN" qa "$TMP/$f" --sample-rate 500 -q "Is this a normal ECG?" >"$TMP/a-$f.txt" 2>/dev/null
+  check "qa $f --sample-rate" test -s "$TMP/a-$f.txt"
+  "$BIN" plot "$TMP/$f" --sample-rate 500 --report -o "$TMP/p-$f.svg" 2>/dev/null
+  check "plot --report $f --sample-rate" grep -q "Generated report" "$TMP/p-$f.svg"
+  "$BIN" report "$TMP/$f" >/dev/null 2>"$TMP/norate-$f.err"
+  check "report $f without a rate names the flag" grep -q -- "--sample-rate" "$TMP/norate-$f.err"
+done
+check "CSV and NPY of one record give the same tokens" test "$(py "import json; a=json.loads(open('$TMP/t-good.csv.json').readline())['tokens']; b=json.loads(open('$TMP/t-good.npy.json').readline())['tokens']; print(a == b)")" = "True"
+"$BIN" eval --task qa --data "$TMP/q.json" -o "$TMP/q-eval.jsonl" --sample-rate 500 >/dev/null 2>"$TMP/q-eval.err"
+check "eval reads a CSV record with --sample-rate" test "$(py "import json; L=[json.loads(l) for l in open('$TMP/q-eval.jsonl')]; print(len(L) == 2 and L[1]['signal_quality']['verdict'] in ('good', 'borderline'))")" = "True"
+
 # bounded reading: a header that says 5,000 samples over a 2 GiB sparse .dat costs what a normal record costs
 cp "$ECG/00318.hea" "$TMP/sparse.hea"; cp "$ECG/00318.dat" "$TMP/sparse.dat"; truncate -s 2G "$TMP/sparse.dat"
 sed -i 's/^00318/sparse/; s/00318\.dat/sparse.dat/g' "$TMP/sparse.hea"
