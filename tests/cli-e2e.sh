@@ -101,6 +101,30 @@ check "bench llm f32 skips bf16-dot" grep -q "kernel bf16-dot cannot run f32 wei
 check "bench llm bad kernel" bash -c "'$BIN' bench llm --kernel fastest 2>&1 | grep -q 'kernel must be auto, libtorch'"
 check "bench llm zero reps" bash -c "'$BIN' bench llm --reps 0 2>&1 | grep -q -- '--reps: Value 0 not in range 1'"
 
+# SmolLM2-135M-Instruct Q4_1 GGUF (put in the cache by scripts/setup-python.sh; skipped when absent): chat
+# generation in English, bench llm and tokenize-text on a .gguf, truncated copies as one error line
+SMOL=${DIAGECG_CACHE:-$HOME/.cache/diagecg}/models/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ -f "$SMOL" ]; then
+  "$BIN" generate -m "$SMOL" --chat -p "What does an ECG measure?" -n 16 --temp 0 >"$TMP/smol.txt" 2>/dev/null
+  check "gguf generate --chat exit 0" test $? -eq 0
+  check "gguf generate --chat English answer" grep -q "^An electrocardiogram (ECG) measures the electrical activity of the heart" "$TMP/smol.txt"
+  "$BIN" bench llm -m "$SMOL" --reps 1 --n-gen 8 --n-prompt 16 --dtype f32 --batch 1 >"$TMP/smol-bench.txt" 2>/dev/null
+  check "gguf bench llm exit 0" test $? -eq 0
+  check "gguf bench llm row" grep -q "^SmolLM2-135M-Instruct.Q4_1.gguf *f32 " "$TMP/smol-bench.txt"
+  # ids as llama.cpp gives them (tools/compare-llamacpp.py checks whole chat prompts)
+  check "gguf tokenize-text" test "$("$BIN" tokenize-text -m "$SMOL" "What does an ECG measure?" 2>/dev/null)" = "1780 1072 354 42163 2621 47"
+  check "gguf tokenize-text special tokens" test "$("$BIN" tokenize-text -m "$SMOL" --escaped '<|im_start|>user\nHi<|im_end|>' 2>/dev/null)" = "1 4093 198 26843 2"
+  head -c 100000 "$SMOL" >"$TMP/smol-head.gguf"         # ends inside the tokenizer metadata
+  head -c 50000000 "$SMOL" >"$TMP/smol-half.gguf"        # ends inside the tensor data
+  for cut in head half; do
+    "$BIN" generate -m "$TMP/smol-$cut.gguf" -p "Hi" -n 2 >/dev/null 2>"$TMP/smol-$cut.err"
+    check "truncated gguf ($cut) exit 1" test $? -eq 1
+    check "truncated gguf ($cut) one error line" bash -c "test \$(wc -l <'$TMP/smol-$cut.err') -eq 1 && grep -q '^diagecg: error: .*smol-$cut.gguf: ' '$TMP/smol-$cut.err'"
+  done
+else
+  echo "cli-e2e: skipping the SmolLM2 GGUF checks (no $SMOL; scripts/setup-python.sh fetches it)" >&2
+fi
+
 # ECG tokenizer (stage 1): train the tiny config, kill it with SIGKILL mid-run, resume, and get the very
 # same weights and metrics as an uninterrupted run.
 SRC=$(cd "$(dirname "$DATA")/.." && pwd)

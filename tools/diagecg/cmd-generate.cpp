@@ -1,4 +1,5 @@
 // diagecg generate -m DIR -p PROMPT: text generation with a KV cache, streamed to stdout.
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -29,7 +30,24 @@ struct GenerateCmdOptions {
     std::string chat_template;          // template by name (implies chat)
     std::string system;                 // system turn of the chat
     std::vector<std::string> loras;     // FILE or FILE:SCALE
+    std::string logits_out;             // each prompt's first-step logits, [n_prompts, V] raw f32
 };
+
+// logits after each prompt's last token, the ones greedy step 0 picks from: [n_prompts, V] f32 to `path`.
+void write_first_step_logits(Llama& model, const std::vector<std::vector<int64_t>>& ids, const std::string& path) {
+    torch::NoGradGuard ng;
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary);
+        for (const auto& p : ids) {
+            const auto x = torch::tensor(p).unsqueeze(0).to(model->parameters()[0].device());
+            const auto lg = model->logits(model->hidden(x).select(1, x.size(1) - 1))[0].to(torch::kCPU, torch::kFloat).contiguous();
+            out.write(reinterpret_cast<const char*>(lg.data_ptr<float>()), static_cast<std::streamsize>(lg.numel() * 4));
+        }
+        if (!out.flush()) throw std::runtime_error("cannot write logits to " + tmp);
+    }
+    std::filesystem::rename(tmp, path);
+}
 
 void run_generate(GenerateCmdOptions o) {
     if (!o.prompt_file.empty()) {
@@ -64,6 +82,7 @@ void run_generate(GenerateCmdOptions o) {
         ids.push_back(m.tokenizer->encode(p, !o.no_bos));
         if (ids.back().empty()) throw std::invalid_argument("prompt \"" + p + "\" has no tokens (and --no-bos was given)");
     }
+    if (!o.logits_out.empty()) write_first_step_logits(m.model, ids, o.logits_out);
     const bool streaming = !o.json && o.prompts.size() == 1;
     if (streaming && !chat) print_result(o.prompts[0]);
     GenerateStats stats;
@@ -77,7 +96,8 @@ void run_generate(GenerateCmdOptions o) {
             const auto& r = results[i];
             if (o.json) {
                 nlohmann::json j = {{"prompt", o.prompts[i]}, {"text", r.text}, {"stop_reason", r.stop_reason},
-                                    {"n_prompt_tokens", r.n_prompt}, {"n_generated", r.tokens.size()}, {"tokens", r.tokens}};
+                                    {"n_prompt_tokens", r.n_prompt}, {"n_generated", r.tokens.size()}, {"tokens", r.tokens},
+                                    {"prompt_tokens", ids[i]}};
                 print_result(j.dump() + "\n");
             } else {
                 print_result((chat ? "" : o.prompts[i]) + r.text + "\n");
@@ -115,6 +135,7 @@ void add_generate(CLI::App& app, RunFn& run) {
     sub->add_option("--dtype", o->dtype, "weights dtype: f32, bf16 or f16")->capture_default_str();
     sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
     sub->add_flag("--json", o->json, "print one JSON object per prompt");
+    sub->add_option("--logits-out", o->logits_out, "write each prompt's first-step logits to FILE (raw f32, one row of V per prompt)");
     sub->add_option("--lora", o->loras, "LoRA adapter FILE or FILE:SCALE applied to the model (repeatable)");
     sub->callback([&run, o] { run = [o] { run_generate(*o); }; });
 }
