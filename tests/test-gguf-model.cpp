@@ -1,7 +1,8 @@
 // GGUF models onto Llama: tiny llama/qwen2 GGUFs built in code the way llama.cpp's converter lays them out
 // (Q/K rows interleaved per head for llama) give the same logits as the HF-ordered model; SmolLM2-135M
 // Q4_1's first-step logits against llama.cpp's (tests/data/gguf/smollm2-logits.json, from
-// tools/make-gguf-logits.py) when the model is in the cache.
+// tools/make-gguf-logits.py) and its greedy ids for chat prompts against llama.cpp's
+// (tests/data/gguf/smollm2-greedy.json, from tools/compare-llamacpp.py) when the model is in the cache.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -11,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "diagecg/llm/chat-template.h"
+#include "diagecg/llm/generate.h"
 #include "diagecg/llm/gguf-model.h"
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/util/gguf-writer.h"
@@ -236,5 +239,33 @@ TEST(GgufModel, SmolLM2LogitsMatchLlamaCpp) {
                     label.c_str(), exact, exact / std_dev, native, native / std_dev,
                     full_native.empty() ? "sampled logits" : "all logits");
         ++p;
+    }
+}
+
+// Greedy decoding of chat prompts against llama.cpp's on the same weights in f32 (the F32-dequantized GGUF,
+// F32 KV cache), stored by tools/compare-llamacpp.py --write-greedy: the GGUF's chat template and tokenizer give
+// the same prompt ids, and one batch of generate() gives the same ids, EOS included, for every row. The stored
+// prompts are those whose top-2 logits never come closer than 1e-3 of their magnitude on the way.
+TEST(GgufModel, SmolLM2GreedyMatchesLlamaCpp) {
+    const std::string path = smollm2_path();
+    if (!fs::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
+    const auto ref = nlohmann::json::parse(std::ifstream(std::string(DIAGECG_TEST_DATA) + "/gguf/smollm2-greedy.json"));
+    auto m = load_model(path, LoadOptions{});
+    const ChatTemplate tpl = ChatTemplate::from_source(m.tokenizer->chat_template());
+    std::vector<std::vector<int64_t>> prompts;
+    for (const auto& p : ref["prompts"]) {
+        prompts.push_back(
+            m.tokenizer->encode(tpl.render({{"user", p["prompt"].get<std::string>()}}, true).text, false));
+        EXPECT_EQ(prompts.back(), p["prompt_ids"].get<std::vector<int64_t>>()) << p["prompt"];
+    }
+    ASSERT_GE(prompts.size(), 5u);
+    GenerateOptions opts;
+    opts.n_predict = ref["n_predict"].get<int64_t>();
+    opts.sampling.temperature = 0.0f;
+    const auto got = generate(m.model, *m.tokenizer, prompts, opts);
+    for (size_t i = 0; i < got.size(); ++i) {
+        const auto& want = ref["prompts"][i];
+        EXPECT_EQ(got[i].tokens, want["ids"].get<std::vector<int64_t>>()) << want["prompt"];
+        EXPECT_EQ(got[i].stop_reason, want["eos"].get<bool>() ? "eos" : "length") << want["prompt"];
     }
 }

@@ -41,8 +41,10 @@ void write_first_step_logits(Llama& model, const std::vector<std::vector<int64_t
         std::ofstream out(tmp, std::ios::binary);
         for (const auto& p : ids) {
             const auto x = torch::tensor(p).unsqueeze(0).to(model->parameters()[0].device());
-            const auto lg = model->logits(model->hidden(x).select(1, x.size(1) - 1))[0].to(torch::kCPU, torch::kFloat).contiguous();
-            out.write(reinterpret_cast<const char*>(lg.data_ptr<float>()), static_cast<std::streamsize>(lg.numel() * 4));
+            const auto lg =
+                model->logits(model->hidden(x).select(1, x.size(1) - 1))[0].to(torch::kCPU, torch::kFloat).contiguous();
+            out.write(reinterpret_cast<const char*>(lg.data_ptr<float>()),
+                      static_cast<std::streamsize>(lg.numel() * 4));
         }
         if (!out.flush()) throw std::runtime_error("cannot write logits to " + tmp);
     }
