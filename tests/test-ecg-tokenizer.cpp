@@ -59,7 +59,7 @@ TEST(EcgTokenizer, EncoderKeepsLeadsIndependent) {
 }
 
 TEST(EcgTokenizer, FsqCodesRoundTripAndMixedRadix) {
-    const Fsq fsq({6, 6, 6, 6});
+    const Fsq fsq({6, 6, 6, 6}, Fsq::CodeOrder::kFirstDimMostSignificant);
     const auto all = torch::arange(1296, torch::kLong);
     const auto levels = fsq.codes_to_levels(all);
     EXPECT_TRUE(torch::equal(fsq.levels_to_codes(levels), all));
@@ -107,6 +107,7 @@ TEST(EcgTokenizer, ConfigJsonStrictAndShippedConfigs) {
 
 TEST(EcgTokenizer, EncoderFlopsMatchAHandCount) {
     EcgTokenizerConfig c;
+    c.architecture = EcgTokenizerArch::kDiagecgV1;
     c.n_leads = 1;
     c.n_samples = 8;
     c.channels = 2;

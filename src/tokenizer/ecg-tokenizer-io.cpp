@@ -62,7 +62,8 @@ EcgTokenizerModel load_ecg_tokenizer(const std::string& dir) {
             throw std::runtime_error(cfg_path + ": unknown key \"" + k + "\"");
     if (!j.contains("model")) throw std::runtime_error(cfg_path + ": no \"model\" section");
     EcgTokenizerModel m;
-    const EcgTokenizerConfig cfg = ecg_tokenizer_config_from_json(j["model"], cfg_path + ".model");
+    // Directories written before "architecture" existed hold diagecg-v1 weights.
+    const EcgTokenizerConfig cfg = ecg_tokenizer_config_from_json(j["model"], cfg_path + ".model", EcgTokenizerArch::kDiagecgV1);
     m.preprocess = j.contains("preprocess") ? preprocess_config_from_json(j["preprocess"], cfg_path + ".preprocess")
                                             : PreprocessConfig{};
     m.info = j.value("info", nlohmann::json::object());
@@ -86,7 +87,6 @@ EcgTensor load_ecg_tensor(const std::vector<std::string>& paths, const Preproces
             if (r.n_samples != n_samples)
                 throw std::runtime_error("preprocessed to " + std::to_string(r.n_samples) + " samples, the model takes " +
                                          std::to_string(n_samples));
-            signals.push_back(std::move(r.signal));
             if (r.quality.verdict == QualityVerdict::kPoor) {
                 if (!input.allow_poor_signal)
                     throw std::runtime_error("refused: signal quality " + r.quality.summary() +
@@ -95,9 +95,10 @@ EcgTensor load_ecg_tensor(const std::vector<std::string>& paths, const Preproces
             } else if (r.quality.verdict == QualityVerdict::kBorderline) {
                 log::warn("{}: signal quality {}", paths[i], r.quality.summary());
             }
+            signals.push_back(std::move(r.signal));
             out.paths.push_back(paths[i]);
-        } catch (const std::exception& e) {
             out.quality.push_back(std::move(r.quality));
+        } catch (const std::exception& e) {
             out.failed.emplace_back(paths[i], e.what());
         }
         const auto now = std::chrono::steady_clock::now();

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "diagecg/ecg/ecg-preprocess.h"
@@ -164,37 +165,60 @@ void run_bench_llm(const BenchLlmOptions& o) {
 }
 
 struct BenchTokenizerOptions {
+    std::string arch = "heartllm";
+    std::vector<std::string> kernels{"auto"};
     std::vector<std::string> dtypes{"f32", "bf16"};
     std::vector<int64_t> batches{1, 8, 64};
     int reps = 3;
+    bool json = false;
 };
 
-// ECGs per second through EcgTokenizer::encode with the reference shape (random weights: same cost).
+// ECGs per second through EcgTokenizer::encode (codes included) with the reference shape; random weights and
+// input (same cost as real ones).
 void run_bench_tokenizer(const BenchTokenizerOptions& o) {
-    const EcgTokenizerConfig cfg;
+    EcgTokenizerConfig cfg;
+    cfg.architecture = parse_ecg_tokenizer_arch(o.arch);
+    for (const auto& k : o.kernels)
+        if (k != "auto" && k != "libtorch") throw std::invalid_argument("--kernel must be auto or libtorch, got \"" + k + "\"");
+    for (const auto& d : o.dtypes) (void)parse_dtype_flag(d);
     const double flops = cfg.encoder_flops();
-    fmt::print("ECG tokenizer encoder (reference shape, {} x {} -> {} codes): {:.2f} GFLOP per ECG, threads {}\n", cfg.n_leads,
-               cfg.n_samples, cfg.n_steps(), flops / 1e9, at::get_num_threads());
-    fmt::print("{:<5} {:>5} {:>12} {:>10} {:>10}\n", "dtype", "batch", "ECGs/s", "ms/batch", "GFLOP/s");
+    if (!o.json) {
+        fmt::print("ECG tokenizer encoder ({}, {} x {} -> {} codes): {:.3f} GFLOP per ECG, threads {}\n", o.arch, cfg.n_leads,
+                   cfg.n_samples, cfg.n_steps(), flops / 1e9, at::get_num_threads());
+        fmt::print("{:<9} {:<5} {:>5} {:>10} {:>10} {:>10}\n", "kernel", "dtype", "batch", "ECGs/s", "ms/batch", "GFLOP/s");
+    }
     torch::manual_seed(0);
+    EcgTokenizer tok(cfg);
+    tok->eval();
+    torch::NoGradGuard ng;
     for (const auto& ds : o.dtypes) {
-        EcgTokenizer tok(cfg);
         const auto dtype = parse_dtype_flag(ds);
         tok->to(dtype);
-        tok->eval();
-        torch::NoGradGuard ng;
-        for (const int64_t b : o.batches) {
-            const auto x = torch::randn({b, cfg.n_leads, cfg.n_samples}).to(dtype);
-            double best = 1e30;
-            for (int r = 0; r < o.reps + 1; ++r) {   // first run warms up
-                const auto t = Clock::now();
-                const auto codes = tok->encode(x).codes;
-                (void)codes.sum().item<int64_t>();
-                if (r > 0) best = std::min(best, since(t));
+        for (const auto& kernel : o.kernels) {
+            tok->set_fused_kernels(kernel == "auto");
+            for (const int64_t b : o.batches) {
+                const auto x = torch::randn({b, cfg.n_leads, cfg.n_samples}).to(dtype);
+                double best = 1e30;
+                for (int r = 0; r < o.reps + 1; ++r) {   // the first run warms up
+                    const auto t = Clock::now();
+                    const auto codes = tok->encode(x).codes;
+                    (void)codes.sum().item<int64_t>();
+                    if (r > 0) best = std::min(best, since(t));
+                }
+                if (o.json) {
+                    print_result(nlohmann::json{{"arch", o.arch}, {"kernel", kernel}, {"dtype", ds}, {"batch", b},
+                                                {"ecgs_per_s", b / best}, {"ms_per_batch", best * 1e3},
+                                                {"gflop_per_s", flops * b / best / 1e9}, {"threads", at::get_num_threads()}}
+                                     .dump() + "\n");
+                } else {
+                    fmt::print("{:<9} {:<5} {:>5} {:>10.1f} {:>10.1f} {:>10.1f}\n", kernel, ds, b, b / best, best * 1e3,
+                               flops * b / best / 1e9);
+                }
             }
-            fmt::print("{:<5} {:>5} {:>12.1f} {:>10.1f} {:>10.1f}\n", ds, b, b / best, best * 1e3, flops * b / best / 1e9);
         }
     }
+    if (!o.json)
+        fmt::print("The authors' module in eager PyTorch, side by side: tools/bench-heartllm-tokenizer.py HEARTLLM_DIR\n");
 }
 
 struct BenchReadOptions {
@@ -268,9 +292,12 @@ void add_bench(CLI::App& app, RunFn& run) {
 
     auto to = std::make_shared<BenchTokenizerOptions>();
     auto* tk = bench->add_subcommand("tokenizer", "ECGs tokenized per second (reference encoder shape), with FLOP/s");
+    tk->add_option("--arch", to->arch, "architecture: heartllm or diagecg-v1")->capture_default_str();
+    tk->add_option("--kernel", to->kernels, "encoder kernels: auto (fused CPU kernels where available), libtorch")->capture_default_str();
     tk->add_option("--dtype", to->dtypes, "dtypes to run")->capture_default_str();
-    tk->add_option("--batch", to->batches, "batch sizes to run")->capture_default_str();
-    tk->add_option("--reps", to->reps, "repetitions (best is reported)")->capture_default_str();
+    tk->add_option("--batch", to->batches, "batch sizes to run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    tk->add_option("--reps", to->reps, "repetitions (best is reported)")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    tk->add_flag("--json", to->json, "one JSON object per row on stdout");
     tk->callback([&run, to] { run = [to] { run_bench_tokenizer(*to); }; });
 
     auto ro = std::make_shared<BenchReadOptions>();

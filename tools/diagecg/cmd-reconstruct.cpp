@@ -12,6 +12,7 @@
 #include "diagecg/tokenizer/ecg-tokenizer-io.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/log.h"
+#include "diagecg/util/safetensors.h"
 
 namespace diagecg::cli {
 
@@ -19,11 +20,31 @@ namespace {
 
 const char* const kLeads[12] = {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
 
+// Writes named CPU tensors (F32 or I64) as one safetensors file.
+void save_tensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorView> views;
+    for (const auto& [name, t] : tensors) {
+        keep.push_back(t.contiguous());
+        TensorView v;
+        v.name = name;
+        v.dtype = t.scalar_type() == torch::kLong ? DType::kI64 : DType::kF32;
+        v.shape.assign(t.sizes().begin(), t.sizes().end());
+        v.data = keep.back().data_ptr();
+        v.n_bytes = keep.back().nbytes();
+        views.push_back(std::move(v));
+    }
+    write_safetensors(path, views);
+    log::info("wrote {}", path);
+}
+
 struct ReconstructOptions {
     std::string model = DIAGECG_DEFAULT_TOKENIZER;
     std::vector<std::string> records;
     std::string split_file, split = "test";
     std::string output;
+    std::string save_tensors;
+    std::string kernel = "auto";
     bool json = false;
     int64_t batch = 8;
     ReadFlags read;
@@ -34,11 +55,13 @@ void run_reconstruct(const ReconstructOptions& o) {
     const auto paths = expand_records(o.records, o.split_file, o.split);
     if (!o.output.empty() && paths.size() != 1)
         throw std::runtime_error(fmt::format("-o draws one record; {} records were given", paths.size()));
+    m.net->set_fused_kernels(o.kernel == "auto");
     const auto& cfg = m.net->config();
     torch::NoGradGuard ng;
     ReconstructionMeter meter(cfg.codebook_size());
     torch::Tensor lead_r_sum = torch::zeros({cfg.n_leads}, torch::kDouble), lead_r_n = torch::zeros({cfg.n_leads}, torch::kDouble);
     int64_t n_failed = 0;
+    std::vector<torch::Tensor> all_x, all_latent, all_codes, all_recon;   // --save-tensors
     for_each_batch(paths, o.batch, [&](const std::vector<std::string>& chunk) {
         const EcgTensor t = load_ecg_tensor(chunk, m.preprocess, o.read.input(), cfg.n_samples);
         for (const auto& [p, why] : t.failed) log::error("{}: {}", p, why);
@@ -47,6 +70,12 @@ void run_reconstruct(const ReconstructOptions& o) {
         const auto e = m.net->encode(t.x);
         const auto recon = m.net->decode(e.levels);
         meter.add(t.x, recon, e.codes);
+        if (!o.save_tensors.empty()) {
+            all_x.push_back(t.x);
+            all_latent.push_back(e.latent.to(torch::kFloat));
+            all_codes.push_back(e.codes);
+            all_recon.push_back(recon.to(torch::kFloat));
+        }
         const auto r = per_lead_pearson(t.x, recon);                       // [B, L]
         const auto ok = ~torch::isnan(r);
         lead_r_sum += torch::where(ok, r, torch::zeros_like(r)).sum(0);
@@ -66,6 +95,8 @@ void run_reconstruct(const ReconstructOptions& o) {
         }
     });
     if (meter.n_ecgs() == 0) throw std::runtime_error("no record could be read (see above)");
+    if (!o.save_tensors.empty()) save_tensors(o.save_tensors, {{"input", torch::cat(all_x)}, {"latent", torch::cat(all_latent)},
+                                                              {"codes", torch::cat(all_codes)}, {"reconstruction", torch::cat(all_recon)}});
     nlohmann::json j = meter.summary();
     const auto per_lead = lead_r_sum / lead_r_n.clamp_min(1);
     nlohmann::json leads = nlohmann::json::object();
@@ -99,6 +130,11 @@ void add_reconstruct(CLI::App& app, RunFn& run) {
     sub->add_option("-o,--output", o->output, "SVG of original and reconstruction overlaid per lead (one record)");
     sub->add_option("--split-file", o->split_file, "CSV of id,split rows: keep only the records of --split");
     sub->add_option("--split", o->split, "split to keep with --split-file")->capture_default_str();
+    sub->add_option("--save-tensors", o->save_tensors,
+                    "also write FILE.safetensors: input [N, L, T], latent [N, P, Z], codes [N, P] (I64), reconstruction [N, L, T], "
+                    "records in the order read");
+    sub->add_option("--kernel", o->kernel, "encoder kernels: auto (fused CPU kernels where available) or libtorch")
+        ->check(CLI::IsMember({"auto", "libtorch"}))->capture_default_str();
     sub->add_flag("--json", o->json, "figures as one JSON object");
     sub->add_option("--batch", o->batch, "records per forward pass")->capture_default_str();
     add_read_options(sub, o->read);

@@ -1,8 +1,10 @@
 // ECG tokenizer model directories, batches of preprocessed records, and reconstruction figures.
 //
 // A tokenizer model directory holds:
-//   config.json        {"format": "diagecg-ecg-tokenizer", "model": {...}, "preprocess": {...}, "info": {...}}
-//   model.safetensors  the encoder/quantizer/decoder weights (F32), names as in EcgTokenizerImpl
+//   config.json        {"format": "diagecg-ecg-tokenizer", "model": {...}, "preprocess": {...}, "info": {...}};
+//                      "model" names its "architecture" ("heartllm" or "diagecg-v1"); a "model" without the
+//                      key was written before it existed and is diagecg-v1
+//   model.safetensors  the encoder/quantizer/decoder weights (F32), names as in the architecture's module
 #pragma once
 
 #include <string>
@@ -34,9 +36,9 @@ EcgTokenizerModel load_ecg_tokenizer(const std::string& dir);
 struct EcgTensor {
     torch::Tensor x;                                        // [N, L, T] f32 (model input)
     std::vector<std::string> paths;                         // the N records, in order
+    std::vector<SignalQuality> quality;                     // the N records' signal quality (signal-quality.h)
     std::vector<std::pair<std::string, std::string>> failed;   // (path, why) of records left out
 };
-    std::vector<SignalQuality> quality;                     // the N records' signal quality (signal-quality.h)
 
 // How records reach a model: the reader options (CSV/NPY rate, lead names, units, layout) and the signal-quality
 // gate. Every command that feeds a model takes this one struct.
