@@ -20,6 +20,13 @@ EcgTokenizerArch parse_ecg_tokenizer_arch(const std::string& s) {
     throw std::invalid_argument("ecg tokenizer architecture must be heartllm or diagecg-v1, got \"" + s + "\"");
 }
 
+EncoderKernel parse_encoder_kernel(const std::string& s) {
+    if (s == "auto") return EncoderKernel::kAuto;
+    if (s == "fused") return EncoderKernel::kFused;
+    if (s == "libtorch") return EncoderKernel::kLibtorch;
+    throw std::invalid_argument("encoder kernel must be auto, fused or libtorch, got \"" + s + "\"");
+}
+
 int64_t EcgTokenizerConfig::codebook_size() const {
     int64_t k = 1;
     for (const int64_t l : fsq_levels) k *= l;

@@ -50,7 +50,7 @@ HeartllmTokenizerImpl::HeartllmTokenizerImpl(const EcgTokenizerConfig& cfg) : Ec
 }
 
 bool HeartllmTokenizerImpl::uses_fused_kernels(const torch::Tensor& x) const {
-    if (!fused_kernels_ || torch::GradMode::is_enabled() || !x.device().is_cpu()) return false;
+    if (kernel_ == EncoderKernel::kLibtorch || torch::GradMode::is_enabled() || !x.device().is_cpu()) return false;
     const auto dt = to_latent->weight.scalar_type();
     if (dt != torch::kFloat && dt != torch::kBFloat16) return false;
     return heartllm_kernels_supported(cfg_.channels, dt == torch::kBFloat16);
@@ -76,7 +76,7 @@ EcgEncoding HeartllmTokenizerImpl::encode(const torch::Tensor& x) {
     check_input(x);
     if (!uses_fused_kernels(x)) return quantize_features(lead_features_libtorch(x), to_latent);
     EcgEncoding e = quantize_features(lead_features_fused(x), to_latent);
-    if (to_latent->weight.scalar_type() != torch::kFloat) return e;
+    if (kernel_ != EncoderKernel::kAuto || to_latent->weight.scalar_type() != torch::kFloat) return e;
     // The fused kernels sum in another order than LibTorch's convolutions: latents differ by ~1e-6. An ECG with a
     // value within kNearBoundary of a rounding boundary (sigmoid(z) * (n-1) = k + 1/2) is encoded again through
     // LibTorch's ops, the authors' arithmetic, so that its codes are theirs (a few % of ECGs).

@@ -178,8 +178,7 @@ struct BenchTokenizerOptions {
 void run_bench_tokenizer(const BenchTokenizerOptions& o) {
     EcgTokenizerConfig cfg;
     cfg.architecture = parse_ecg_tokenizer_arch(o.arch);
-    for (const auto& k : o.kernels)
-        if (k != "auto" && k != "libtorch") throw std::invalid_argument("--kernel must be auto or libtorch, got \"" + k + "\"");
+    for (const auto& k : o.kernels) (void)parse_encoder_kernel(k);
     for (const auto& d : o.dtypes) (void)parse_dtype_flag(d);
     const double flops = cfg.encoder_flops();
     if (!o.json) {
@@ -195,7 +194,7 @@ void run_bench_tokenizer(const BenchTokenizerOptions& o) {
         const auto dtype = parse_dtype_flag(ds);
         tok->to(dtype);
         for (const auto& kernel : o.kernels) {
-            tok->set_fused_kernels(kernel == "auto");
+            tok->set_encoder_kernel(parse_encoder_kernel(kernel));
             for (const int64_t b : o.batches) {
                 const auto x = torch::randn({b, cfg.n_leads, cfg.n_samples}).to(dtype);
                 double best = 1e30;
@@ -293,7 +292,9 @@ void add_bench(CLI::App& app, RunFn& run) {
     auto to = std::make_shared<BenchTokenizerOptions>();
     auto* tk = bench->add_subcommand("tokenizer", "ECGs tokenized per second (reference encoder shape), with FLOP/s");
     tk->add_option("--arch", to->arch, "architecture: heartllm or diagecg-v1")->capture_default_str();
-    tk->add_option("--kernel", to->kernels, "encoder kernels: auto (fused CPU kernels where available), libtorch")->capture_default_str();
+    tk->add_option("--kernel", to->kernels,
+                   "encoder kernels: auto (fused, codes re-checked against LibTorch near rounding boundaries), fused, libtorch")
+        ->capture_default_str();
     tk->add_option("--dtype", to->dtypes, "dtypes to run")->capture_default_str();
     tk->add_option("--batch", to->batches, "batch sizes to run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
     tk->add_option("--reps", to->reps, "repetitions (best is reported)")->capture_default_str()->check(CLI::Range(1, 1 << 20));

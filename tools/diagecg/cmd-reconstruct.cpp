@@ -55,7 +55,7 @@ void run_reconstruct(const ReconstructOptions& o) {
     const auto paths = expand_records(o.records, o.split_file, o.split);
     if (!o.output.empty() && paths.size() != 1)
         throw std::runtime_error(fmt::format("-o draws one record; {} records were given", paths.size()));
-    m.net->set_fused_kernels(o.kernel == "auto");
+    m.net->set_encoder_kernel(parse_encoder_kernel(o.kernel));
     const auto& cfg = m.net->config();
     torch::NoGradGuard ng;
     ReconstructionMeter meter(cfg.codebook_size());
@@ -133,8 +133,9 @@ void add_reconstruct(CLI::App& app, RunFn& run) {
     sub->add_option("--save-tensors", o->save_tensors,
                     "also write FILE.safetensors: input [N, L, T], latent [N, P, Z], codes [N, P] (I64), reconstruction [N, L, T], "
                     "records in the order read");
-    sub->add_option("--kernel", o->kernel, "encoder kernels: auto (fused CPU kernels where available) or libtorch")
-        ->check(CLI::IsMember({"auto", "libtorch"}))->capture_default_str();
+    sub->add_option("--kernel", o->kernel,
+                    "encoder kernels: auto (fused CPU kernels where available, codes as LibTorch's), fused (no re-check), libtorch")
+        ->check(CLI::IsMember({"auto", "fused", "libtorch"}))->capture_default_str();
     sub->add_flag("--json", o->json, "figures as one JSON object");
     sub->add_option("--batch", o->batch, "records per forward pass")->capture_default_str();
     add_read_options(sub, o->read);

@@ -66,6 +66,16 @@ private:
     int64_t size_ = 1;
 };
 
+// How inference runs the encoder of an architecture with fused CPU kernels (heartllm; v1 has none).
+enum class EncoderKernel {
+    kAuto,      // the fused kernels, and the ECGs whose latents come within 1e-5 of a rounding boundary encoded
+                // again through LibTorch's ops: codes equal LibTorch's, i.e. the authors' module's
+    kFused,     // the fused kernels only: fastest; a code can differ from LibTorch's where a latent lies within
+                // their ~3e-6 difference of a rounding boundary
+    kLibtorch,  // LibTorch's ops (what training runs)
+};
+EncoderKernel parse_encoder_kernel(const std::string& s);   // "auto" | "fused" | "libtorch"; std::invalid_argument
+
 struct EcgEncoding {
     torch::Tensor latent;   // [B, P, Z] f32, before quantization
     torch::Tensor levels;   // [B, P, Z] quantized (straight-through)
@@ -90,9 +100,8 @@ public:
     const EcgTokenizerConfig& config() const { return cfg_; }
     const Fsq& fsq() const { return fsq_; }
 
-    // Whether inference may use the architecture's fused CPU kernels where it has them (default true; off: the
-    // LibTorch ops that training uses, for checks and comparisons).
-    void set_fused_kernels(bool on) { fused_kernels_ = on; }
+    void set_encoder_kernel(EncoderKernel k) { kernel_ = k; }   // default kAuto
+    EncoderKernel encoder_kernel() const { return kernel_; }
 
 protected:
     void check_input(const torch::Tensor& x) const;           // [B, L, T] with the configured L and T
@@ -101,7 +110,7 @@ protected:
 
     EcgTokenizerConfig cfg_;
     Fsq fsq_;
-    bool fused_kernels_ = true;
+    EncoderKernel kernel_ = EncoderKernel::kAuto;
 };
 
 // Holder (LibTorch's module-holder idiom): EcgTokenizer(cfg) builds cfg.architecture's implementation.

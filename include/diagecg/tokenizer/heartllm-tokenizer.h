@@ -11,9 +11,10 @@
 //
 // Inference on the CPU (no grad, f32 or bf16 weights, AVX-512) runs the encoder through the fused kernels of
 // heartllm-encoder-kernels.h; everything else (training, other CPUs, CUDA) through LibTorch's ops, which
-// reproduce the authors' module op for op (bit for bit with the same LibTorch). With f32 weights, encode()
-// re-encodes through LibTorch's ops the ECGs whose fused latents come within 1e-5 of a rounding boundary, so
-// that the codes are the authors' even where the two summation orders could round apart.
+// reproduce the authors' module op for op (bit for bit with the same LibTorch). With f32 weights and
+// EncoderKernel::kAuto, encode() re-encodes through LibTorch's ops the ECGs whose fused latents come within 1e-5
+// of a rounding boundary, so that the codes are the authors' even where the two summation orders could round
+// apart (the fused latents differ from LibTorch's by up to ~3e-6 in sigmoid(z) * (n-1)).
 #pragma once
 
 #include "diagecg/tokenizer/ecg-tokenizer.h"
