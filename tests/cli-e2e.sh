@@ -171,6 +171,17 @@ check "reconstruct -o needs one record" bash -c "'$BIN' reconstruct -m '$TOK' '$
 check "bundled tokenizer reconstructs a held-out record (r > 0.85)" test "$(json_get "$TMP/rec9.json" "j['mean_pearson'] > 0.85 and j['mse'] < 0.3")" = "True"
 check "bundled tokenizer 313 tokens" test "$("$BIN" tokenize "$ECG/00009.hea" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["n_tokens"])')" = "313"
 
+# the authors' tokenizer checkpoint (tests/data/heartllm: their FSQ_AE at 8 channels): convert, tokenize as they do
+HL="$DATA/heartllm"
+"$BIN" convert-tokenizer "$HL/heartllm-c8.pt" -o "$TMP/hl8" >"$TMP/hl8.txt" 2>"$TMP/hl8.err"
+check "convert-tokenizer exit 0" test $? -eq 0
+check "convert-tokenizer says what it wrote" grep -q "heartllm tokenizer, 12 leads x 8 channels, 4 stages, 313 codes of 1296" "$TMP/hl8.txt"
+check "converted tokenizer gives the authors' ids for 00009" test "$("$BIN" tokenize -m "$TMP/hl8" "$ECG/00009.hea" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"])')" = "$(python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(626); print(list(struct.unpack('<313H', d)))" "$HL/ids-c8.u16")"
+"$BIN" convert-tokenizer "$TMP/hl8" -o "$TMP/hl8-back.pt" >/dev/null 2>&1
+check "convert-tokenizer back to their layout" cmp <("$BIN" convert-tokenizer "$TMP/hl8-back.pt" -o "$TMP/hl8b" 2>&1 | sed 's#.*: heartllm#heartllm#') <(sed 's#.*: heartllm#heartllm#' "$TMP/hl8.txt")
+check "convert-tokenizer refuses a list" bash -c "'$BIN' convert-tokenizer '$HL/list.pt' -o '$TMP/x' 2>&1 | grep -q 'not a state dict'"
+check "convert-tokenizer refuses a pickled module" bash -c "! '$BIN' convert-tokenizer '$HL/module-object.pt' -o '$TMP/x' 2>/dev/null"
+
 # stages 2 and 3: tiny real runs, generation with the adapter, clear errors for bad configs
 (cd "$SRC" && "$BIN" -t 1 pretrain --config configs/pretrain-tiny.json -o "$TMP/pre" --max-steps 4 >"$TMP/pre.json" 2>"$TMP/pre.err")
 check "pretrain exit 0" test $? -eq 0
