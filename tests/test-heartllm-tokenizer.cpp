@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "diagecg/tokenizer/ecg-tokenizer-io.h"
 #include "diagecg/tokenizer/heartllm-checkpoint.h"
@@ -26,7 +26,7 @@ const std::string kFixtures = std::string(DIAGECG_TEST_DATA) + "/heartllm";
 // The fixtures were made from every record, whatever its signal quality (some raw CinC records are noisy).
 const RecordInput kAnyQuality{{}, true};
 
-EcgTokenizerConfig small_config() {   // C = 32 (the fused kernels' width) on 1000 samples
+EcgTokenizerConfig small_config() {  // C = 32 (the fused kernels' width) on 1000 samples
     EcgTokenizerConfig c;
     c.n_samples = 1000;
     return c;
@@ -86,7 +86,8 @@ IdentityResult compare_ids(EcgTokenizer& net, const std::string& ids_file, bool 
             const size_t rec = index[b + k];
             int64_t n_diff = 0;
             for (int64_t j = 0; j < p; ++j) n_diff += codes[k][j].item<int64_t>() != ids[rec * p + j];
-            EXPECT_EQ(n_diff, 0) << names[rec] << ": " << n_diff << " of " << p << " token ids differ from the authors' module";
+            EXPECT_EQ(n_diff, 0) << names[rec] << ": " << n_diff << " of " << p
+                                 << " token ids differ from the authors' module";
             ++r.n_records;
             r.n_same += n_diff == 0;
         }
@@ -100,7 +101,9 @@ EcgTokenizer fixture_model(const std::string& file, bool encoder_only) {
     return heartllm_tokenizer_from_state_dict(read_torch_state_dict(kFixtures + "/" + file), o, file);
 }
 
-bool have_shared_data() { return fs::exists(fs::path(DIAGECG_SHARED_DATA) / "ptbxl-processed" / "records.csv"); }
+bool have_shared_data() {
+    return fs::exists(fs::path(DIAGECG_SHARED_DATA) / "ptbxl-processed" / "records.csv");
+}
 
 }  // namespace
 
@@ -109,7 +112,7 @@ TEST(HeartllmTokenizer, ReferenceShapeCostAndParameterCount) {
     EXPECT_EQ(c.architecture, EcgTokenizerArch::kHeartllm);
     EXPECT_EQ(c.n_steps(), 313);
     EXPECT_EQ(c.codebook_size(), 1296);
-    EXPECT_NEAR(c.encoder_flops() / 1e9, 0.8267, 5e-4);   // REFERENCE.md section 2: about 0.83 GFLOP
+    EXPECT_NEAR(c.encoder_flops() / 1e9, 0.8267, 5e-4);  // REFERENCE.md section 2: about 0.83 GFLOP
     torch::manual_seed(0);
     EcgTokenizer tok(c);
     int64_t n = 0, n_enc = 0;
@@ -117,8 +120,8 @@ TEST(HeartllmTokenizer, ReferenceShapeCostAndParameterCount) {
         n += kv.value().numel();
         if (heartllm_name_from_ours(kv.key()).rfind("enc.", 0) == 0) n_enc += kv.value().numel();
     }
-    EXPECT_EQ(n, 4170608);     // the authors' FSQ_AE, counted in PyTorch
-    EXPECT_EQ(n_enc, 30692);   // its ECGEncoder
+    EXPECT_EQ(n, 4170608);    // the authors' FSQ_AE, counted in PyTorch
+    EXPECT_EQ(n_enc, 30692);  // its ECGEncoder
     torch::NoGradGuard ng;
     const auto x = torch::randn({2, 12, 5000});
     const auto e = tok->encode(x);
@@ -151,7 +154,8 @@ TEST(HeartllmTokenizer, CodesAreLittleEndianMixedRadix) {
     EXPECT_EQ(l[3].item<float>(), 5);
     // The decoder sees round(c * 5) / 5, as their FSQ: a division, bit for bit.
     const auto q = torch::tensor({0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f});
-    EXPECT_TRUE(torch::equal(Fsq({6}, Fsq::CodeOrder::kFirstDimLeastSignificant).unit(q.unsqueeze(-1)).squeeze(-1), q / 5));
+    EXPECT_TRUE(
+        torch::equal(Fsq({6}, Fsq::CodeOrder::kFirstDimLeastSignificant).unit(q.unsqueeze(-1)).squeeze(-1), q / 5));
     // Rounding half to even, as torch.round: sigmoid(z) * 5 = 2.5 -> 2
     const auto z = torch::logit(torch::tensor({0.5f}));
     EXPECT_EQ(Fsq({6}, Fsq::CodeOrder::kFirstDimLeastSignificant).quantize(z.unsqueeze(-1)).item<float>(), 2.0f);
@@ -170,8 +174,10 @@ TEST(HeartllmTokenizer, EncoderKeepsLeadsIndependentOnBothPaths) {
         const bool fused = k == EncoderKernel::kAuto;
         const auto f = tok->lead_features(x), g = tok->lead_features(y);
         for (int l = 0; l < 12; ++l) {
-            if (l == 7) EXPECT_FALSE(torch::allclose(f[0][l], g[0][l])) << "lead " << l;
-            else EXPECT_TRUE(torch::equal(f[0][l], g[0][l])) << "lead " << l << (fused ? " (fused)" : "");
+            if (l == 7)
+                EXPECT_FALSE(torch::allclose(f[0][l], g[0][l])) << "lead " << l;
+            else
+                EXPECT_TRUE(torch::equal(f[0][l], g[0][l])) << "lead " << l << (fused ? " (fused)" : "");
         }
     }
 }
@@ -194,7 +200,7 @@ TEST(HeartllmTokenizer, FusedKernelsMatchLibTorchOps) {
     if (!heartllm_kernels_supported(32, false)) GTEST_SKIP() << "no AVX-512 on this CPU";
     torch::manual_seed(3);
     EcgTokenizerConfig c = small_config();
-    c.n_samples = 997;   // odd lengths at every stage: the stride-2 padding and the last register tile
+    c.n_samples = 997;  // odd lengths at every stage: the stride-2 padding and the last register tile
     EcgTokenizer tok(c);
     tok->eval();
     // GroupNorm affine that matters (the default is 1 and 0).
@@ -214,7 +220,7 @@ TEST(HeartllmTokenizer, FusedKernelsMatchLibTorchOps) {
     tok->set_encoder_kernel(EncoderKernel::kLibtorch);
     EXPECT_TRUE(torch::equal(codes_auto, tok->encode(x).codes));
     EXPECT_LE((codes_fused != codes_auto).sum().item<int64_t>(), 2);
-    if (heartllm_kernels_supported(32, true)) {   // bf16: approximate (bf16 inputs and weights, f32 sums)
+    if (heartllm_kernels_supported(32, true)) {  // bf16: approximate (bf16 inputs and weights, f32 sums)
         tok->set_encoder_kernel(EncoderKernel::kAuto);
         tok->to(torch::kBFloat16);
         const auto f16 = tok->lead_features(x.to(torch::kBFloat16)).to(torch::kFloat);
@@ -274,7 +280,8 @@ TEST(HeartllmTokenizer, CheckpointReaderRefusesWhatIsNotAStateDict) {
     write_file_atomic((dir / "legacy.pt").string(), std::string("\x80\x02\x8a\x0a", 4));
     EXPECT_NE(err((dir / "legacy.pt").string()).find("legacy"), std::string::npos);
     // torch.save(nn.Linear(2, 2)): a pickled module object, never executed
-    EXPECT_NE(err(kFixtures + "/module-object.pt").find("refusing to create a torch.nn.modules.linear.Linear object"), std::string::npos)
+    EXPECT_NE(err(kFixtures + "/module-object.pt").find("refusing to create a torch.nn.modules.linear.Linear object"),
+              std::string::npos)
         << err(kFixtures + "/module-object.pt");
     // torch.save([1, 2, 3])
     EXPECT_NE(err(kFixtures + "/list.pt").find("not a state dict"), std::string::npos) << err(kFixtures + "/list.pt");
@@ -303,7 +310,8 @@ TEST(HeartllmTokenizer, ModelDirectoriesWithoutArchitectureAreV1) {
     const auto c = ecg_tokenizer_config_from_json(nlohmann::json::parse(R"({"channels": 16})"), "train");
     EXPECT_EQ(c.architecture, EcgTokenizerArch::kHeartllm);
     EXPECT_EQ(ecg_tokenizer_config_to_json(c)["architecture"], "heartllm");
-    EXPECT_THROW(ecg_tokenizer_config_from_json(nlohmann::json::parse(R"({"architecture": "heartlm"})"), "x"), std::invalid_argument);
+    EXPECT_THROW(ecg_tokenizer_config_from_json(nlohmann::json::parse(R"({"architecture": "heartlm"})"), "x"),
+                 std::invalid_argument);
     // A new directory names its architecture and loads back as it.
     EcgTokenizerConfig small;
     small.channels = 8;
@@ -321,9 +329,10 @@ TEST(HeartllmTokenizer, IdsEqualTheAuthorsModuleFullWidthEncoder) {
         const bool fused = k == EncoderKernel::kAuto;
         net->set_encoder_kernel(k);
         const auto r = compare_ids(net, "ids-c32.u16", have_shared_data());
-        EXPECT_GE(r.n_records, 6);   // tests/data/ecg: 3 PTB-XL test records, 3 CinC records
+        EXPECT_GE(r.n_records, 6);  // tests/data/ecg: 3 PTB-XL test records, 3 CinC records
         EXPECT_EQ(r.n_same, r.n_records);
-        std::cout << (fused ? "fused" : "libtorch") << ": ids identical on " << r.n_same << "/" << r.n_records << " records\n";
+        std::cout << (fused ? "fused" : "libtorch") << ": ids identical on " << r.n_same << "/" << r.n_records
+                  << " records\n";
     }
 }
 

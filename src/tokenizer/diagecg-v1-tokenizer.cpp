@@ -34,8 +34,8 @@ DiagecgV1TokenizerImpl::DiagecgV1TokenizerImpl(const EcgTokenizerConfig& cfg) : 
     dec_blocks_ = register_module("dec_blocks", nn::ModuleList());
     for (int64_t s = 0; s < cfg.n_stages; ++s) {
         enc_blocks_->push_back(InceptionBlock(c, cfg.groups, cfg.negative_slope));
-        enc_down_->push_back(conv(c, c, 3, 2));                                     // T -> ceil(T/2)
-        dec_up_->push_back(nn::ConvTranspose1d(nn::ConvTranspose1dOptions(c, c, 4).stride(2).padding(1)));   // T -> 2T
+        enc_down_->push_back(conv(c, c, 3, 2));  // T -> ceil(T/2)
+        dec_up_->push_back(nn::ConvTranspose1d(nn::ConvTranspose1dOptions(c, c, 4).stride(2).padding(1)));  // T -> 2T
         dec_blocks_->push_back(InceptionBlock(c, cfg.groups, cfg.negative_slope));
     }
     bottleneck_ = register_module("bottleneck", conv(c, c, 1));
@@ -47,28 +47,30 @@ DiagecgV1TokenizerImpl::DiagecgV1TokenizerImpl(const EcgTokenizerConfig& cfg) : 
 torch::Tensor DiagecgV1TokenizerImpl::lead_features(const torch::Tensor& x) {
     check_input(x);
     const int64_t b = x.size(0), l = x.size(1);
-    auto h = input_conv_(x.reshape({b * l, 1, x.size(2)}));                        // [B*L, C, T]
+    auto h = input_conv_(x.reshape({b * l, 1, x.size(2)}));  // [B*L, C, T]
     for (int64_t s = 0; s < cfg_.n_stages; ++s) {
         h = enc_blocks_[s]->as<InceptionBlock>()->forward(h);
-        h = enc_down_[s]->as<nn::Conv1d>()->forward(h);                            // halves T
+        h = enc_down_[s]->as<nn::Conv1d>()->forward(h);  // halves T
     }
     h = F::leaky_relu(bottleneck_(h), F::LeakyReLUFuncOptions().negative_slope(cfg_.negative_slope));
-    return h.view({b, l, cfg_.channels, h.size(-1)});                               // [B, L, C, P]
+    return h.view({b, l, cfg_.channels, h.size(-1)});  // [B, L, C, P]
 }
 
-EcgEncoding DiagecgV1TokenizerImpl::encode(const torch::Tensor& x) { return quantize_features(lead_features(x), to_latent_); }
+EcgEncoding DiagecgV1TokenizerImpl::encode(const torch::Tensor& x) {
+    return quantize_features(lead_features(x), to_latent_);
+}
 
 torch::Tensor DiagecgV1TokenizerImpl::decode(const torch::Tensor& levels) {
     const int64_t b = levels.size(0), p = levels.size(1);
-    auto h = from_latent_(fsq_.normalize(levels))                                   // [B, P, L*C]
+    auto h = from_latent_(fsq_.normalize(levels))  // [B, P, L*C]
                  .view({b, p, cfg_.n_leads, cfg_.channels})
                  .permute({0, 2, 3, 1})
-                 .reshape({b * cfg_.n_leads, cfg_.channels, p});                    // [B*L, C, P]
+                 .reshape({b * cfg_.n_leads, cfg_.channels, p});  // [B*L, C, P]
     for (int64_t s = 0; s < cfg_.n_stages; ++s) {
-        h = dec_up_[s]->as<nn::ConvTranspose1d>()->forward(h);                     // doubles T
+        h = dec_up_[s]->as<nn::ConvTranspose1d>()->forward(h);  // doubles T
         h = dec_blocks_[s]->as<InceptionBlock>()->forward(h);
     }
-    h = output_conv_(h).narrow(-1, 0, cfg_.n_samples);                              // [B*L, 1, T]
+    h = output_conv_(h).narrow(-1, 0, cfg_.n_samples);  // [B*L, 1, T]
     return h.view({b, cfg_.n_leads, cfg_.n_samples});
 }
 

@@ -17,18 +17,25 @@ struct NameRow {
     const char* ours;
 };
 constexpr NameRow kNameTable[] = {
-    {"enc.blocks.#.0.inc.b1.", "enc_blocks.#.k3."},    {"enc.blocks.#.0.inc.b2.", "enc_blocks.#.k5."},
-    {"enc.blocks.#.0.inc.b3.", "enc_blocks.#.k7."},    {"enc.blocks.#.0.inc.b4.", "enc_blocks.#.pool_proj."},
-    {"enc.blocks.#.0.match.", "enc_blocks.#.residual."}, {"enc.blocks.#.0.norm.", "enc_blocks.#.norm."},
+    {"enc.blocks.#.0.inc.b1.", "enc_blocks.#.k3."},
+    {"enc.blocks.#.0.inc.b2.", "enc_blocks.#.k5."},
+    {"enc.blocks.#.0.inc.b3.", "enc_blocks.#.k7."},
+    {"enc.blocks.#.0.inc.b4.", "enc_blocks.#.pool_proj."},
+    {"enc.blocks.#.0.match.", "enc_blocks.#.residual."},
+    {"enc.blocks.#.0.norm.", "enc_blocks.#.norm."},
     {"enc.blocks.#.1.", "enc_down.#."},
-    {"enc.bottleneck.inc.b1.", "bottleneck.k3."},      {"enc.bottleneck.inc.b2.", "bottleneck.k5."},
-    {"enc.bottleneck.inc.b3.", "bottleneck.k7."},      {"enc.bottleneck.inc.b4.", "bottleneck.pool_proj."},
+    {"enc.bottleneck.inc.b1.", "bottleneck.k3."},
+    {"enc.bottleneck.inc.b2.", "bottleneck.k5."},
+    {"enc.bottleneck.inc.b3.", "bottleneck.k7."},
+    {"enc.bottleneck.inc.b4.", "bottleneck.pool_proj."},
     {"enc.bottleneck.norm.", "bottleneck.norm."},
     {"enc.to_code.", "to_latent."},
     {"dec.expand.", "from_latent."},
     {"dec.up.#.", "dec_up.#."},
-    {"dec.dec.#.inc.b1.", "dec_blocks.#.k3."},         {"dec.dec.#.inc.b2.", "dec_blocks.#.k5."},
-    {"dec.dec.#.inc.b3.", "dec_blocks.#.k7."},         {"dec.dec.#.inc.b4.", "dec_blocks.#.pool_proj."},
+    {"dec.dec.#.inc.b1.", "dec_blocks.#.k3."},
+    {"dec.dec.#.inc.b2.", "dec_blocks.#.k5."},
+    {"dec.dec.#.inc.b3.", "dec_blocks.#.k7."},
+    {"dec.dec.#.inc.b4.", "dec_blocks.#.pool_proj."},
     {"dec.dec.#.norm.", "dec_blocks.#.norm."},
     {"dec.final.", "output_conv."},
 };
@@ -76,15 +83,19 @@ const CheckpointTensor& need(const std::map<std::string, CheckpointTensor>& sd, 
     const auto it = sd.find(name);
     if (it == sd.end()) throw std::runtime_error(what + ": no tensor '" + name + "': not a HeartLLM FSQ_AE state dict");
     if (it->second.shape.size() != rank)
-        throw std::runtime_error(what + ": tensor '" + name + "' has shape " + shape_str(it->second.shape) + ", expected rank " +
-                                 std::to_string(rank));
+        throw std::runtime_error(what + ": tensor '" + name + "' has shape " + shape_str(it->second.shape) +
+                                 ", expected rank " + std::to_string(rank));
     return it->second;
 }
 
 }  // namespace
 
-std::string heartllm_name_to_ours(const std::string& theirs) { return translate(theirs, true); }
-std::string heartllm_name_from_ours(const std::string& ours) { return translate(ours, false); }
+std::string heartllm_name_to_ours(const std::string& theirs) {
+    return translate(theirs, true);
+}
+std::string heartllm_name_from_ours(const std::string& ours) {
+    return translate(ours, false);
+}
 
 EcgTokenizer heartllm_tokenizer_from_state_dict(const std::map<std::string, CheckpointTensor>& state_in,
                                                 const HeartllmImportOptions& opt, const std::string& what) {
@@ -100,10 +111,11 @@ EcgTokenizer heartllm_tokenizer_from_state_dict(const std::map<std::string, Chec
                                  std::to_string(cfg.channels) + " channels per lead");
     cfg.n_leads = to_code.shape[1] / cfg.channels;
     cfg.fsq_levels.assign(static_cast<size_t>(to_code.shape[0]), opt.fsq_level);
-    cfg.n_stages = 0;   // 1 + the largest S of enc.blocks.S.*
+    cfg.n_stages = 0;  // 1 + the largest S of enc.blocks.S.*
     for (const auto& [k, t] : sd) {
         std::string index;
-        if (match_prefix(k, "enc.blocks.#.", index) && index.size() < 4) cfg.n_stages = std::max<int64_t>(cfg.n_stages, std::stoll(index) + 1);
+        if (match_prefix(k, "enc.blocks.#.", index) && index.size() < 4)
+            cfg.n_stages = std::max<int64_t>(cfg.n_stages, std::stoll(index) + 1);
     }
     cfg.n_samples = opt.n_samples;
     cfg.groups = opt.groups;
@@ -123,13 +135,15 @@ EcgTokenizer heartllm_tokenizer_from_state_dict(const std::map<std::string, Chec
         const auto it = sd.find(theirs);
         if (it == sd.end()) {
             if (!(opt.allow_missing_decoder && theirs.rfind("dec.", 0) == 0))
-                problems.push_back("missing tensor '" + theirs + "' (shape " + shape_str(kv.value().sizes().vec()) + ")");
+                problems.push_back("missing tensor '" + theirs + "' (shape " + shape_str(kv.value().sizes().vec()) +
+                                   ")");
             continue;
         }
         used.insert(theirs);
         const CheckpointTensor& t = it->second;
         if (t.shape != kv.value().sizes().vec()) {
-            problems.push_back("tensor '" + theirs + "' has shape " + shape_str(t.shape) + ", expected " + shape_str(kv.value().sizes().vec()));
+            problems.push_back("tensor '" + theirs + "' has shape " + shape_str(t.shape) + ", expected " +
+                               shape_str(kv.value().sizes().vec()));
             continue;
         }
         try {
@@ -143,7 +157,8 @@ EcgTokenizer heartllm_tokenizer_from_state_dict(const std::map<std::string, Chec
     for (const auto& [k, t] : sd)
         if (!used.count(k)) problems.push_back("unexpected tensor '" + k + "'");
     if (!problems.empty()) {
-        std::string msg = what + ": " + std::to_string(problems.size()) + " problem(s) reading a HeartLLM FSQ_AE state dict:";
+        std::string msg =
+            what + ": " + std::to_string(problems.size()) + " problem(s) reading a HeartLLM FSQ_AE state dict:";
         for (const auto& p : problems) msg += "\n  " + p;
         throw std::runtime_error(msg);
     }

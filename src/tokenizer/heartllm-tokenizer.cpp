@@ -27,8 +27,9 @@ ResInceptionImpl::ResInceptionImpl(int64_t in_c, int64_t out_c, int64_t groups, 
 
 torch::Tensor ResInceptionImpl::forward(const torch::Tensor& x) {
     const auto pooled = F::max_pool1d(x, F::MaxPool1dFuncOptions(3).stride(1).padding(1));
-    const auto y = torch::cat({k3(x), k5(x), k7(x), pool_proj(pooled)}, 1);          // [N, out, T]
-    return F::leaky_relu(norm(y + (residual ? residual(x) : x)), F::LeakyReLUFuncOptions().negative_slope(negative_slope));
+    const auto y = torch::cat({k3(x), k5(x), k7(x), pool_proj(pooled)}, 1);  // [N, out, T]
+    return F::leaky_relu(norm(y + (residual ? residual(x) : x)),
+                         F::LeakyReLUFuncOptions().negative_slope(negative_slope));
 }
 
 HeartllmTokenizerImpl::HeartllmTokenizerImpl(const EcgTokenizerConfig& cfg) : EcgTokenizerImpl(cfg) {
@@ -39,8 +40,9 @@ HeartllmTokenizerImpl::HeartllmTokenizerImpl(const EcgTokenizerConfig& cfg) : Ec
     dec_blocks = register_module("dec_blocks", nn::ModuleList());
     for (int64_t s = 0; s < cfg.n_stages; ++s) {
         enc_blocks->push_back(ResInception(s == 0 ? 1 : c, c, cfg.groups, cfg.negative_slope));
-        enc_down->push_back(nn::Conv1d(nn::Conv1dOptions(c, c, 3).stride(2).padding(1).bias(false)));   // T -> ceil(T/2)
-        dec_up->push_back(nn::ConvTranspose1d(nn::ConvTranspose1dOptions(lc, lc, 3).stride(2).padding(1).output_padding(1)));
+        enc_down->push_back(nn::Conv1d(nn::Conv1dOptions(c, c, 3).stride(2).padding(1).bias(false)));  // T -> ceil(T/2)
+        dec_up->push_back(
+            nn::ConvTranspose1d(nn::ConvTranspose1dOptions(lc, lc, 3).stride(2).padding(1).output_padding(1)));
         dec_blocks->push_back(ResInception(lc, lc, cfg.groups, cfg.negative_slope));
     }
     bottleneck = register_module("bottleneck", ResInception(c, c, cfg.groups, cfg.negative_slope));
@@ -63,13 +65,13 @@ torch::Tensor HeartllmTokenizerImpl::lead_features(const torch::Tensor& x) {
 
 torch::Tensor HeartllmTokenizerImpl::lead_features_libtorch(const torch::Tensor& x) {
     const int64_t b = x.size(0), l = x.size(1);
-    auto h = x.reshape({b * l, 1, x.size(2)});                                        // [B*L, 1, T]
+    auto h = x.reshape({b * l, 1, x.size(2)});  // [B*L, 1, T]
     for (int64_t s = 0; s < cfg_.n_stages; ++s) {
-        h = enc_blocks[s]->as<ResInception>()->forward(h);                             // [B*L, C, t]
-        h = enc_down[s]->as<nn::Conv1d>()->forward(h);                                 // halves t
+        h = enc_blocks[s]->as<ResInception>()->forward(h);  // [B*L, C, t]
+        h = enc_down[s]->as<nn::Conv1d>()->forward(h);      // halves t
     }
-    h = bottleneck(h);                                                                 // [B*L, C, P]
-    return h.view({b, l, cfg_.channels, h.size(-1)});                                  // [B, L, C, P]
+    h = bottleneck(h);                                 // [B*L, C, P]
+    return h.view({b, l, cfg_.channels, h.size(-1)});  // [B, L, C, P]
 }
 
 EcgEncoding HeartllmTokenizerImpl::encode(const torch::Tensor& x) {
@@ -82,11 +84,12 @@ EcgEncoding HeartllmTokenizerImpl::encode(const torch::Tensor& x) {
     // LibTorch's ops, the authors' arithmetic, so that its codes are theirs (a few % of ECGs).
     constexpr double kNearBoundary = 1e-5;
     const auto top = torch::tensor(cfg_.fsq_levels, torch::kFloat) - 1;
-    const auto c = torch::sigmoid(e.latent) * top;                                     // [B, P, Z]
-    const auto near = ((c - c.floor() - 0.5).abs() < kNearBoundary).flatten(1).any(1); // [B]
+    const auto c = torch::sigmoid(e.latent) * top;                                      // [B, P, Z]
+    const auto near = ((c - c.floor() - 0.5).abs() < kNearBoundary).flatten(1).any(1);  // [B]
     const auto rows = near.nonzero().flatten();
     if (rows.numel() == 0) return e;
-    log::debug("heartllm encoder: {} of {} ECGs near a rounding boundary, re-encoded through LibTorch", rows.numel(), x.size(0));
+    log::debug("heartllm encoder: {} of {} ECGs near a rounding boundary, re-encoded through LibTorch", rows.numel(),
+               x.size(0));
     const EcgEncoding r = quantize_features(lead_features_libtorch(x.index_select(0, rows)), to_latent);
     e.latent.index_copy_(0, rows, r.latent);
     e.levels.index_copy_(0, rows, r.levels);
@@ -95,12 +98,12 @@ EcgEncoding HeartllmTokenizerImpl::encode(const torch::Tensor& x) {
 }
 
 torch::Tensor HeartllmTokenizerImpl::decode(const torch::Tensor& levels) {
-    auto h = from_latent(fsq_.unit(levels)).transpose(1, 2);                          // [B, L*C, P]
+    auto h = from_latent(fsq_.unit(levels)).transpose(1, 2);  // [B, L*C, P]
     for (int64_t s = 0; s < cfg_.n_stages; ++s) {
-        h = dec_up[s]->as<nn::ConvTranspose1d>()->forward(h);                         // doubles t
+        h = dec_up[s]->as<nn::ConvTranspose1d>()->forward(h);  // doubles t
         h = dec_blocks[s]->as<ResInception>()->forward(h);
     }
-    return output_conv(h).narrow(-1, 0, cfg_.n_samples);                               // [B, L, T]
+    return output_conv(h).narrow(-1, 0, cfg_.n_samples);  // [B, L, T]
 }
 
 torch::Tensor HeartllmTokenizerImpl::lead_features_fused(const torch::Tensor& x) {
@@ -132,14 +135,14 @@ torch::Tensor HeartllmTokenizerImpl::lead_features_fused(const torch::Tensor& x)
     const HeartllmEncoderKernel kernel(shape, w, bf16);
 
     const int64_t b = x.size(0), l = x.size(1), p = cfg_.n_steps();
-    const auto xf = x.to(torch::kFloat).contiguous();                                  // [B, L, T]
-    auto out = torch::empty({b, l, p, cfg_.channels}, torch::kFloat);                 // channels-last per lead
+    const auto xf = x.to(torch::kFloat).contiguous();                  // [B, L, T]
+    auto out = torch::empty({b, l, p, cfg_.channels}, torch::kFloat);  // channels-last per lead
     const float* xp = xf.data_ptr<float>();
     float* op = out.data_ptr<float>();
     at::parallel_for(0, b * l, 1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) kernel.run_row(xp + r * cfg_.n_samples, op + r * p * cfg_.channels);
     });
-    return out.permute({0, 1, 3, 2}).to(x.scalar_type());                               // [B, L, C, P]
+    return out.permute({0, 1, 3, 2}).to(x.scalar_type());  // [B, L, C, P]
 }
 
 }  // namespace diagecg

@@ -17,6 +17,7 @@ class InceptionBlockImpl : public torch::nn::Module {
 public:
     InceptionBlockImpl(int64_t channels, int64_t groups, double negative_slope);
     torch::Tensor forward(const torch::Tensor& x);
+
 private:
     torch::nn::Conv1d k3_{nullptr}, k5_{nullptr}, k7_{nullptr}, pool_proj_{nullptr};
     torch::nn::GroupNorm norm_{nullptr};

@@ -28,16 +28,17 @@ std::string heartllm_name_from_ours(const std::string& ours);
 struct HeartllmImportOptions {
     int64_t n_samples = 5000;
     int64_t groups = 8;
-    int64_t fsq_level = 6;              // levels per latent dim (the same for every dim, as theirs)
+    int64_t fsq_level = 6;  // levels per latent dim (the same for every dim, as theirs)
     double negative_slope = 0.01;
-    bool allow_missing_decoder = false; // encoder-only state dicts (tests): the decoder keeps its initialisation
+    bool allow_missing_decoder = false;  // encoder-only state dicts (tests): the decoder keeps its initialisation
 };
 
 // Builds a heartllm tokenizer from the authors' state dict; channels, leads, stages and latent dims are read off
 // the tensor shapes (a leading "module." of DataParallel is dropped). Every missing, unexpected or mis-shaped
 // tensor is reported in one std::runtime_error.
 EcgTokenizer heartllm_tokenizer_from_state_dict(const std::map<std::string, CheckpointTensor>& state,
-                                                const HeartllmImportOptions& opt = {}, const std::string& what = "state dict");
+                                                const HeartllmImportOptions& opt = {},
+                                                const std::string& what = "state dict");
 
 // Writes a heartllm tokenizer's weights in the authors' training-checkpoint layout, {'model': state_dict,
 // 'step': 0}, readable by torch.load (FSQ_AE.load_state_dict(ckpt['model'], strict=True)); atomically.

@@ -17,8 +17,8 @@
 namespace diagecg {
 
 struct HeartllmEncoderShape {
-    int64_t n_samples = 5000;       // T
-    int64_t channels = 32;          // C
+    int64_t n_samples = 5000;  // T
+    int64_t channels = 32;     // C
     int64_t n_stages = 4;
     int64_t groups = 8;
     double negative_slope = 0.01;
@@ -31,8 +31,8 @@ struct HeartllmBlockWeights {
     const float *gamma = nullptr, *beta = nullptr;
 };
 struct HeartllmEncoderWeights {
-    std::vector<HeartllmBlockWeights> blocks;   // n_stages + 1 (the last is the bottleneck)
-    std::vector<const float*> down;             // n_stages x [C, C, 3]
+    std::vector<HeartllmBlockWeights> blocks;  // n_stages + 1 (the last is the bottleneck)
+    std::vector<const float*> down;            // n_stages x [C, C, 3]
 };
 
 // Whether this CPU runs the kernels for `channels` (AVX-512F; bf16 also needs AVX512_BF16).
@@ -47,10 +47,10 @@ public:
 
 private:
     struct Block {
-        std::vector<float> taps;        // stage 0: [7 taps + pool + residual][32 lanes]; else [8 terms][C][32]
-        std::vector<uint16_t> taps16;   // bf16 pairs of the C-input terms: [8][C/2][2 x 16 lanes][2]
-        std::vector<float> gamma, beta; // [32] in lane order
-        bool first = false;             // input is the 1-channel signal
+        std::vector<float> taps;         // stage 0: [7 taps + pool + residual][32 lanes]; else [8 terms][C][32]
+        std::vector<uint16_t> taps16;    // bf16 pairs of the C-input terms: [8][C/2][2 x 16 lanes][2]
+        std::vector<float> gamma, beta;  // [32] in lane order
+        bool first = false;              // input is the 1-channel signal
     };
     HeartllmEncoderShape s_;
     bool bf16_;

@@ -24,11 +24,11 @@ namespace diagecg {
 class ResInceptionImpl : public torch::nn::Module {
 public:
     ResInceptionImpl(int64_t in_c, int64_t out_c, int64_t groups, double negative_slope);
-    torch::Tensor forward(const torch::Tensor& x);    // x: [N, in, T] -> [N, out, T]
+    torch::Tensor forward(const torch::Tensor& x);  // x: [N, in, T] -> [N, out, T]
 
     // Branch order of the concatenation: k3, k5, k7, pool_proj (as the authors' b1..b4).
     torch::nn::Conv1d k3{nullptr}, k5{nullptr}, k7{nullptr}, pool_proj{nullptr};
-    torch::nn::Conv1d residual{nullptr};   // only when in != out
+    torch::nn::Conv1d residual{nullptr};  // only when in != out
     torch::nn::GroupNorm norm{nullptr};
     double negative_slope;
 };
@@ -51,8 +51,8 @@ public:
     torch::nn::Conv1d output_conv{nullptr};
 
 private:
-    torch::Tensor lead_features_fused(const torch::Tensor& x);      // [B, L, T] -> [B, L, C, P]
-    torch::Tensor lead_features_libtorch(const torch::Tensor& x);   // the same through LibTorch's ops
+    torch::Tensor lead_features_fused(const torch::Tensor& x);     // [B, L, T] -> [B, L, C, P]
+    torch::Tensor lead_features_libtorch(const torch::Tensor& x);  // the same through LibTorch's ops
 };
 
 }  // namespace diagecg

@@ -15,14 +15,14 @@
 #include <string>
 #include <vector>
 
-#include "diagecg/util/safetensors.h"   // DType
+#include "diagecg/util/safetensors.h"  // DType
 
 namespace diagecg {
 
 struct CheckpointTensor {
     DType dtype = DType::kF32;
     std::vector<int64_t> shape;
-    std::vector<uint8_t> data;      // contiguous (row-major), little-endian
+    std::vector<uint8_t> data;  // contiguous (row-major), little-endian
     int64_t numel() const;
 };
 
