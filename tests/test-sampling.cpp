@@ -79,3 +79,48 @@ TEST(Sampling, InvalidParamsRejected) {
     p.temperature = -1;
     EXPECT_THROW(Sampler{p}, std::invalid_argument);
 }
+
+// min-p as llama.cpp defines it: keep tokens with p >= min_p * p_max, p taken before temperature.
+TEST(Sampling, MinPKeepsTokensAboveFractionOfMax) {
+    const std::vector<float> probs = {0.5f, 0.3f, 0.12f, 0.08f};
+    auto counts = [&](float min_p, float temp) {
+        SamplingParams p;
+        p.temperature = temp;
+        p.top_k = 0;
+        p.top_p = 1.0f;
+        p.min_p = min_p;
+        p.seed = 7;
+        Sampler s(p);
+        std::vector<int> c(probs.size());
+        for (int i = 0; i < 20000; ++i) {
+            std::vector<float> l;
+            for (const float q : probs) l.push_back(std::log(q));
+            ++c[s.sample(l.data(), static_cast<int64_t>(l.size()), {})];
+        }
+        return c;
+    };
+    // 0.2 * 0.5 = 0.1: keeps 0.5, 0.3, 0.12; drops 0.08
+    auto c = counts(0.2f, 1.0f);
+    EXPECT_EQ(c[3], 0);
+    EXPECT_GT(c[2], 0);
+    EXPECT_NEAR(c[0] / 20000.0, 0.5 / 0.92, 0.02);   // the kept mass renormalised
+    EXPECT_NEAR(c[2] / 20000.0, 0.12 / 0.92, 0.02);
+    // 0.5 * 0.5 = 0.25: keeps 0.5 and 0.3 only, whatever the temperature
+    c = counts(0.5f, 3.0f);
+    EXPECT_EQ(c[2] + c[3], 0);
+    EXPECT_GT(c[1], 0);
+    // off: every token appears
+    c = counts(0.0f, 1.0f);
+    EXPECT_GT(c[3], 0);
+    // 1: only the maximum
+    c = counts(1.0f, 1.0f);
+    EXPECT_EQ(c[0], 20000);
+}
+
+TEST(Sampling, MinPOutOfRangeRejected) {
+    SamplingParams p;
+    p.min_p = -0.1f;
+    EXPECT_THROW(Sampler{p}, std::invalid_argument);
+    p.min_p = 1.5f;
+    EXPECT_THROW(Sampler{p}, std::invalid_argument);
+}

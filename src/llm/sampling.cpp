@@ -12,6 +12,7 @@ void SamplingParams::validate() const {
     if (!(temperature >= 0.0f)) throw std::invalid_argument("--temp must be >= 0, got " + std::to_string(temperature));
     if (top_k < 0) throw std::invalid_argument("--top-k must be >= 0, got " + std::to_string(top_k));
     if (!(top_p > 0.0f && top_p <= 1.0f)) throw std::invalid_argument("--top-p must be in (0, 1], got " + std::to_string(top_p));
+    if (!(min_p >= 0.0f && min_p <= 1.0f)) throw std::invalid_argument("--min-p must be in [0, 1], got " + std::to_string(min_p));
     if (!(repetition_penalty > 0.0f)) throw std::invalid_argument("--repeat-penalty must be > 0, got " + std::to_string(repetition_penalty));
     if (repetition_window < 0) throw std::invalid_argument("--repeat-last-n must be >= 0");
 }
@@ -43,8 +44,15 @@ int64_t Sampler::sample(float* logits, int64_t n_vocab, const std::vector<int64_
     } else {
         std::sort(cand_.begin(), cand_.end(), by_logit);
     }
-    // softmax over the n best at temperature T
     const float max_l = cand_[0].first;
+    // min-p (llama.cpp's order: top-k, top-p, min-p, temperature; here min-p is applied on the logits, which
+    // is the same cut): p_i >= min_p * p_max  <=>  l_i >= l_max + ln(min_p), independent of normalisation
+    int64_t n_min_p = n;
+    if (params_.min_p > 0.0f) {
+        const float min_l = max_l + std::log(params_.min_p);
+        while (n_min_p > 1 && cand_[n_min_p - 1].first < min_l) --n_min_p;
+    }
+    // softmax over the n best at temperature T
     double sum = 0.0;
     for (int64_t i = 0; i < n; ++i) {
         const float p = std::exp((cand_[i].first - max_l) / params_.temperature);
@@ -60,9 +68,10 @@ int64_t Sampler::sample(float* logits, int64_t n_vocab, const std::vector<int64_
             if (acc >= params_.top_p) { keep = i + 1; break; }
         }
         n = keep;
-        sum = 0.0;
-        for (int64_t i = 0; i < n; ++i) sum += cand_[i].first;
     }
+    if (n_min_p < n) n = n_min_p;
+    sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += cand_[i].first;
     std::uniform_real_distribution<double> uni(0.0, sum);
     double r = uni(rng_);
     for (int64_t i = 0; i < n; ++i) {

@@ -31,7 +31,25 @@ struct GenerateCmdOptions {
     std::string system;                 // system turn of the chat
     std::vector<std::string> loras;     // FILE or FILE:SCALE
     std::string logits_out;             // each prompt's first-step logits, [n_prompts, V] raw f32
+    int64_t n_ctx = 0;                  // context length limit in tokens; 0 = the model's max_position_embeddings
 };
+
+// -c/--ctx-size: the longest prompt + n_predict must fit in n_ctx, and n_ctx in the model's context.
+void check_ctx_size(int64_t n_ctx, int64_t n_ctx_model, const std::vector<std::vector<int64_t>>& ids, int64_t n_predict) {
+    if (n_ctx < 0) throw std::invalid_argument("--ctx-size must be >= 0 (0 = the model's), got " + std::to_string(n_ctx));
+    if (n_ctx > n_ctx_model)
+        throw std::invalid_argument("--ctx-size " + std::to_string(n_ctx) + " exceeds the model's context of " +
+                                    std::to_string(n_ctx_model) + " tokens (max_position_embeddings)");
+    const int64_t limit = n_ctx > 0 ? n_ctx : n_ctx_model;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const int64_t n_prompt = static_cast<int64_t>(ids[i].size());
+        if (n_prompt + n_predict > limit)
+            throw std::invalid_argument("prompt " + std::to_string(i) + " (" + std::to_string(n_prompt) + " tokens) + --n-predict " +
+                                        std::to_string(n_predict) + " = " + std::to_string(n_prompt + n_predict) +
+                                        " tokens exceed the context of " + std::to_string(limit) +
+                                        (n_ctx > 0 ? " (--ctx-size)" : " (the model's max_position_embeddings)"));
+    }
+}
 
 // logits after each prompt's last token, the ones greedy step 0 picks from: [n_prompts, V] f32 to `path`.
 void write_first_step_logits(Llama& model, const std::vector<std::vector<int64_t>>& ids, const std::string& path) {
@@ -84,6 +102,7 @@ void run_generate(GenerateCmdOptions o) {
         ids.push_back(m.tokenizer->encode(p, !o.no_bos));
         if (ids.back().empty()) throw std::invalid_argument("prompt \"" + p + "\" has no tokens (and --no-bos was given)");
     }
+    check_ctx_size(o.n_ctx, m.model->config().max_position_embeddings, ids, o.gen.n_predict);
     if (!o.logits_out.empty()) write_first_step_logits(m.model, ids, o.logits_out);
     const bool streaming = !o.json && o.prompts.size() == 1;
     if (streaming && !chat) print_result(o.prompts[0]);
@@ -124,6 +143,12 @@ void add_generate(CLI::App& app, RunFn& run) {
     sub->add_option("--temp", o->gen.sampling.temperature, "temperature (0 = greedy)")->capture_default_str();
     sub->add_option("--top-k", o->gen.sampling.top_k, "top-k (0 = off)")->capture_default_str();
     sub->add_option("--top-p", o->gen.sampling.top_p, "top-p (1 = off)")->capture_default_str();
+    sub->add_option("--min-p", o->gen.sampling.min_p, "min-p: keep tokens with p >= P * p_max (0 = off)")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    sub->add_option("-c,--ctx-size", o->n_ctx, "context length limit in tokens: prompt + n-predict must fit (0 = the model's)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     sub->add_option("--repeat-penalty", o->gen.sampling.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str();
     sub->add_option("--repeat-last-n", o->gen.sampling.repetition_window, "tokens the penalty looks back on")->capture_default_str();
     sub->add_option("-s,--seed", o->gen.sampling.seed, "sampling seed")->capture_default_str();

@@ -1,4 +1,4 @@
-// Next-token choice from logits: greedy, temperature, top-k, top-p, repetition penalty.
+// Next-token choice from logits: greedy, temperature, top-k, top-p, min-p, repetition penalty.
 // The sampler owns its RNG, so the same seed gives the same tokens.
 #pragma once
 
@@ -12,6 +12,7 @@ struct SamplingParams {
     float temperature = 0.8f;       // 0 = greedy
     int top_k = 40;                 // 0 = off
     float top_p = 0.95f;            // 1 = off
+    float min_p = 0.0f;             // 0 = off; keeps tokens with p >= min_p * p_max, p before temperature (llama.cpp)
     float repetition_penalty = 1.0f;  // 1 = off (CTRL-style: logit/p if > 0 else logit*p)
     int repetition_window = 64;     // last N tokens that the penalty looks at
     uint64_t seed = 42;
