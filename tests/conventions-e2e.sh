@@ -33,5 +33,26 @@ check "generate --min-p 0.01 at temp 2 samples" bash -c "! cmp -s '$TMP/greedy.t
 check "generate --min-p 1.5 is a usage error (exit 2)" test $? -eq 2
 check "generate --min-p 1.5 message" grep -q "^diagecg: error: .*min-p" "$TMP/minpbad.err"
 
+# README and the docs cite only files in the repository: no REFERENCE file (it is not shipped; the paper is
+# cited as arXiv 2508.15338), and every relative markdown link resolves
+ROOT=$(cd "$DATA/../.." && pwd)
+check "no REFERENCE file cited in README, docs or model cards" bash -c "! grep -rn 'REFERENCE' '$ROOT/README.md' '$ROOT/docs' '$ROOT/models' --include='*.md'"
+check "every relative markdown link in README, docs and model cards resolves" python3 - "$ROOT" <<'PY'
+import glob, os, re, sys
+root = sys.argv[1]
+files = [os.path.join(root, 'README.md')] + glob.glob(os.path.join(root, 'docs', '*.md')) + \
+    glob.glob(os.path.join(root, 'models', '**', '*.md'), recursive=True)
+bad = []
+for f in files:
+    for target in re.findall(r'\]\(([^)\s]+)\)', open(f).read()):
+        if re.match(r'[a-z]+:', target) or target.startswith('#'):
+            continue
+        path = os.path.join(os.path.dirname(f), target.split('#')[0])
+        if not os.path.exists(path):
+            bad.append(f'{os.path.relpath(f, root)}: {target}')
+print('\n'.join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+
 echo "conventions-e2e: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
