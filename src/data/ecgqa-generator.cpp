@@ -514,6 +514,35 @@ std::string template_wording(int template_id) {
     return find_def(template_id).wording;
 }
 
+std::pair<std::string, std::string> template_types(int template_id) {
+    const TemplateDef& d = find_def(template_id);
+    return {d.question_type, d.attribute_type};
+}
+
+std::vector<std::string> template_slot_names(int template_id) {
+    const TemplateDef& d = find_def(template_id);
+    if (!has(d.wording, "{a}")) return {};
+    const std::string type = d.attribute_type;
+    std::vector<std::string> out;
+    if (type == "scp_code") {
+        for (const auto& [code, name] : scp_names()) out.push_back(name);
+        for (const auto& [code, name] : kClassNames) out.push_back(name);
+    } else if (type == "heart_axis") {
+        out.assign(kAxisNames.begin(), kAxisNames.end());
+    } else if (type == "stage_of_infarction") {
+        out.assign(kStageNames.begin(), kStageNames.end());
+    } else if (type == "noise") {
+        out.assign(kNoiseNames.begin(), kNoiseNames.end());
+    } else if (type == "extra_systole") {
+        out.assign(kExtraNames.begin(), kExtraNames.end());
+    }
+    return out;
+}
+
+std::vector<std::string> template_lead_names() {
+    return {kLeadNames.begin(), kLeadNames.end()};
+}
+
 std::vector<QaSample> generate_single_ecg_questions(const std::map<int64_t, PtbxlRecord>& records,
                                                     const std::map<std::string, ScpStatement>& scp_statements,
                                                     const std::map<int, EcgQaTemplate>& catalogue,

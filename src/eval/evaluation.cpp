@@ -1,18 +1,15 @@
 #include "diagecg/eval/evaluation.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "diagecg/data/ecgqa.h"
+#include "diagecg/eval/jsonl-output.h"
 #include "diagecg/eval/wordnet.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/byte-reader.h"
@@ -50,12 +47,14 @@ std::string most_frequent(const std::map<std::string, int64_t>& counts) {
 nlohmann::json prediction_to_json(const Prediction& p) {
     nlohmann::json j = {{"id", p.id},
                         {"task", p.task},
+                        {"records", p.records},
                         {"question_type", p.question_type},
                         {"attribute_type", p.attribute_type},
                         {"template_id", p.template_id},
                         {"question", p.question},
                         {"prediction", p.prediction},
                         {"reference", p.reference}};
+    if (!p.ecg_ids.empty()) j["ecg_id"] = p.ecg_ids;
     if (p.task == "qa") j["correct"] = p.correct;
     else j["scores"] = scores_to_json(p.scores);
     if (!p.signal_quality.is_null()) j["signal_quality"] = p.signal_quality;
@@ -66,6 +65,8 @@ Prediction prediction_from_json(const nlohmann::json& j) {
     Prediction p;
     p.id = j.at("id").get<std::string>();
     p.task = j.at("task").get<std::string>();
+    if (j.contains("records")) p.records = j.at("records").get<std::vector<std::string>>();
+    if (j.contains("ecg_id")) p.ecg_ids = j.at("ecg_id").get<std::vector<int64_t>>();
     p.question_type = j.value("question_type", "");
     p.attribute_type = j.value("attribute_type", "");
     p.template_id = j.value("template_id", -1);
@@ -82,6 +83,8 @@ Prediction score_prediction(PromptTask task, const TaskSample& s, const std::str
     Prediction p;
     p.id = s.id;
     p.task = prompt_task_name(task);
+    p.records = s.records;
+    p.ecg_ids = s.ecg_ids;
     p.question_type = s.question_type;
     p.attribute_type = s.attribute_type;
     p.template_id = s.template_id;
@@ -146,24 +149,7 @@ std::vector<Prediction> read_predictions(const std::string& path, bool repair) {
 void append_predictions(const std::string& path, const std::vector<Prediction>& preds) {
     std::string text;
     for (const auto& p : preds) text += prediction_to_json(p).dump() + "\n";
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) throw std::runtime_error("cannot open " + path + " for appending: " + std::strerror(errno));
-    size_t off = 0;
-    while (off < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n <= 0) {
-            const int err = n < 0 ? errno : ENOSPC;
-            ::close(fd);
-            throw std::runtime_error("cannot write " + path + ": " + std::strerror(err));
-        }
-        off += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        const int err = errno;
-        ::close(fd);
-        throw std::runtime_error("cannot write " + path + " to disk: " + std::strerror(err));
-    }
-    ::close(fd);
+    append_text_synced(path, text);
 }
 
 Baselines build_baselines(PromptTask task, const std::vector<TaskSample>& samples, const std::string& source) {

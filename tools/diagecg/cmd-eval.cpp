@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -16,6 +17,7 @@
 #include "diagecg/data/ptbxl-meta.h"
 #include "diagecg/eval/evaluation.h"
 #include "diagecg/eval/wordnet.h"
+#include "diagecg/model/batch-answer.h"
 #include "diagecg/model/ecg-llm.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/device.h"
@@ -42,6 +44,7 @@ struct EvalOptions {
     int64_t n_predict = 0;
     bool no_patient = false;
     bool force_new = false;
+    bool allow_missing = false;
     int64_t sigkill_after_batches = 0;   // testing
 };
 
@@ -133,12 +136,14 @@ void run_eval(const EvalOptions& o) {
     const auto [shard_i, shard_n] = parse_shard(o.shard);
     if (const auto parent = std::filesystem::path(o.out).parent_path(); !parent.empty()) std::filesystem::create_directories(parent);
 
-    auto all = read_task_samples(task, o.data, o.ecg_dir);
+    int64_t n_missing = 0;
+    auto all = read_task_samples(task, o.data, o.ecg_dir, &n_missing);
     std::vector<TaskSample> samples;
     for (size_t i = 0; i < all.size(); ++i)
         if (static_cast<int64_t>(i) % shard_n == shard_i) samples.push_back(std::move(all[i]));
     if (o.limit > 0 && static_cast<int64_t>(samples.size()) > o.limit) samples.resize(static_cast<size_t>(o.limit));
-    if (samples.empty()) throw std::runtime_error("no samples to evaluate (see the warnings above)");
+    if (samples.empty())
+        throw std::runtime_error("no samples to evaluate" + (n_missing > 0 ? " (" + std::to_string(n_missing) + " left out: record not found)" : std::string()));
 
     // Provenance: a resume must be the same run (model weights, data, options), else it is refused.
     const nlohmann::json provenance = eval_provenance(o, task);
@@ -169,6 +174,7 @@ void run_eval(const EvalOptions& o) {
 
     double run_s = 0;
     int64_t n_run = 0;
+    std::vector<std::string> skipped;   // ids of samples whose record could not be read or whose prompt is too long
     if (!todo.empty()) {
         EcgLlm llm(o.model.model_dir, {o.model.loras, parse_dtype_flag(o.model.dtype), parse_device(o.model.device), o.model.token_cache,
                                        o.task});
@@ -176,78 +182,40 @@ void run_eval(const EvalOptions& o) {
         if (!o.ptbxl_database.empty()) meta = read_ptbxl_database(o.ptbxl_database);
         std::unique_ptr<WordNet> wn;
         if (task == PromptTask::kReport) wn = std::make_unique<WordNet>();
-        // Every ECG is tokenized once, however many questions share it.
-        std::vector<std::string> paths;
-        for (const auto* s : todo) paths.insert(paths.end(), s->records.begin(), s->records.end());
-        std::sort(paths.begin(), paths.end());
-        paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-        std::vector<std::pair<std::string, std::string>> failed;
-        std::vector<SignalQuality> quality;
-        const auto codes = llm.codes(paths, &failed, o.read.input(), &quality);
-        std::map<std::string, const std::vector<int64_t>*> by_path;
-        std::map<std::string, nlohmann::json> quality_of;
-        for (size_t i = 0; i < paths.size(); ++i) {
-            if (codes[i].empty()) continue;
-            by_path[paths[i]] = &codes[i];
-            quality_of[paths[i]] = {{"verdict", quality_verdict_name(quality[i].verdict)}, {"reasons", quality[i].reasons}};
-        }
-        for (const auto& [p, why] : failed) log::warn("record {} cannot be read ({}): its samples are skipped", p, why);
-
-        PromptOptions po;
-        po.patient_features = !o.no_patient;
-        std::vector<std::pair<const TaskSample*, std::vector<int64_t>>> prompts;
-        const int64_t ctx = llm.model().model->config().max_position_embeddings;
-        int64_t too_long = 0;
+        std::vector<BatchItem> items;
         for (const auto* s : todo) {
-            PromptInput in;
-            in.task = task;
-            in.question = s->question;
-            bool ok = true;
-            for (const auto& r : s->records) {
-                const auto it = by_path.find(r);
-                if (it == by_path.end()) { ok = false; break; }
-                in.ecgs.push_back(*it->second);
-            }
-            if (!ok) continue;
-            in.patient = s->patient;
-            if (in.patient.empty() && !s->ecg_ids.empty())
-                if (const auto it = meta.find(s->ecg_ids[0]); it != meta.end()) in.patient = patient_features_text(it->second);
-            auto ids = build_prompt(llm.tokenizer(), in, po);
-            if (static_cast<int64_t>(ids.size()) >= ctx) {
-                ++too_long;
-                continue;
-            }
-            prompts.emplace_back(s, std::move(ids));
+            BatchItem it{s->records, s->question, s->patient};
+            if (it.patient.empty() && !s->ecg_ids.empty())
+                if (const auto m = meta.find(s->ecg_ids[0]); m != meta.end()) it.patient = patient_features_text(m->second);
+            items.push_back(std::move(it));
         }
-        if (too_long > 0)
-            log::warn("{} sample(s) skipped: their prompt does not fit the model's context of {} tokens (not scored)", too_long, ctx);
-        // Similar lengths together: less padding in each batch's prefill.
-        std::stable_sort(prompts.begin(), prompts.end(), [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
-        const int64_t n_predict = o.n_predict > 0 ? o.n_predict : (task == PromptTask::kQa ? 32 : 200);
-        const auto t0 = std::chrono::steady_clock::now();
-        for (size_t b0 = 0; b0 < prompts.size(); b0 += static_cast<size_t>(o.batch_size)) {
-            const size_t b1 = std::min(prompts.size(), b0 + static_cast<size_t>(o.batch_size));
-            std::vector<std::vector<int64_t>> batch;
-            for (size_t i = b0; i < b1; ++i) batch.push_back(prompts[i].second);
-            const auto results = llm.answer(batch, n_predict);
+        BatchOptions bo;
+        bo.task = task;
+        bo.prompt.patient_features = !o.no_patient;
+        bo.batch_size = o.batch_size;
+        bo.n_predict = o.n_predict > 0 ? o.n_predict : (task == PromptTask::kQa ? 32 : 200);
+        bo.input = o.read.input();
+        bo.label = "eval";
+        int64_t n_batches = 0;
+        const BatchRun r = answer_in_batches(llm, items, bo, [&](std::vector<BatchAnswer>& answers) {
             std::vector<Prediction> preds;
-            for (size_t i = b0; i < b1; ++i) {
-                preds.push_back(score_prediction(task, *prompts[i].first, results[i - b0].text, wn.get()));
-                const auto& recs = prompts[i].first->records;
-                if (recs.size() == 1) preds.back().signal_quality = quality_of[recs[0]];
-                else for (const auto& r : recs) preds.back().signal_quality.push_back(quality_of[r]);
+            for (const auto& a : answers) {
+                preds.push_back(score_prediction(task, *todo[a.index], a.result.text, wn.get()));
+                for (const auto& q : a.quality) {
+                    const nlohmann::json qj = {{"verdict", quality_verdict_name(q.verdict)}, {"reasons", q.reasons}};
+                    if (a.quality.size() == 1) preds.back().signal_quality = qj;
+                    else preds.back().signal_quality.push_back(qj);
+                }
             }
             append_predictions(o.out, preds);
-            if (o.sigkill_after_batches > 0 && static_cast<int64_t>(b1 + static_cast<size_t>(o.batch_size) - 1) / o.batch_size >= o.sigkill_after_batches) {
+            if (o.sigkill_after_batches > 0 && ++n_batches >= o.sigkill_after_batches) {
                 log::warn("test hook: killing this process with SIGKILL after {} batches", o.sigkill_after_batches);
                 std::raise(SIGKILL);
             }
-            n_run += static_cast<int64_t>(b1 - b0);
-            run_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            const double rate = static_cast<double>(n_run) / run_s;
-            log::info("eval {}/{} samples, {:.2f} samples/s, ETA {:.0f} s", n_run, prompts.size(), rate,
-                      static_cast<double>(prompts.size() - static_cast<size_t>(n_run)) / rate);
-        }
+        });
+        n_run = r.n_answered;
+        run_s = r.seconds;
+        for (const auto& k : r.skipped) skipped.push_back(todo[k.index]->id);
     }
     // The summary covers the samples asked for (this shard, --limit), not whatever else the file holds.
     std::set<std::string> asked;
@@ -258,9 +226,18 @@ void run_eval(const EvalOptions& o) {
     nlohmann::json extra = {{"shard", o.shard}, {"model", o.model.model_dir}, {"model_sha256", provenance["model_sha256"]},
                             {"batch_size", o.batch_size},
                             {"covers", {{"samples_asked", samples.size()}, {"samples_scored", covered.size()},
-                                        {"samples_not_scored", samples.size() - covered.size()}}}};
+                                        {"samples_not_scored", samples.size() - covered.size()},
+                                        {"samples_missing", n_missing}, {"samples_skipped", skipped.size()}}}};
     if (n_run > 0) extra["samples_per_s_this_run"] = static_cast<double>(n_run) / run_s;
     finish(task, covered, samples, o, o.out, extra);
+    // Missing records (not found under --ecg-dir) and skipped samples (unreadable, refused, prompt too long)
+    // make the figures cover less than the data: an error unless asked for.
+    const int64_t n_not_scored = static_cast<int64_t>(samples.size() - covered.size());
+    if ((n_missing > 0 || n_not_scored > 0) && !o.allow_missing)
+        throw std::runtime_error(fmt::format("{} sample(s) of the data have no record and {} of the {} asked were not scored{}: the summary "
+                                             "covers {}; --allow-missing accepts that",
+                                             n_missing, n_not_scored, samples.size(),
+                                             skipped.empty() ? "" : " (first skipped: " + skipped[0] + ")", covered.size()));
 }
 
 }  // namespace
@@ -270,7 +247,7 @@ void add_eval(CLI::App& app, RunFn& run) {
     auto* sub = app.add_subcommand("eval", "Run a dataset (ECG-QA JSON or report JSONL) through a model and score it");
     o->model.add(sub);
     add_read_options(sub, o->read);
-    sub->add_option("--data", o->data, "ECG-QA JSON files (qa) or report JSON/JSONL (report); directories stand for their files");
+    sub->add_option("--data", o->data, "QA or report data, JSON array or JSONL (README: input data); directories stand for their files");
     sub->add_option("-o,--out", o->out, "predictions JSONL (appended; re-running skips finished samples); summary in OUT.summary.json")
         ->required();
     sub->add_option("--task", o->task, "qa or report")->capture_default_str()->check(CLI::IsMember({"qa", "report"}));
@@ -278,6 +255,8 @@ void add_eval(CLI::App& app, RunFn& run) {
     sub->add_option("--shard", o->shard, "i/n: this process evaluates samples i, i+n, i+2n, ...")->capture_default_str();
     sub->add_option("--limit", o->limit, "evaluate at most N samples (of this shard; 0 = all)");
     sub->add_flag("--force-new", o->force_new, "start -o over even when it holds predictions of another run");
+    sub->add_flag("--allow-missing", o->allow_missing,
+                  "exit 0 even when samples have no record (not found under --ecg-dir) or were skipped (unreadable, refused, too long)");
     sub->add_option("--ecg-dir", o->ecg_dir, "directory of the records of ecg_ids (searched recursively)");
     sub->add_option("--ptbxl-database", o->ptbxl_database, "PTB-XL ptbxl_database.csv: patient features for the prompt");
     sub->add_option("--baseline-data", o->baseline_data, "training samples for the baselines (majority answer per template; consensus report)");

@@ -46,7 +46,8 @@ void add_report(CLI::App& app, RunFn& run);
 void add_eval(CLI::App& app, RunFn& run);
 
 // Record arguments -> record files: a directory expands to the records in it, a .txt/.list file to the
-// records it lists; with a split file, only the records of `split` are kept.
+// records it lists, a quoted glob ("data/*.hea") to its matches; with a split file, only the records of `split`
+// are kept.
 std::vector<std::string> expand_records(const std::vector<std::string>& args, const std::string& split_file = "",
                                         const std::string& split = "");
 

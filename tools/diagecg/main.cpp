@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <glob.h>
 #include <malloc.h>
 #include <exception>
 #include <filesystem>
@@ -85,8 +86,18 @@ std::vector<std::string> expand_records(const std::vector<std::string>& args, co
                                         const std::string& split) {
     std::vector<std::string> out;
     for (const auto& a : args) {
-        const auto r = list_records(a);
-        out.insert(out.end(), r.begin(), r.end());
+        std::vector<std::string> paths = {a};
+        if (!std::filesystem::exists(a) && a.find_first_of("*?[") != std::string::npos) {   // a quoted glob
+            glob_t g{};
+            const int rc = ::glob(a.c_str(), 0, nullptr, &g);
+            paths.assign(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
+            globfree(&g);
+            if (paths.empty()) throw std::runtime_error("no file matches " + a);
+        }
+        for (const auto& p : paths) {
+            const auto r = list_records(p);
+            out.insert(out.end(), r.begin(), r.end());
+        }
     }
     if (!split_file.empty()) {
         const std::size_t before = out.size();

@@ -54,6 +54,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "diagecg/data/ecgqa.h"
@@ -74,6 +75,14 @@ std::vector<int> supported_single_ecg_templates();
 // Our wording of a supported template, "{a}" / "{b}" for the attribute(s), "{lead}" for a lead ("lead aVF").
 // Filled in, it reproduces the catalogue's example question. std::invalid_argument for an unsupported id.
 std::string template_wording(int template_id);
+
+// A supported template's question_type and attribute_type (as in the catalogue), and the names that can fill
+// its {a}/{b} (by attribute type: ECG-QA's SCP code names and diagnostic classes, heart axes, infarction stages,
+// noises, extra systoles; empty for templates without a variable) and {lead} ("lead I" .. "lead V6").
+// std::invalid_argument for an unsupported id.
+std::pair<std::string, std::string> template_types(int template_id);
+std::vector<std::string> template_slot_names(int template_id);
+std::vector<std::string> template_lead_names();
 
 // Questions about the ECGs in `ecg_ids` (in that order). Ids without a row in `records` are skipped; a
 // repeated id, or a requested template missing from `catalogue` or `answers_per_template` or whose catalogue

@@ -1,8 +1,9 @@
 // Evaluation bookkeeping (REFERENCE.md section 6): predictions files, scoring, summaries and baselines.
 //
 // A predictions file is JSONL, one object per sample, appended as batches finish:
-//   {"id", "task", "question_type", "attribute_type", "template_id", "question", "prediction", "reference",
-//    "correct" (QA), "scores" (report: bleu1..4, meteor, rouge1, rouge2, rougeL)}
+//   {"id", "task", "records" (absolute paths), "ecg_id" (when known), "question_type", "attribute_type",
+//    "template_id", "question", "prediction", "reference", "correct" (QA), "scores" (report: bleu1..4, meteor,
+//    rouge1, rouge2, rougeL), "signal_quality"}
 // A run killed mid-write leaves at most a partial last line; reading with `repair` drops it (and truncates the
 // file), so a restarted run redoes exactly the unfinished samples: nothing lost, nothing twice.
 //
@@ -27,6 +28,8 @@ class WordNet;
 struct Prediction {
     std::string id;
     std::string task;                   // "qa" | "report"
+    std::vector<std::string> records;   // the sample's record file(s), absolute
+    std::vector<int64_t> ecg_ids;       // when the data gave them
     std::string question_type, attribute_type;
     int template_id = -1;
     std::string question;
