@@ -4,6 +4,23 @@
 # usage: conventions-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
 source "$(dirname "$0")/e2e-lib.sh"
 STORIES=$DATA/models/stories260K
+ROOT=$(cd "$DATA/../.." && pwd)
+
+# readme_block NAME: the ```sh block after README's "<!-- run verbatim by tests/conventions-e2e.sh: NAME -->"
+readme_block() {
+  awk -v m="<!-- run verbatim by tests/conventions-e2e.sh: $1 -->" '
+    $0 == m { found = 1; next }
+    found && /^```sh/ { inblock = 1; next }
+    inblock && /^```/ { exit }
+    inblock { print }' "$ROOT/README.md"
+}
+# run_readme_block NAME DIR: runs it in DIR (which sees the repo's tests/), `diagecg` being the binary under test
+run_readme_block() {
+  mkdir -p "$2" && ln -sfn "$ROOT/tests" "$2/tests"
+  readme_block "$1" >"$2/block.sh"
+  test -s "$2/block.sh" || { echo "README has no block $1" >&2; return 1; }
+  (cd "$2" && PATH="$(dirname "$BIN"):$PATH" bash -e -o pipefail block.sh)
+}
 
 # generate -c/--ctx-size: prompt + n_predict must fit; stories260K's context is 512
 "$BIN" generate -m "$STORIES" -p "Once upon a time" -n 20 --temp 0 -c 64 >"$TMP/c64.txt" 2>"$TMP/c64.err"
@@ -33,9 +50,73 @@ check "generate --min-p 0.01 at temp 2 samples" bash -c "! cmp -s '$TMP/greedy.t
 check "generate --min-p 1.5 is a usage error (exit 2)" test $? -eq 2
 check "generate --min-p 1.5 message" grep -q "^diagecg: error: .*min-p" "$TMP/minpbad.err"
 
+# plot: clipping is named on stderr, with the gain that fits
+ECG=$(cd "$DATA/ecg" && pwd)
+"$BIN" plot "$ECG/E07500.hea" -o "$TMP/e.svg" 2>"$TMP/e.err"
+check "plot clipped exit 0" test $? -eq 0
+check "plot warns on clipping, naming lead and gain" grep -q "W\] plot: lead(s) V4 exceed their row at 10 mm/mV and are clipped (drawn samples span -1.25 to 2.16 mV; a row holds -1.40 to +2.10 mV); --gain 9.7 fits them" "$TMP/e.err"
+"$BIN" plot "$ECG/E07500.hea" --gain 9.7 -o "$TMP/e97.svg" 2>"$TMP/e97.err"
+check "plot at the suggested gain does not clip" bash -c "! grep -q 'clipped' '$TMP/e97.err'"
+check "plot --gain 9.7 is in the header" grep -q "9.7 mm/mV" "$TMP/e97.svg"
+"$BIN" plot "$ECG/HR06000.hea" -o "$TMP/hr.svg" 2>"$TMP/hr.err"
+check "plot of a record that fits does not warn" bash -c "! grep -q 'clipped' '$TMP/hr.err'"
+# --gain: the calibration pulse is 1 mV tall, so gain mm
+"$BIN" plot "$ECG/HR06000.hea" --gain 5 -o "$TMP/g5.svg" 2>/dev/null
+check "plot --gain 5: 5 mm calibration pulse" python3 -c "
+import re, sys
+d = re.search(r'class=\"cal\" d=\"M[\d.]+ ([\d.]+)H[\d.]+V([\d.]+)', open('$TMP/g5.svg').read())
+sys.exit(0 if d and abs(float(d.group(1)) - float(d.group(2)) - 5.0) < 1e-6 else 1)"
+# --window: seconds 20-30 of the 38.4 s PTB record; outside the record or the page is an error
+"$BIN" plot "$ECG/s0010_re.hea" --window 20:10 -o "$TMP/w.svg" 2>"$TMP/w.err"
+check "plot --window exit 0" test $? -eq 0
+check "plot --window drawn window in the header" grep -q "20.0-30.0 s of 38.4 s" "$TMP/w.svg"
+check "plot --window says which window" grep -q "record is 38.4 s; plotting 20-30 s" "$TMP/w.err"
+"$BIN" plot "$ECG/s0010_re.hea" -o "$TMP/w0.svg" 2>"$TMP/w0.err"
+check "plot of a long record says it drew the first 10 s" grep -q "record is 38.4 s; plotting 0-10 s (--window START:DURATION picks another)" "$TMP/w0.err"
+check "plot --window draws other samples" bash -c "! cmp -s <(grep -o 'data-rhythm=.*' '$TMP/w.svg') <(grep -o 'data-rhythm=.*' '$TMP/w0.svg')"
+"$BIN" plot "$ECG/s0010_re.hea" --window 40:5 -o "$TMP/w40.svg" 2>"$TMP/w40.err"
+check "plot --window past the end exits 1" test $? -eq 1
+check "plot --window past the end message" grep -q "^diagecg: error: --window 40:5: starts at 40 s but .*s0010_re.hea is 38.40 s long" "$TMP/w40.err"
+for w in 0:12 abc 5 -1:5; do
+  "$BIN" plot "$ECG/s0010_re.hea" --window="$w" -o "$TMP/wbad.svg" 2>"$TMP/wbad.err"
+  check "plot --window $w is a usage error (exit 2)" test $? -eq 2
+  check "plot --window $w message" grep -q "^diagecg: error: --window" "$TMP/wbad.err"
+done
+check "plot refused windows wrote nothing" test ! -e "$TMP/wbad.svg" -a ! -e "$TMP/w40.svg"
+# output formats: -o - is SVG on stdout (no file named -), .png through rsvg-convert, anything else refused
+mkdir -p "$TMP/cwd" && (cd "$TMP/cwd" && "$BIN" plot "$ECG/HR06000.hea" -o - >"$TMP/stdout.svg" 2>/dev/null)
+check "plot -o - writes SVG to stdout" bash -c "head -2 '$TMP/stdout.svg' | grep -q '<svg' && tail -1 '$TMP/stdout.svg' | grep -q '</svg>'"
+check "plot -o - equals the SVG file" cmp -s "$TMP/stdout.svg" "$TMP/hr.svg"
+check "plot -o - leaves no file named -" test ! -e "$TMP/cwd/-"
+"$BIN" plot "$ECG/HR06000.hea" -o "$TMP/x.pdf" 2>"$TMP/pdf.err"
+check "plot -o .pdf is a usage error (exit 2)" test $? -eq 2
+check "plot -o .pdf message" grep -q '^diagecg: error: --output: ".*x.pdf" has no .svg or .png extension' "$TMP/pdf.err"
+check "plot -o .pdf wrote nothing" test ! -e "$TMP/x.pdf"
+env PATH=/nonexistent "$BIN" plot "$ECG/HR06000.hea" -o "$TMP/nopath.png" 2>"$TMP/nopath.err"
+check "plot .png without rsvg-convert exits 1" test $? -eq 1
+check "plot .png without rsvg-convert names the tool and package" grep -q "^diagecg: error: plot: writing .*nopath.png needs rsvg-convert, which is not on PATH (Debian package librsvg2-bin" "$TMP/nopath.err"
+check "plot .png without rsvg-convert wrote nothing" bash -c "! ls '$TMP'/nopath.png* 2>/dev/null"
+if command -v rsvg-convert >/dev/null; then
+  "$BIN" plot "$ECG/HR06000.hea" -o "$TMP/hr.png" 2>/dev/null
+  check "plot .png exit 0" test $? -eq 0
+  # PNG signature, and 276 mm x 165 mm at 200 dpi = 2174 x 1300 px
+  check "plot .png is a 200 dpi PNG of the page" python3 -c "
+import struct, sys
+d = open('$TMP/hr.png', 'rb').read(24)
+sys.exit(0 if d[:8] == b'\x89PNG\r\n\x1a\n' and struct.unpack('>II', d[16:24]) == (2174, 1300) else 1)"
+  check "plot .png leaves no temp files" bash -c "! ls '$TMP'/hr.png.tmp* 2>/dev/null"
+  # README's plot examples, verbatim
+  run_readme_block plot "$TMP/readme-plot" 2>"$TMP/readme-plot.err"
+  check "README plot block runs" test $? -eq 0
+  check "README plot block: PNG written" python3 -c "import sys; sys.exit(0 if open('$TMP/readme-plot/s0010-20s.png', 'rb').read(8) == b'\x89PNG\r\n\x1a\n' else 1)"
+  check "README plot block: SVG on stdout, gain 5" grep -q "5 mm/mV" "$TMP/readme-plot/E07500.svg"
+  check "README plot block: gain 5 does not clip" bash -c "! grep -q clipped '$TMP/readme-plot.err'"
+else
+  echo "conventions-e2e: rsvg-convert not installed (scripts/setup.sh installs librsvg2-bin); PNG checks skipped" >&2
+fi
+
 # README and the docs cite only files in the repository: no REFERENCE file (it is not shipped; the paper is
 # cited as arXiv 2508.15338), and every relative markdown link resolves
-ROOT=$(cd "$DATA/../.." && pwd)
 check "no REFERENCE file cited in README, docs or model cards" bash -c "! grep -rn 'REFERENCE' '$ROOT/README.md' '$ROOT/docs' '$ROOT/models' --include='*.md'"
 check "every relative markdown link in README, docs and model cards resolves" python3 - "$ROOT" <<'PY'
 import glob, os, re, sys

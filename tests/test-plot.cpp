@@ -1,4 +1,4 @@
-// Tests for render_ecg_svg: document shape, trace count, labels, escaping, physical scaling.
+// Tests for render_ecg_svg: document shape, trace count, labels, escaping, physical scaling, time window, clipping.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +8,8 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "diagecg/ecg/ecg-plot.h"
@@ -15,6 +17,7 @@
 namespace {
 
 using diagecg::EcgRecord;
+using diagecg::PlotClipping;
 using diagecg::PlotOptions;
 using diagecg::render_ecg_svg;
 
@@ -213,6 +216,80 @@ TEST(EcgPlot, RejectsBadInput) {
     auto bad = synthetic_record();
     bad.signal.resize(10);
     EXPECT_THROW(render_ecg_svg(bad, PlotOptions{}), std::invalid_argument);
+}
+
+// Lead II steps up 0.5 mV every 10 s of a 30 s record: the rhythm strip of a window shows only its steps.
+TEST(EcgPlot, WindowSelectsTheSamplesDrawn) {
+    auto rec = synthetic_record(500.0, 30.0);
+    float* ii = rec.lead(1);
+    for (int64_t t = 0; t < rec.n_samples; ++t) ii[t] = 0.5f * static_cast<float>(t / 5000);
+    auto strip = [&](double start_s, double duration_s) {
+        PlotOptions opts;
+        opts.start_s = start_s;
+        opts.duration_s = duration_s;
+        const std::string svg = render_ecg_svg(rec, opts);
+        const auto ys = path_ys(trace_d(svg, 12));
+        const auto [lo, hi] = std::minmax_element(ys.begin(), ys.end());
+        return std::make_tuple(*lo, *hi, svg);
+    };
+    const auto [lo0, hi0, svg0] = strip(0, 10);
+    EXPECT_NEAR(hi0 - lo0, 0.0, 1e-9);                       // 0 mV throughout
+    EXPECT_NE(svg0.find("0.0-10.0 s of 30.0 s"), std::string::npos);
+    const auto [lo1, hi1, svg1] = strip(10, 10);
+    EXPECT_NEAR(hi1 - lo1, 0.0, 1e-9);                       // 0.5 mV throughout: 5 mm above the first window's
+    EXPECT_NEAR(lo0 - lo1, 5.0, 0.02);
+    EXPECT_NE(svg1.find("10.0-20.0 s of 30.0 s"), std::string::npos);
+    const auto [lo2, hi2, svg2] = strip(15, 10);             // 0.5 then 1.0 mV
+    EXPECT_NEAR(hi2 - lo2, 5.0, 0.02);
+    EXPECT_NEAR(lo2, lo0 - 10.0, 0.02);
+    // a 5 s window draws 5 s of rhythm strip: half the points of a 10 s one
+    const auto full = path_ys(trace_d(render_ecg_svg(rec, PlotOptions{}), 12)).size();
+    PlotOptions half;
+    half.duration_s = 5;
+    const auto n_half = path_ys(trace_d(render_ecg_svg(rec, half), 12)).size();
+    EXPECT_NEAR(static_cast<double>(n_half), full / 2.0, 4.0);
+    // the whole 10 s record has no window note
+    EXPECT_NE(render_ecg_svg(synthetic_record(), PlotOptions{}).find("500 Hz    10.0 s"), std::string::npos);
+}
+
+TEST(EcgPlot, WindowOutsideTheRecordOrPageIsRejected) {
+    const auto rec = synthetic_record(500.0, 30.0);
+    for (const auto& [start, dur] : std::vector<std::pair<double, double>>{{30.0, 5.0}, {-1.0, 5.0}, {0.0, 0.0}, {0.0, 10.5}}) {
+        PlotOptions opts;
+        opts.start_s = start;
+        opts.duration_s = dur;
+        EXPECT_THROW(render_ecg_svg(rec, opts), std::invalid_argument) << start << ":" << dur;
+    }
+}
+
+// A row holds -1.4 to +2.1 mV at 10 mm/mV: a 3 mV spike in V2 and a -2 mV one in V3 are clipped, the rest not.
+TEST(EcgPlot, ClippingNamesTheLeadsAndTheGainThatFits) {
+    auto rec = synthetic_record();
+    PlotClipping c;
+    render_ecg_svg(rec, PlotOptions{}, &c);
+    EXPECT_FALSE(c.clipped());
+    EXPECT_GT(c.max_mv, 1.2);                    // a 1.2 mV spike on a sine of at most 0.3 mV
+    EXPECT_LE(c.max_mv, 1.5);
+    EXPECT_NEAR(c.min_mv, -0.3, 0.01);
+    rec.lead(7)[3000] = 3.0f;                    // V2 and V3 are drawn in column 3 (5-7.5 s, samples 2500-3749)
+    rec.lead(8)[3100] = -2.0f;
+    render_ecg_svg(rec, PlotOptions{}, &c);
+    ASSERT_TRUE(c.clipped());
+    EXPECT_EQ(c.leads, (std::vector<std::string>{"V2", "V3"}));
+    EXPECT_NEAR(c.max_mv, 3.0, 1e-6);
+    EXPECT_NEAR(c.min_mv, -2.0, 1e-6);
+    EXPECT_NEAR(c.fitting_gain_mm_per_mv, 7.0, 1e-6);   // min(21 / 3, 14 / 2)
+    EXPECT_NEAR(c.row_min_mv, -1.4, 1e-9);
+    EXPECT_NEAR(c.row_max_mv, 2.1, 1e-9);
+    PlotOptions fits;
+    fits.gain_mm_per_mv = c.fitting_gain_mm_per_mv * 0.999;
+    render_ecg_svg(rec, fits, &c);
+    EXPECT_FALSE(c.clipped()) << c.leads.front();
+    // only drawn samples count: V2 at 0.2 s lies outside its column
+    auto only_undrawn = synthetic_record();
+    only_undrawn.lead(7)[100] = 3.0f;
+    render_ecg_svg(only_undrawn, PlotOptions{}, &c);
+    EXPECT_FALSE(c.clipped());
 }
 
 }  // namespace

@@ -4,8 +4,8 @@
 // Page layout, top to bottom:
 //   1. header: title, then a line with speed, gain, units (and patient age/sex when known)
 //   2. grid: 4 rows of kRowH mm; rows 1-3 hold 4 columns of 2.5 s (I,aVR,V1,V4 / II,aVL,V2,V5 /
-//      III,aVF,V3,V6), row 4 the lead II rhythm strip over the first min(duration, 10) s; every
-//      row starts with a 1 mV x 0.2 s calibration pulse in a 0.4 s wide zone
+//      III,aVF,V3,V6), row 4 the lead II rhythm strip over the window (opts.start_s, at most 10 s);
+//      every row starts with a 1 mV x 0.2 s calibration pulse in a 0.4 s wide zone
 //   3. footer: opts.footer_lines, word-wrapped to the grid width
 #include "diagecg/ecg/ecg-plot.h"
 
@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <iterator>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -125,6 +126,8 @@ public:
         const int64_t per_bucket = std::max<int64_t>(1, static_cast<int64_t>(std::floor(kBucketMm / mm_per_sample)));
         auto point = [&](int64_t t) {
             const double v = static_cast<double>(x[t]) * scale;
+            min_v_ = std::min(min_v_, v);
+            max_v_ = std::max(max_v_, v);
             emit(x0_mm + (t - t0) * mm_per_sample, std::clamp(y0_mm - v * opts.gain_mm_per_mv, y_lo_, y_hi_));
         };
         for (int64_t b = t0; b < t1; b += per_bucket) {
@@ -165,6 +168,9 @@ public:
 
     void pen_up() { n_in_sub_ = 0; }
     const std::string& d() const { return d_; }
+    // Extremes of the drawn samples (after scale), 0 when none was drawn; the bucket min and max are always drawn.
+    double min_v() const { return min_v_; }
+    double max_v() const { return max_v_; }
 
 private:
     void emit(double x, double y) {
@@ -177,13 +183,14 @@ private:
         ++n_in_sub_;
     }
     double y_lo_, y_hi_;
+    double min_v_ = 0, max_v_ = 0;
     int n_in_sub_ = 0;
     std::string d_;
 };
 
 }  // namespace
 
-std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
+std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts, PlotClipping* clipping) {
     if (rec.n_leads() != kNLeads)
         throw std::invalid_argument(fmt::format(
             "render_ecg_svg: record '{}' has {} leads, expected the 12 canonical leads", rec.name, rec.n_leads()));
@@ -198,6 +205,14 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
         throw std::invalid_argument(
             fmt::format("render_ecg_svg: speed {} mm/s and gain {} mm/mV must be positive and finite",
                         opts.speed_mm_per_s, opts.gain_mm_per_mv));
+    if (!(opts.start_s >= 0) || !std::isfinite(opts.start_s) || !(opts.duration_s > 0) || !(opts.duration_s <= kStripS))
+        throw std::invalid_argument(fmt::format(
+            "render_ecg_svg: window {}:{} s: the start must be >= 0 and the duration in (0, {:g}] s (one page)",
+            opts.start_s, opts.duration_s, kStripS));
+    const int64_t t_start = static_cast<int64_t>(std::llround(opts.start_s * rec.sample_rate_hz));
+    if (rec.n_samples > 0 && t_start >= rec.n_samples)
+        throw std::invalid_argument(fmt::format("render_ecg_svg: window starts at {:g} s but record '{}' is {:.2f} s long",
+                                                opts.start_s, rec.name, rec.duration_s()));
 
     // Units: per-lead scale to mV, and the names of units drawn as if mV.
     std::vector<double> scale(kNLeads);
@@ -249,7 +264,13 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
         for (const auto& u : odd_units) names += (names.empty() ? "" : "/") + u;
         info += fmt::format("{:g} mm per unit    amplitude in {} units (not mV)", opts.gain_mm_per_mv, names);
     }
-    info += fmt::format("    {:g} Hz    {:.1f} s", fs, rec.duration_s());
+    const int64_t T = std::min<int64_t>(std::max<int64_t>(rec.n_samples - t_start, 0),
+                                        static_cast<int64_t>(std::llround(opts.duration_s * fs)));   // window samples
+    if (t_start == 0 && T == rec.n_samples)
+        info += fmt::format("    {:g} Hz    {:.1f} s", fs, rec.duration_s());
+    else
+        info += fmt::format("    {:g} Hz    {:.1f}-{:.1f} s of {:.1f} s", fs, t_start / fs, (t_start + T) / fs,
+                            rec.duration_s());
     put("<text x=\"{:.2f}\" y=\"13\" font-size=\"3.2\" fill=\"#333\" xml:space=\"preserve\">{}"
         "</text>\n",
         gx, xml_escape(info));
@@ -283,13 +304,18 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
             r, gx, gy + r * kRowH, grid_w, kRowH);
     put("</defs>\n");
 
-    const int64_t T = rec.n_samples;
     const int64_t col_n = static_cast<int64_t>(std::llround(kColS * fs));
     const int64_t strip_n = std::min<int64_t>(T, static_cast<int64_t>(std::llround(kStripS * fs)));
     const double gain = opts.gain_mm_per_mv;
     const char* label_style =
         "font-size=\"3.6\" font-weight=\"bold\" fill=\"#000\" stroke=\"#fff7f7\" "
         "stroke-width=\"0.8\" paint-order=\"stroke\" stroke-linejoin=\"round\"";
+    // Per lead: extremes of what was drawn, for the clipping report.
+    std::vector<double> lo_v(kNLeads, 0.0), hi_v(kNLeads, 0.0);
+    auto note_extremes = [&](int lead, const TracePath& path) {
+        lo_v[lead] = std::min(lo_v[lead], path.min_v());
+        hi_v[lead] = std::max(hi_v[lead], path.max_v());
+    };
 
     for (int r = 0; r < 4; ++r) {
         const double top = gy + r * kRowH;
@@ -308,7 +334,8 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
                 const int64_t t1 = std::min<int64_t>(T, (c + 1) * col_n);
                 const double x0 = trace_x0 + c * kColS * speed;
                 TracePath path(top - 1.0, top + kRowH + 1.0);
-                path.add_segment(rec.lead(lead), t0, t1, fs, scale[lead], x0, base, opts);
+                path.add_segment(rec.lead(lead) + t_start, t0, t1, fs, scale[lead], x0, base, opts);
+                note_extremes(lead, path);
                 put("<path class=\"trace\" data-lead=\"{}\" d=\"{}\"/>\n", kLeadNames[lead], path.d());
                 if (c > 0)
                     put("<path class=\"sep\" d=\"M{:.2f} {:.2f}v{:.2f}\" stroke-width=\"0.4\"/>\n", x0, base - 4.0,
@@ -316,7 +343,8 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
             }
         } else {
             TracePath path(top - 1.0, top + kRowH + 1.0);
-            path.add_segment(rec.lead(kRhythmLead), 0, strip_n, fs, scale[kRhythmLead], trace_x0, base, opts);
+            path.add_segment(rec.lead(kRhythmLead) + t_start, 0, strip_n, fs, scale[kRhythmLead], trace_x0, base, opts);
+            note_extremes(kRhythmLead, path);
             put("<path class=\"trace\" data-lead=\"II\" data-rhythm=\"1\" d=\"{}\"/>\n", path.d());
         }
         put("</g>\n");
@@ -325,6 +353,23 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts) {
             put("<text class=\"lead-label\" x=\"{:.2f}\" y=\"{:.2f}\" {}>{}</text>\n",
                 trace_x0 + c * kColS * speed + 1.5, top + 5.0, label_style, kLeadNames[lead]);
         }
+    }
+
+    if (clipping) {
+        // a row holds up_mm above the baseline and down_mm below it
+        const double up_mm = kBaselineFrac * kRowH, down_mm = (1.0 - kBaselineFrac) * kRowH;
+        *clipping = PlotClipping{};
+        double fit = std::numeric_limits<double>::infinity();
+        for (int l = 0; l < kNLeads; ++l) {
+            if (hi_v[l] * gain > up_mm || -lo_v[l] * gain > down_mm) clipping->leads.push_back(kLeadNames[l]);
+            clipping->min_mv = std::min(clipping->min_mv, lo_v[l]);
+            clipping->max_mv = std::max(clipping->max_mv, hi_v[l]);
+            if (hi_v[l] > 0) fit = std::min(fit, up_mm / hi_v[l]);
+            if (lo_v[l] < 0) fit = std::min(fit, down_mm / -lo_v[l]);
+        }
+        clipping->fitting_gain_mm_per_mv = std::isfinite(fit) ? fit : 0.0;
+        clipping->row_min_mv = -down_mm / gain;
+        clipping->row_max_mv = up_mm / gain;
     }
 
     // Footer.
