@@ -9,9 +9,9 @@ For each prompt (a user turn in the model's chat template):
      both sides are then still fed diagecg's ids, so the decoding comparison stays like for like.
   3. llama.cpp greedy from those ids (argmax of its logits each step, stop at EOS), two references:
        native  the GGUF as llama.cpp runs it by default (quantized matmuls on Q8-quantized activations,
-               f16 KV cache): not the same arithmetic as diagecg's, so close top-2 logits can flip;
+               f16 KV cache), against `diagecg --dtype native` (the same blocks and Q8 activations, f32 KV);
        exact   a copy of the GGUF whose tensors gguf-py dequantized to F32, F32 KV cache, no flash
-               attention: the same weights in f32 arithmetic, diagecg's exact peer.
+               attention: the same weights in f32 arithmetic, against `diagecg --dtype f32`.
 Per prompt and reference: identical, or the first divergence step with llama.cpp's top-2 logit gap there
 relative to their magnitude (|l1 - l2| / max(|l1|, |l2|); issue 14 allows divergence only where < 1e-3), and
 the first-step logits' max |diff| / std.
@@ -87,15 +87,15 @@ def f32_copy(model):
     return path
 
 
-def run_diagecg(binary, model, prompts, n_predict, batch):
-    """[(record, first-step logits [V])] per prompt from `diagecg generate --json --logits-out`."""
+def run_diagecg(binary, model, prompts, n_predict, batch, dtype):
+    """[(record, first-step logits [V])] per prompt from `diagecg generate --dtype DTYPE --json --logits-out`."""
     groups = [prompts] if batch else [[p] for p in prompts]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, group in enumerate(groups):
             logits_file = os.path.join(tmp, f"logits-{k}.f32")
-            cmd = [binary, "generate", "-m", model, "--chat", "--temp", "0", "-n", str(n_predict), "--json",
-                   "--logits-out", logits_file]
+            cmd = [binary, "generate", "-m", model, "--dtype", dtype, "--chat", "--temp", "0", "-n", str(n_predict),
+                   "--json", "--logits-out", logits_file]
             for p in group:
                 cmd += ["-p", p]
             res = subprocess.run(cmd, capture_output=True, text=True)
@@ -167,24 +167,26 @@ def main():
     del PROMPTS[args.first:]
 
     t0 = time.time()
-    ours = [{"record": r, "logits": lg} for r, lg in run_diagecg(args.diagecg, args.model, PROMPTS,
-                                                                   args.n_predict, args.batch)]
+    ours_by = {d: [{"record": r, "logits": lg} for r, lg in run_diagecg(args.diagecg, args.model, PROMPTS,
+                                                                          args.n_predict, args.batch, d)]
+               for d in ("native", "f32")}
+    ours = ours_by["f32"]
     t_ours = time.time() - t0
     tok = Llama(model_path=args.model, vocab_only=True, verbose=False)
     eos = tok.token_eos()
     n_mismatch = 0
-    for text, o in zip(PROMPTS, ours):
+    for text, o in zip(PROMPTS, ours + ours_by["native"]):
         want = reference_prompt_ids(tok, text)
         if want != o["record"]["prompt_tokens"]:
             n_mismatch += 1
             print(f"!!! PROMPT IDS DIFFER for {text!r}:\n!!!   diagecg   {o['record']['prompt_tokens']}\n"
                   f"!!!   llama.cpp {want}")
-    print(f"prompt ids (chat template + tokenizer): {len(PROMPTS) - n_mismatch}/{len(PROMPTS)} identical to "
+    print(f"prompt ids (chat template + tokenizer): {2 * len(PROMPTS) - n_mismatch}/{2 * len(PROMPTS)} (2 dtypes) identical to "
           f"llama.cpp's; diagecg {'batched' if args.batch else 'one process per prompt'}, {t_ours:.0f} s")
 
-    refs = [("native", "llama.cpp on the Q4_1 file, default settings (Q8 activations in matmuls, f16 KV)",
-             args.model, {}),
-            ("exact", "llama.cpp on the F32-dequantized copy, F32 KV, no flash attention",
+    refs = [("native", "llama.cpp on the Q4_1 file, default settings (Q8 activations in matmuls, f16 KV), against "
+             "diagecg --dtype native (the file's blocks kept, Q8 activations, f32 KV)", args.model, {}),
+            ("exact", "llama.cpp on the F32-dequantized copy, F32 KV, no flash attention, against diagecg --dtype f32",
              f32_copy(args.model), {"type_k": 0, "type_v": 0, "flash_attn": False})]
     exact_runs = None
     for name, title, path, kw in refs:
@@ -195,7 +197,7 @@ def main():
               f"{'min gap':>9} {'step0 max|d|/std':>16}")
         n_same = n_ok = n_bad = 0
         runs = []
-        for i, (text, o) in enumerate(zip(PROMPTS, ours)):
+        for i, (text, o) in enumerate(zip(PROMPTS, ours_by["native" if name == "native" else "f32"])):
             ref_ids, ref_steps = llama_greedy(llm, o["record"]["prompt_tokens"], args.n_predict)
             status, step, gap, gap_ours, min_gap = compare(o, ref_ids, ref_steps, eos)
             d0 = float(np.abs(o["logits"] - ref_steps[0]).max() / ref_steps[0].std())

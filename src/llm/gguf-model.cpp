@@ -181,6 +181,43 @@ torch::Tensor gguf_tensor_as_hf(const GgufFile& f, const LlmConfig& cfg, const G
     return dtype == torch::kFloat ? out : out.to(dtype);
 }
 
+int64_t keep_gguf_quantized(Llama& model, const GgufFile& f) {
+    const LlmConfig& cfg = model->config();
+    std::map<std::string, const GgufTensorInfo*> by_hf;
+    for (const auto& t : f.tensors())
+        if (const std::string hf = hf_name_of_gguf(t.name); !hf.empty()) by_hf.emplace(hf, &t);
+    const std::string arch = f.get_string("general.architecture");
+    const auto block_of = [&](const GgufTensorInfo& t) {
+        const auto shape = t.shape();
+        return quant_weight_from_blocks(t.type, shape.at(0), shape.at(1), f.tensor_data(t));
+    };
+    int64_t n = 0;
+    for (auto& kv : model->named_modules("", false)) {
+        auto* lin = kv.value()->as<LinearImpl>();
+        if (!lin) continue;
+        const auto it = by_hf.find(hf_tensor_name(kv.key() + ".weight"));
+        if (it == by_hf.end() || !quant_matmul_supported(it->second->type) || it->second->ne.size() != 2) continue;
+        const GgufTensorInfo& t = *it->second;
+        QuantWeight q = block_of(t);
+        const bool is_q = kv.key().find("q_proj") != std::string::npos, is_k = kv.key().find("k_proj") != std::string::npos;
+        if (permuted_qk(arch) && (is_q || is_k)) {  // the rows gguf_tensor_as_hf reorders, as an index
+            const int64_t n_head = is_q ? cfg.num_attention_heads : cfg.num_key_value_heads, dh = cfg.dim_head();
+            const auto index = torch::arange(n_head * dh).view({n_head, dh / 2, 2}).transpose(1, 2).reshape({-1});
+            q = quant_weight_rows(q, index);
+        }
+        lin->set_quantized(std::move(q));
+        ++n;
+    }
+    if (!model->lm_head) {
+        const auto it = by_hf.find("model.embed_tokens.weight");
+        if (it != by_hf.end() && quant_matmul_supported(it->second->type)) {
+            model->tied_head_q = block_of(*it->second);
+            ++n;
+        }
+    }
+    return n;
+}
+
 std::map<std::string, torch::Tensor> gguf_hf_tensors(const GgufFile& f, const LlmConfig& cfg, torch::Dtype dtype) {
     std::map<std::string, torch::Tensor> out;
     for (const auto& t : f.tensors()) {

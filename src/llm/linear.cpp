@@ -15,7 +15,25 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
     if (with_bias) bias = register_parameter("bias", torch::empty({out_features}).uniform_(-bound, bound));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return add_lora(x, diagecg::linear(x, weight, bias)); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+    if (qweight.defined()) {
+        if (torch::GradMode::is_enabled() && x.requires_grad())
+            throw std::logic_error("a layer with quantized weights cannot train (load the model with --dtype f32)");
+        auto y = quant_matmul(x, qweight).to(x.scalar_type());
+        return add_lora(x, bias.defined() ? y + bias : y);
+    }
+    return add_lora(x, diagecg::linear(x, weight, bias));
+}
+
+void LinearImpl::set_quantized(QuantWeight q) {
+    if (q.rows != out_features() || q.cols != in_features())
+        throw std::invalid_argument("quantized weight [" + std::to_string(q.rows) + ", " + std::to_string(q.cols) +
+                                    "] does not fit a layer [" + std::to_string(out_features()) + ", " +
+                                    std::to_string(in_features()) + "]");
+    torch::NoGradGuard ng;
+    weight.set_data(torch::empty({q.rows, 0}, weight.options()));
+    qweight = std::move(q);
+}
 
 torch::Tensor LinearImpl::add_lora(const torch::Tensor& x, const torch::Tensor& y) const {
     if (!lora_a.defined()) return y;
@@ -28,7 +46,7 @@ torch::Tensor LinearImpl::add_lora(const torch::Tensor& x, const torch::Tensor& 
 void LinearImpl::attach_lora(int64_t rank, double alpha, double dropout) {
     if (lora_a.defined()) throw std::logic_error("a LoRA adapter is attached already");
     if (rank <= 0) throw std::invalid_argument("LoRA rank must be > 0");
-    const int64_t out = weight.size(0), in = weight.size(1);
+    const int64_t out = out_features(), in = in_features();
     auto opts = torch::TensorOptions().dtype(torch::kFloat).device(weight.device());
     // PEFT's init: kaiming_uniform_(a = sqrt(5)) on A, i.e. U(-1/sqrt(in), 1/sqrt(in)); B = 0, so the
     // adapted layer starts equal to the base layer.
@@ -40,6 +58,7 @@ void LinearImpl::attach_lora(int64_t rank, double alpha, double dropout) {
 }
 
 torch::Tensor LinearImpl::merged_weight() const {
+    if (qweight.defined()) throw std::logic_error("an adapter cannot be merged into quantized weights (load with --dtype f32)");
     if (!lora_a.defined()) return weight.detach();
     torch::NoGradGuard ng;
     const auto delta = torch::matmul(lora_b.to(torch::kFloat), lora_a.to(torch::kFloat)) * lora_scale;

@@ -66,6 +66,12 @@ LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
     m.tokenizer = std::make_shared<TextTokenizer>(path);
     m.vocab = Vocab(cfg.vocab_size, 0);
     build_model(m, cfg, opts, [&] { load_gguf_weights(m.model, f); });
+    if (opts.keep_quantized) {
+        if (opts.dtype != torch::kFloat || !opts.device.is_cpu())
+            throw std::invalid_argument("quantized weights (--dtype native) run in f32 on the CPU");
+        const int64_t n = keep_gguf_quantized(m.model, f);
+        log::info("{}: {} matrices kept in their quantized blocks", path, n);
+    }
     return m;
 }
 
@@ -83,6 +89,17 @@ void write_tokenizer_gguf(const std::string& gguf_path, const std::string& out) 
 }
 
 }  // namespace
+
+LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device) {
+    LoadOptions o;
+    o.device = device;
+    if (dtype == "native") {
+        o.keep_quantized = true;
+        return o;
+    }
+    o.dtype = parse_dtype_flag(dtype);
+    return o;
+}
 
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     if (is_gguf_file(dir)) return load_gguf_model(dir, opts);
@@ -104,6 +121,11 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
 }
 
 void save_model(const LoadedModel& m, const std::string& dir) {
+    if (m.model->tied_head_q.defined())
+        throw std::invalid_argument("a model with quantized weights cannot be saved as a directory (load it with --dtype f32)");
+    for (const auto& kv : m.model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined())
+            throw std::invalid_argument("a model with quantized weights cannot be saved as a directory (load it with --dtype f32)");
     fs::create_directories(dir);
     std::vector<torch::Tensor> keep;
     std::vector<TensorView> views;

@@ -323,7 +323,9 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
 }
 
 torch::Tensor LlamaImpl::logits(const torch::Tensor& h) {
-    const auto out = lm_head ? lm_head(h) : diagecg::linear(h, embed_tokens->weight);
+    const auto out = lm_head                  ? lm_head(h)
+                     : tied_head_q.defined() ? quant_matmul(h, tied_head_q)
+                                             : diagecg::linear(h, embed_tokens->weight);
     return out.to(torch::kFloat);
 }
 
@@ -335,6 +337,8 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& tokens, KvCache* cache, co
 void LlamaImpl::resize_vocab(int64_t new_vocab, const torch::Tensor& new_embed_rows, const torch::Tensor& new_head_rows) {
     const int64_t old = cfg_.vocab_size;
     TORCH_CHECK(new_vocab >= old, "llm: cannot shrink vocabulary from ", old, " to ", new_vocab);
+    TORCH_CHECK(!tied_head_q.defined() && !(lm_head && lm_head->qweight.defined()),
+                "llm: the vocabulary of a model with quantized weights cannot grow (load it with --dtype f32)");
     TORCH_CHECK(new_embed_rows.size(0) == new_vocab - old, "llm: expected ", new_vocab - old, " new embedding rows");
     torch::NoGradGuard ng;
     const auto w = torch::cat({embed_tokens->weight.detach(), new_embed_rows.to(embed_tokens->weight.options())}, 0);

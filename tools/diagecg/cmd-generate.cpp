@@ -22,7 +22,7 @@ struct GenerateCmdOptions {
     std::vector<std::string> prompts;
     std::string prompt_file;
     GenerateOptions gen;
-    std::string dtype = "f32";
+    std::string dtype = "auto";
     std::string device = "cpu";
     bool json = false;
     bool no_bos = false;
@@ -76,7 +76,7 @@ void run_generate(GenerateCmdOptions o) {
         for (std::string line; std::getline(in, line);) if (!line.empty()) o.prompts.push_back(line);
     }
     if (o.prompts.empty()) o.prompts.push_back("");
-    LoadOptions lo{parse_dtype_flag(o.dtype), parse_device(o.device)};
+    const LoadOptions lo = parse_load_dtype(o.dtype == "auto" ? "native" : o.dtype, parse_device(o.device));
     auto m = load_model(o.model_dir, lo);
     for (const auto& arg : o.loras) {
         const auto [file, scale] = parse_lora_arg(arg);
@@ -159,7 +159,7 @@ void add_generate(CLI::App& app, RunFn& run) {
     sub->add_option("--chat-template", o->chat_template, "chat template by name, overriding the model's (implies --chat): " +
                     [] { std::string n; for (const auto& x : ChatTemplate::names()) n += (n.empty() ? "" : ", ") + x; return n; }());
     sub->add_option("--system", o->system, "system turn for --chat");
-    sub->add_option("--dtype", o->dtype, "weights dtype: f32, bf16 or f16")->capture_default_str();
+    sub->add_option("--dtype", o->dtype, "weights: auto (a GGUF's Q4_0/Q4_1/Q8_0 matrices kept in their blocks and run on int8-quantized activations, as llama.cpp; f32 otherwise), native (the same), f32, bf16 or f16")->capture_default_str();
     sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
     sub->add_flag("--json", o->json, "print one JSON object per prompt");
     sub->add_option("--logits-out", o->logits_out, "write each prompt's first-step logits to FILE (raw f32, one row of V per prompt)");

@@ -35,6 +35,11 @@ std::map<std::string, torch::Tensor> gguf_hf_tensors(const GgufFile& f, const Ll
 // tensor). Every missing, unexpected or mis-shaped tensor is reported at once in one std::runtime_error.
 void load_gguf_weights(Llama& model, const GgufFile& f);
 
+// Keeps the GGUF's Q4_0/Q4_1/Q8_0 matrices quantized in `model` (loaded from it): each such Linear runs on the
+// blocks (llm/quant-matmul.h) and drops its f32 weight; tied embeddings in those types drive the output
+// projection. Other types stay as loaded. Returns the number of matrices kept quantized.
+int64_t keep_gguf_quantized(Llama& model, const GgufFile& f);
+
 // A model with the GGUF's config and weights, in eval mode.
 Llama llama_from_gguf(const GgufFile& f, torch::Dtype dtype = torch::kFloat, torch::Device device = torch::kCPU);
 

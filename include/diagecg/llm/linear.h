@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "diagecg/llm/quant-matmul.h"
+
 namespace diagecg {
 
 class LinearImpl : public torch::nn::Module {
@@ -19,8 +21,14 @@ public:
     torch::Tensor forward(const torch::Tensor& x);
     // y + the adapter's term for input x (y itself without an adapter): forward = add_lora(x, x W^T + b).
     torch::Tensor add_lora(const torch::Tensor& x, const torch::Tensor& y) const;
-    torch::Tensor weight;                              // [out, in]
+    torch::Tensor weight;                              // [out, in]; [out, 0] when the weight is held quantized
     torch::Tensor bias;                                // [out] or undefined
+    // Weights kept in ggml blocks (a GGUF's Q4_0/Q4_1/Q8_0, --dtype native): forward runs quant_matmul and
+    // the f32 weight is dropped. Inference only: such a layer cannot train or merge an adapter.
+    QuantWeight qweight;
+    void set_quantized(QuantWeight q);
+    int64_t in_features() const { return qweight.defined() ? qweight.cols : weight.size(1); }
+    int64_t out_features() const { return qweight.defined() ? qweight.rows : weight.size(0); }
 
     // LoRA (Hu et al. 2021): registers lora_A [r, in] (Kaiming-uniform, as PEFT) and lora_B [out, r] (zeros)
     // as f32 parameters, scale = alpha / r. Throws when one is attached already.

@@ -15,7 +15,14 @@ namespace diagecg {
 struct LoadOptions {
     torch::Dtype dtype = torch::kFloat;
     torch::Device device = torch::kCPU;
+    // A GGUF's Q4_0/Q4_1/Q8_0 matrices stay in their blocks (llm/quant-matmul.h; CPU, f32 activations);
+    // the rest is loaded in `dtype`. Model directories ignore it.
+    bool keep_quantized = false;
 };
+
+// --dtype: f32 | bf16 | f16, or "native" (a GGUF's own block types kept where quant_matmul supports them,
+// f32 elsewhere and for model directories). Throws std::invalid_argument otherwise.
+LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device = torch::kCPU);
 
 struct LoadedModel {
     std::string dir;

@@ -96,6 +96,9 @@ public:
     torch::nn::ModuleList layers{nullptr};
     RmsNorm norm{nullptr};
     Linear lm_head{nullptr};     // null when tie_word_embeddings
+    // With tied embeddings held quantized (a GGUF's token_embd in Q4_0/Q4_1/Q8_0, --dtype native): the output
+    // projection runs on these blocks, as llama.cpp's does; the lookup uses embed_tokens (dequantized).
+    QuantWeight tied_head_q;
 private:
     LlmConfig cfg_;
     torch::Tensor inv_freq_;                // [Dh/2] f32, rope scaling applied

@@ -1,0 +1,57 @@
+// Weights kept in ggml's 4- and 8-bit blocks, multiplied as llama.cpp does on a CPU: each input row is
+// quantized to 8-bit blocks of 32 (Q8_0: f16 d, i8 q[32]; Q8_1 adds f16 s = d * sum(q)), and each weight block
+// is dotted with the matching activation block in integer arithmetic, then scaled:
+//   Q8_0 x Q8_0:  d_w d_x sum(w_j x_j)
+//   Q4_0 x Q8_0:  d_w d_x sum((w_j - 8) x_j)
+//   Q4_1 x Q8_1:  d_w d_x sum(w_j x_j) + m_w s_x
+// The activation rounding follows llama.cpp's x86 quantizer (id = 127 / amax, round half to even, scales
+// rounded to f16), and the per-block sums go into 8 float lanes of 4 products each with one fused
+// multiply-add, summed at the end as llama.cpp's AVX2 code does, so the results track llama.cpp's to float
+// rounding. Kernels: AVX-512 VNNI (256-bit dpbusd), AVX2 (maddubs), and portable C++, all giving the same
+// bits; picked at run time.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "diagecg/util/gguf-quants.h"
+
+namespace diagecg {
+
+struct QuantWeight {
+    GgmlType type = GgmlType::kF32;
+    int64_t rows = 0, cols = 0;  // [out, in], as a PyTorch weight
+    torch::Tensor blocks;        // uint8 [rows, ggml_row_bytes(type, cols)]
+    bool defined() const { return blocks.defined(); }
+    int64_t n_bytes() const { return defined() ? blocks.numel() : 0; }
+};
+
+// The weight types kept quantized: Q4_0, Q4_1, Q8_0.
+bool quant_matmul_supported(GgmlType t);
+// The activation blocks a weight type is dotted with: Q8_1 for Q4_1, Q8_0 otherwise.
+GgmlType quant_activation_type(GgmlType weight);
+
+// Copies `rows` rows of packed blocks (a GGUF tensor's bytes); throws std::invalid_argument for a type that
+// is not kept quantized or a row length that is not a multiple of 32.
+QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data);
+// f32/bf16 [N, K] -> blocks, with ggml's reference quantizers (quantize_row_*_ref).
+QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t);
+// Blocks -> f32 [N, K] (ggml's dequantizers).
+torch::Tensor dequantize_weight(const QuantWeight& w);
+// The rows `index` (int64) of w, as a QuantWeight (e.g. Q/K rows un-permuted).
+QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index);
+
+// One row of k floats (k a multiple of 32) -> k / 32 activation blocks of type Q8_0 or Q8_1 at `out`.
+void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out);
+
+enum class QuantIsa { kAuto, kPortable, kAvx2, kAvx512Vnni };
+bool quant_isa_available(QuantIsa isa);
+const char* quant_isa_name(QuantIsa isa);
+QuantIsa quant_isa_auto();  // the fastest available
+
+// x [.., K] (float dtype, CPU) -> [.., N] f32 = x W^T in llama.cpp's arithmetic (see above). Throws
+// std::invalid_argument for a shape mismatch or an ISA this CPU lacks.
+torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIsa isa = QuantIsa::kAuto);
+
+}  // namespace diagecg

@@ -1,0 +1,380 @@
+// Quantized weights x int8-quantized activations (see quant-matmul.h for the arithmetic and why it is shaped
+// like llama.cpp's). One templated loop per ISA; the block formats are ggml's.
+#include "diagecg/llm/quant-matmul.h"
+
+#include <immintrin.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <ATen/Parallel.h>
+
+namespace diagecg {
+
+namespace {
+
+constexpr int kQk = 32;  // elements per block of every type here
+
+#pragma pack(push, 1)
+struct BlockQ4_0 {
+    uint16_t d;
+    uint8_t qs[16];
+};
+struct BlockQ4_1 {
+    uint16_t d, m;
+    uint8_t qs[16];
+};
+struct BlockQ8_0 {
+    uint16_t d;
+    int8_t qs[32];
+};
+struct BlockQ8_1 {
+    uint16_t d, s;
+    int8_t qs[32];
+};
+#pragma pack(pop)
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
+
+// f16 -> f32 by table, as ggml does (exact).
+const float* fp16_table() {
+    static const std::vector<float> t = [] {
+        std::vector<float> v(1 << 16);
+        for (uint32_t h = 0; h < (1u << 16); ++h) v[h] = fp16_to_fp32(static_cast<uint16_t>(h));
+        return v;
+    }();
+    return t.data();
+}
+
+// llama.cpp's hsum_float_8: (x4 + x0) + (x6 + x2), (x5 + x1) + (x7 + x3), then the two.
+inline float hsum8(const float* a) {
+    const float r0 = a[4] + a[0], r1 = a[5] + a[1], r2 = a[6] + a[2], r3 = a[7] + a[3];
+    return (r0 + r2) + (r1 + r3);
+}
+
+// ---- weight formats: the activation block type and the per-block lane sums (8 lanes of 4 products) ------------
+struct Q4_0 {
+    using W = BlockQ4_0;
+    using A = BlockQ8_0;
+    static constexpr bool kHasMin = false;
+    static void lanes(const W& w, const A& a, int32_t* l) {
+        for (int L = 0; L < 8; ++L) {
+            int32_t s = 0;
+            for (int j = 4 * L; j < 4 * L + 4; ++j) {
+                const int v = j < 16 ? (w.qs[j] & 15) : (w.qs[j - 16] >> 4);
+                s += (v - 8) * a.qs[j];
+            }
+            l[L] = s;
+        }
+    }
+};
+struct Q4_1 {
+    using W = BlockQ4_1;
+    using A = BlockQ8_1;
+    static constexpr bool kHasMin = true;
+    static void lanes(const W& w, const A& a, int32_t* l) {
+        for (int L = 0; L < 8; ++L) {
+            int32_t s = 0;
+            for (int j = 4 * L; j < 4 * L + 4; ++j) s += (j < 16 ? (w.qs[j] & 15) : (w.qs[j - 16] >> 4)) * a.qs[j];
+            l[L] = s;
+        }
+    }
+};
+struct Q8_0 {
+    using W = BlockQ8_0;
+    using A = BlockQ8_0;
+    static constexpr bool kHasMin = false;
+    static void lanes(const W& w, const A& a, int32_t* l) {
+        for (int L = 0; L < 8; ++L) {
+            int32_t s = 0;
+            for (int j = 4 * L; j < 4 * L + 4; ++j) s += w.qs[j] * a.qs[j];
+            l[L] = s;
+        }
+    }
+};
+
+// ---- one dot product of a weight row with an activation row, per ISA -----------------------------------------
+template <typename F>
+float dot_portable(const typename F::W* w, const typename F::A* a, int64_t nb) {
+    const float* h = fp16_table();
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float summs = 0;
+    int32_t l[8];
+    for (int64_t b = 0; b < nb; ++b) {
+        const float d = h[w[b].d] * h[a[b].d];
+        if constexpr (F::kHasMin) summs = std::fma(h[w[b].m], h[a[b].s], summs);
+        F::lanes(w[b], a[b], l);
+        for (int L = 0; L < 8; ++L) acc[L] = std::fma(d, static_cast<float>(l[L]), acc[L]);
+    }
+    return hsum8(acc) + summs;
+}
+
+__attribute__((target("avx2"))) inline __m256i nibbles32(const uint8_t* qs) {
+    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(15));
+}
+
+// Lane sums of u8 x s8 (4 adjacent products each) as floats.
+__attribute__((target("avx2"))) inline __m256 us8_avx2(__m256i u, __m256i s) {
+    const __m256i p = _mm256_maddubs_epi16(u, s);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vnni(__m256i u, __m256i s) {
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s));
+}
+
+// One body, compiled twice: for AVX2 (maddubs) and for AVX-512 VNNI (dpbusd on 256-bit vectors, as llama.cpp).
+#define DIAGECG_QUANT_DOT(NAME, TARGET, US8)                                                                   \
+    template <typename F>                                                                                     \
+    __attribute__((target(TARGET))) float NAME(const typename F::W* w, const typename F::A* a, int64_t nb) { \
+        const float* h = fp16_table();                                                                        \
+        __m256 acc = _mm256_setzero_ps();                                                                     \
+        float summs = 0;                                                                                      \
+        for (int64_t b = 0; b < nb; ++b) {                                                                    \
+            const __m256 d = _mm256_set1_ps(h[w[b].d] * h[a[b].d]);                                           \
+            const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));                  \
+            __m256i u, s;                                                                                     \
+            if constexpr (std::is_same_v<F, Q4_1>) {                                                          \
+                summs = std::fma(h[w[b].m], h[a[b].s], summs);                                                \
+                u = nibbles32(w[b].qs);                                                                       \
+                s = y;                                                                                        \
+            } else {                                                                                          \
+                __m256i x;                                                                                    \
+                if constexpr (std::is_same_v<F, Q4_0>)                                                        \
+                    x = _mm256_sub_epi8(nibbles32(w[b].qs), _mm256_set1_epi8(8));                             \
+                else                                                                                          \
+                    x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));                        \
+                u = _mm256_sign_epi8(x, x); /* |x|, the sign moved onto y */                                  \
+                s = _mm256_sign_epi8(y, x);                                                                   \
+            }                                                                                                 \
+            acc = _mm256_fmadd_ps(d, US8(u, s), acc);                                                         \
+        }                                                                                                     \
+        alignas(32) float l[8];                                                                               \
+        _mm256_store_ps(l, acc);                                                                              \
+        return hsum8(l) + summs;                                                                              \
+    }
+DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma", us8_avx2)
+DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", us8_vnni)
+#undef DIAGECG_QUANT_DOT
+
+template <typename F>
+using DotFn = float (*)(const typename F::W*, const typename F::A*, int64_t);
+
+template <typename F>
+DotFn<F> pick_dot(QuantIsa isa) {
+    switch (isa) {
+        case QuantIsa::kAvx512Vnni: return dot_vnni<F>;
+        case QuantIsa::kAvx2: return dot_avx2<F>;
+        default: return dot_portable<F>;
+    }
+}
+
+// ---- activation rows -----------------------------------------------------------------------------------------
+// llama.cpp's x86 quantize_row_q8_0/q8_1: d = amax / 127, q = round-half-even(x * (127 / amax)), s = d * sum(q).
+template <bool kSum>
+void quantize_q8(const float* x, int64_t k, void* out) {
+    auto* o = static_cast<uint8_t*>(out);
+    const size_t bytes = kSum ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
+    for (int64_t b = 0; b < k / kQk; ++b, o += bytes) {
+        const float* xb = x + b * kQk;
+        float amax = 0;
+        for (int j = 0; j < kQk; ++j) amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.f;
+        const float id = amax != 0.f ? 127.f / amax : 0.f;
+        int8_t* qs = reinterpret_cast<int8_t*>(o + (kSum ? 4 : 2));
+        int32_t sum = 0;
+        for (int j = 0; j < kQk; ++j) {
+            const float v = xb[j] * id;
+            qs[j] = static_cast<int8_t>(std::nearbyint(v));
+            sum += qs[j];
+        }
+        const uint16_t dh = fp32_to_fp16(d);
+        std::memcpy(o, &dh, 2);
+        if (kSum) {
+            const uint16_t sh = fp32_to_fp16(d * static_cast<float>(sum));
+            std::memcpy(o + 2, &sh, 2);
+        }
+    }
+}
+
+template <typename F>
+void matmul_typed(const float* x, int64_t m, int64_t k, const QuantWeight& w, float* y, QuantIsa isa) {
+    using A = typename F::A;
+    const int64_t nb = k / kQk, n = w.rows;
+    std::vector<A> act(static_cast<size_t>(m * nb));
+    at::parallel_for(0, m, 16, [&](int64_t a, int64_t b) {
+        for (int64_t i = a; i < b; ++i) quantize_activation_row(quant_activation_type(w.type), x + i * k, k, &act[i * nb]);
+    });
+    const auto* wb = static_cast<const typename F::W*>(w.blocks.data_ptr());
+    const DotFn<F> dot = pick_dot<F>(isa);
+    at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t i = 0; i < m; ++i) y[i * n + r] = dot(wb + r * nb, &act[i * nb], nb);
+    });
+}
+
+void check_type(GgmlType t) {
+    if (!quant_matmul_supported(t))
+        throw std::invalid_argument(std::string("weights of type ") + ggml_type_name(t) +
+                                    " are not kept quantized (Q4_0, Q4_1, Q8_0 are)");
+}
+
+uint16_t h16(float f) { return fp32_to_fp16(f); }
+
+}  // namespace
+
+bool quant_matmul_supported(GgmlType t) { return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0; }
+
+GgmlType quant_activation_type(GgmlType weight) { return weight == GgmlType::kQ4_1 ? GgmlType::kQ8_1 : GgmlType::kQ8_0; }
+
+QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data) {
+    check_type(t);
+    if (rows <= 0 || cols <= 0 || cols % kQk != 0)
+        throw std::invalid_argument("quantized weight of shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
+                                    "]: rows must be whole blocks of 32");
+    QuantWeight w{t, rows, cols, torch::empty({rows, static_cast<int64_t>(ggml_row_bytes(t, cols))}, torch::kUInt8)};
+    std::memcpy(w.blocks.data_ptr(), data, static_cast<size_t>(w.blocks.numel()));
+    return w;
+}
+
+QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t) {
+    check_type(t);
+    if (w.dim() != 2 || w.size(1) % kQk != 0)
+        throw std::invalid_argument("quantize_weight: expected [N, K] with K a multiple of 32");
+    const auto wf = w.to(torch::kCPU, torch::kFloat).contiguous();
+    const int64_t n = wf.size(0), k = wf.size(1), nb = k / kQk;
+    QuantWeight q{t, n, k, torch::empty({n, static_cast<int64_t>(ggml_row_bytes(t, k))}, torch::kUInt8)};
+    const float* src = wf.data_ptr<float>();
+    uint8_t* dst = q.blocks.data_ptr<uint8_t>();
+    at::parallel_for(0, n * nb, 256, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const float* x = src + b * kQk;
+            if (t == GgmlType::kQ8_0) {  // quantize_row_q8_0_ref
+                float amax = 0;
+                for (int j = 0; j < kQk; ++j) amax = std::max(amax, std::fabs(x[j]));
+                const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+                auto& o = reinterpret_cast<BlockQ8_0*>(dst)[b];
+                o.d = h16(d);
+                for (int j = 0; j < kQk; ++j) o.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+            } else if (t == GgmlType::kQ4_0) {  // quantize_row_q4_0_ref
+                float amax = 0, max = 0;
+                for (int j = 0; j < kQk; ++j)
+                    if (std::fabs(x[j]) > amax) {
+                        amax = std::fabs(x[j]);
+                        max = x[j];
+                    }
+                const float d = max / -8.f, id = d != 0.f ? 1.f / d : 0.f;
+                auto& o = reinterpret_cast<BlockQ4_0*>(dst)[b];
+                o.d = h16(d);
+                for (int j = 0; j < 16; ++j) {
+                    const int lo = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
+                    const int hi = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + 16] * id + 8.5f)));
+                    o.qs[j] = static_cast<uint8_t>(lo | (hi << 4));
+                }
+            } else {  // quantize_row_q4_1_ref
+                float lo = x[0], hi = x[0];
+                for (int j = 1; j < kQk; ++j) {
+                    lo = std::min(lo, x[j]);
+                    hi = std::max(hi, x[j]);
+                }
+                const float d = (hi - lo) / 15.f, id = d != 0.f ? 1.f / d : 0.f;
+                auto& o = reinterpret_cast<BlockQ4_1*>(dst)[b];
+                o.d = h16(d);
+                o.m = h16(lo);
+                for (int j = 0; j < 16; ++j) {
+                    const int a = std::min(15, static_cast<int>(static_cast<int8_t>((x[j] - lo) * id + 0.5f)));
+                    const int c = std::min(15, static_cast<int>(static_cast<int8_t>((x[j + 16] - lo) * id + 0.5f)));
+                    o.qs[j] = static_cast<uint8_t>(a | (c << 4));
+                }
+            }
+        }
+    });
+    return q;
+}
+
+torch::Tensor dequantize_weight(const QuantWeight& w) {
+    check_type(w.type);
+    auto out = torch::empty({w.rows, w.cols}, torch::kFloat);
+    const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
+    at::parallel_for(0, w.rows, 64, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+            dequantize(w.type, w.blocks.data_ptr<uint8_t>() + r * rb, out.data_ptr<float>() + r * w.cols, w.cols);
+    });
+    return out;
+}
+
+QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index) {
+    QuantWeight q = w;
+    q.blocks = w.blocks.index_select(0, index.to(torch::kLong)).contiguous();
+    q.rows = q.blocks.size(0);
+    return q;
+}
+
+void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out) {
+    if (k % kQk != 0) throw std::invalid_argument("activation rows must be whole blocks of 32");
+    if (act == GgmlType::kQ8_1)
+        quantize_q8<true>(x, k, out);
+    else if (act == GgmlType::kQ8_0)
+        quantize_q8<false>(x, k, out);
+    else
+        throw std::invalid_argument(std::string("activations are quantized to Q8_0 or Q8_1, not ") + ggml_type_name(act));
+}
+
+bool quant_isa_available(QuantIsa isa) {
+    __builtin_cpu_init();
+    switch (isa) {
+        case QuantIsa::kAuto:
+        case QuantIsa::kPortable: return true;
+        case QuantIsa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        case QuantIsa::kAvx512Vnni:
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512vl") &&
+                   __builtin_cpu_supports("avx512vnni");
+    }
+    return false;
+}
+
+const char* quant_isa_name(QuantIsa isa) {
+    switch (isa) {
+        case QuantIsa::kAuto: return "auto";
+        case QuantIsa::kPortable: return "portable";
+        case QuantIsa::kAvx2: return "avx2";
+        case QuantIsa::kAvx512Vnni: return "avx512-vnni";
+    }
+    return "?";
+}
+
+QuantIsa quant_isa_auto() {
+    static const QuantIsa isa = quant_isa_available(QuantIsa::kAvx512Vnni) ? QuantIsa::kAvx512Vnni
+                                : quant_isa_available(QuantIsa::kAvx2)      ? QuantIsa::kAvx2
+                                                                            : QuantIsa::kPortable;
+    return isa;
+}
+
+torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIsa isa) {
+    check_type(w.type);
+    if (!x.device().is_cpu()) throw std::invalid_argument("quantized weights run on the CPU");
+    if (x.size(-1) != w.cols)
+        throw std::invalid_argument("quant_matmul: input has " + std::to_string(x.size(-1)) + " features, the weight " +
+                                    std::to_string(w.cols));
+    if (isa == QuantIsa::kAuto) isa = quant_isa_auto();
+    if (!quant_isa_available(isa))
+        throw std::invalid_argument(std::string("this CPU cannot run the ") + quant_isa_name(isa) + " quantized kernels");
+    const auto xf = x.reshape({-1, w.cols}).to(torch::kFloat).contiguous();
+    const int64_t m = xf.size(0);
+    auto y = torch::empty({m, w.rows}, torch::kFloat);
+    switch (w.type) {
+        case GgmlType::kQ4_0: matmul_typed<Q4_0>(xf.data_ptr<float>(), m, w.cols, w, y.data_ptr<float>(), isa); break;
+        case GgmlType::kQ4_1: matmul_typed<Q4_1>(xf.data_ptr<float>(), m, w.cols, w, y.data_ptr<float>(), isa); break;
+        default: matmul_typed<Q8_0>(xf.data_ptr<float>(), m, w.cols, w, y.data_ptr<float>(), isa); break;
+    }
+    auto sizes = x.sizes().vec();
+    sizes.back() = w.rows;
+    return y.view(sizes);
+}
+
+}  // namespace diagecg

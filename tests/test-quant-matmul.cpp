@@ -1,0 +1,174 @@
+// Quantized weights x int8 activations (llm/quant-matmul.h): bit-identical to llama.cpp's own quantizer and dot
+// products (goldens from tools/make-quant-dot-goldens.py, which calls llama-cpp-python's libggml-cpu), every ISA
+// path equal to the portable one, close to dequantize-then-f32, and a model with quantized layers close to
+// its f32 self.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+
+#include "diagecg/llm/linear.h"
+#include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/llm.h"
+#include "diagecg/llm/quant-matmul.h"
+
+using namespace diagecg;
+
+namespace {
+
+std::vector<uint8_t> unhex(const std::string& h) {
+    std::vector<uint8_t> out(h.size() / 2);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
+    return out;
+}
+
+torch::Tensor f32_rows(const nlohmann::json& rows, int64_t k) {
+    auto t = torch::empty({static_cast<int64_t>(rows.size()), k}, torch::kFloat);
+    for (size_t r = 0; r < rows.size(); ++r) {
+        const auto b = unhex(rows[r].get<std::string>());
+        EXPECT_EQ(b.size(), static_cast<size_t>(k) * 4);
+        std::memcpy(t.data_ptr<float>() + r * k, b.data(), b.size());
+    }
+    return t;
+}
+
+const std::vector<QuantIsa> kIsas{QuantIsa::kPortable, QuantIsa::kAvx2, QuantIsa::kAvx512Vnni};
+
+nlohmann::json goldens() {
+    std::ifstream in(std::string(DIAGECG_TEST_DATA) + "/gguf/quant-dot.json");
+    return nlohmann::json::parse(in);
+}
+
+GgmlType type_named(const std::string& s) { return ggml_type_by_name(s.c_str())->type; }
+
+}  // namespace
+
+TEST(QuantMatmul, MatchesLlamaCppBitForBit) {
+    const auto g = goldens();
+    ASSERT_EQ(g.at("cases").size(), 3u);
+    for (const auto& c : g.at("cases")) {
+        const GgmlType t = type_named(c.at("type"));
+        const int64_t k = c.at("k"), n = c.at("n"), m = c.at("m");
+        SCOPED_TRACE(c.at("type").get<std::string>());
+        std::vector<uint8_t> blocks;
+        for (const auto& r : c.at("weight")) {
+            const auto b = unhex(r.get<std::string>());
+            blocks.insert(blocks.end(), b.begin(), b.end());
+        }
+        const QuantWeight w = quant_weight_from_blocks(t, n, k, blocks.data());
+        // our reference quantizer gives gguf-py's blocks from the same floats
+        const QuantWeight mine = quantize_weight(f32_rows(c.at("w"), k), t);
+        EXPECT_TRUE(torch::equal(mine.blocks, w.blocks)) << "quantize_weight differs from gguf-py";
+        const auto x = f32_rows(c.at("x"), k);
+        for (int64_t r = 0; r < m; ++r) {
+            const auto want = unhex(c.at("activation_blocks")[r].get<std::string>());
+            std::vector<uint8_t> got(want.size());
+            quantize_activation_row(quant_activation_type(t), x.data_ptr<float>() + r * k, k, got.data());
+            EXPECT_EQ(got, want) << "activation row " << r;
+        }
+        const auto y_want = f32_rows(c.at("y"), n);
+        for (const QuantIsa isa : kIsas) {
+            if (!quant_isa_available(isa)) {
+                std::cout << "[ SKIPPED  ] " << quant_isa_name(isa) << ": this CPU lacks it\n";
+                continue;
+            }
+            const auto y = quant_matmul(x, w, isa);
+            EXPECT_TRUE(torch::equal(y, y_want)) << quant_isa_name(isa) << ": max |diff| "
+                                                 << (y - y_want).abs().max().item<float>();
+        }
+    }
+}
+
+TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
+    torch::manual_seed(7);
+    for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0}) {
+        SCOPED_TRACE(ggml_type_name(t));
+        const auto wf = torch::randn({67, 320}) * 0.05;   // 67 rows: not a multiple of any chunk
+        const QuantWeight w = quantize_weight(wf, t);
+        const auto x = torch::randn({5, 320}) * 3;
+        const auto ref = torch::matmul(x, dequantize_weight(w).t());   // dequantize-then-f32
+        const auto portable = quant_matmul(x, w, QuantIsa::kPortable);
+        // the only error vs dequantized f32 is the activations' 8-bit rounding: |x - x_q| <= amax/254 per block
+        const auto tol = torch::matmul(x.abs(), dequantize_weight(w).abs().t()) / 127.0 + 1e-5;
+        EXPECT_TRUE(((portable - ref).abs() <= tol).all().item<bool>());
+        EXPECT_GT((portable - ref).abs().max().item<float>(), 0.f);   // activations really are quantized
+        for (const QuantIsa isa : {QuantIsa::kAvx2, QuantIsa::kAvx512Vnni}) {
+            if (!quant_isa_available(isa)) continue;
+            EXPECT_TRUE(torch::equal(quant_matmul(x, w, isa), portable)) << quant_isa_name(isa);
+        }
+        // [.., K] inputs keep their leading shape; a wrong K is refused
+        EXPECT_EQ(quant_matmul(x.view({5, 1, 320}), w).sizes(), (std::vector<int64_t>{5, 1, 67}));
+        EXPECT_THROW(quant_matmul(torch::randn({2, 288}), w), std::invalid_argument);
+    }
+    EXPECT_THROW(quantize_weight(torch::randn({4, 33}), GgmlType::kQ8_0), std::invalid_argument);
+    EXPECT_THROW(quantize_weight(torch::randn({4, 64}), GgmlType::kQ6_K), std::invalid_argument);
+}
+
+// A model whose layers run on Q8_0 blocks: logits close to its f32 self, KV-cache decode equal to recomputing,
+// and training or growing the vocabulary refused.
+TEST(QuantMatmul, QuantizedModelTracksF32AndDecodesLikeRecompute) {
+    torch::manual_seed(3);
+    LlmConfig c;
+    c.vocab_size = 96;
+    c.hidden_size = 64;
+    c.intermediate_size = 128;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.max_position_embeddings = 64;
+    Llama f32(c), q(c);
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < f32->parameters().size(); ++i) q->parameters()[i].copy_(f32->parameters()[i]);
+    int64_t n = 0;
+    for (auto& kv : q->named_modules("", false))
+        if (auto* l = kv.value()->as<LinearImpl>()) {
+            l->set_quantized(quantize_weight(l->weight, GgmlType::kQ8_0));
+            ++n;
+        }
+    EXPECT_EQ(n, 2 * 7 + (c.tie_word_embeddings ? 0 : 1));
+    f32->eval();
+    q->eval();
+    const auto tokens = torch::randint(0, c.vocab_size, {2, 12});
+    const auto a = f32->forward(tokens), b = q->forward(tokens);
+    EXPECT_LT((a - b).abs().max().item<float>(), 0.05 * a.std().item<float>());
+    // KV cache: prefill 8 then 4 single steps == the full forward's last positions
+    KvCache cache(c, 2, 12, torch::kFloat, torch::kCPU);
+    q->forward(tokens.narrow(1, 0, 8), &cache);
+    for (int64_t s = 8; s < 12; ++s) {
+        const auto step = q->forward(tokens.narrow(1, s, 1), &cache);
+        EXPECT_LT((step.select(1, 0) - b.select(1, s)).abs().max().item<float>(), 1e-4) << "position " << s;
+    }
+    EXPECT_THROW(q->resize_vocab(100, torch::zeros({4, 64}), torch::zeros({4, 64})), c10::Error);
+}
+
+// The SmolLM2 GGUF (scripts/setup-python.sh caches it) loaded with its blocks kept: every kept matrix
+// dequantizes to the weight the f32 load gives (Q/K rows un-permuted alike).
+TEST(QuantMatmul, KeptGgufBlocksAreTheF32LoadsWeights) {
+    const char* cache = std::getenv("DIAGECG_CACHE");
+    const char* home = std::getenv("HOME");
+    const std::string path = (cache && *cache ? cache : std::string(home ? home : "") + "/.cache/diagecg") +
+                             "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
+    const auto f32 = load_model(path, parse_load_dtype("f32"));
+    const auto q = load_model(path, parse_load_dtype("native"));
+    std::map<std::string, torch::Tensor> want;
+    for (const auto& kv : f32.model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>()) want[kv.key()] = l->weight;
+    int64_t n = 0;
+    for (const auto& kv : q.model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>()) {
+            ASSERT_TRUE(l->qweight.defined()) << kv.key();
+            EXPECT_TRUE(torch::equal(dequantize_weight(l->qweight), want.at(kv.key()))) << kv.key();
+            ++n;
+        }
+    EXPECT_EQ(n, 30 * 7);
+    ASSERT_TRUE(q.model->tied_head_q.defined());
+    EXPECT_EQ(q.model->tied_head_q.type, GgmlType::kQ8_0);
+    EXPECT_TRUE(torch::equal(dequantize_weight(q.model->tied_head_q), f32.model->embed_tokens->weight));
+}
