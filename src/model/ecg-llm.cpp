@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "diagecg/data/prompt.h"
 #include "diagecg/llm/lora.h"
 #include "diagecg/train/llm-training.h"
 #include "diagecg/util/log.h"
@@ -75,6 +76,7 @@ std::vector<GenerateResult> EcgLlm::answer(const std::vector<std::vector<int64_t
     g.n_predict = n_predict;
     g.sampling.temperature = 0;   // greedy, as the paper evaluates
     g.allowed_ids = text_ids_;
+    if (const auto tpl = prompt_chat_template(*model_.tokenizer)) g.stop.push_back(tpl->end_of_turn());  // the answer's turn ends
     torch::NoGradGuard ng;
     return generate(model_.model, *model_.tokenizer, prompts, g, {}, stats);
 }

@@ -12,12 +12,26 @@
 //
 // Text segments are tokenized separately and concatenated with the ECG ids, so no SentencePiece merge can
 // cross a segment boundary. Only the target (answer text + EOS) carries loss.
+//
+// A backbone with a chat template it knows (llm/chat-template.h: ChatML/SmolLM2/Qwen2, Llama 3, Llama 2) gets
+// the same lines as one user turn instead, and the answer as the assistant's turn:
+//
+//   <template scaffolding> <task line> "\n" ["Background: ..." "\n"] ["Question: ..." "\n"] "ECG:\n"
+//   <|start_ecg|> e_1 .. e_P <|end_ecg|> ... <end of user turn> <assistant turn opened>
+//   --- prompt above; target below ---
+//   <answer text> <end of turn, e.g. <|im_end|>>         (what the template renders for the assistant's turn)
+//
+// The layout follows from the tokenizer alone (its chat_template), so stage 3 and inference agree. A template
+// diagecg does not know falls back to the plain layout with a warning. Question and patient text must not
+// contain special-token strings (they would be read as template markers): such text is refused.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "diagecg/llm/chat-template.h"
 #include "diagecg/llm/text-tokenizer.h"
 
 namespace diagecg {
@@ -42,11 +56,16 @@ struct TokenizedExample {
     int64_t n_prompt = 0;                       // ids[0, n_prompt) are the prompt; the rest carry loss
 };
 
-// The prompt ids (ending in "Answer:"/"Report:"). Throws std::invalid_argument for codes outside the
-// tokenizer's extended vocabulary or a QA prompt without a question.
+// The chat template the prompt builder wraps its turns in: the tokenizer's, when it has one diagecg knows.
+std::optional<ChatTemplate> prompt_chat_template(const TextTokenizer& tok);
+
+// The prompt ids (ending in "Answer:"/"Report:", or the opened assistant turn). Throws std::invalid_argument
+// for codes outside the tokenizer's extended vocabulary, a QA prompt without a question, or question/patient
+// text holding special-token strings.
 std::vector<int64_t> build_prompt(const TextTokenizer& tok, const PromptInput& in, const PromptOptions& opts = {});
 
-// Prompt + " " target + EOS, with n_prompt marking where the loss starts.
+// Prompt + " " target + EOS (chat: prompt + target + end of turn), with n_prompt marking where the loss starts.
+// Throws std::invalid_argument when the plain layout needs an EOS the tokenizer does not have.
 TokenizedExample build_example(const TextTokenizer& tok, const PromptInput& in, const std::string& target,
                                const PromptOptions& opts = {});
 
