@@ -5,7 +5,9 @@
 # question families (in_domain, --strict), and README's batch examples run verbatim.
 # usage: batch-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
 source "$(dirname "$0")/e2e-lib.sh"
-SRC=$(cd "$(dirname "$DATA")/.." && pwd)
+DATA=$(cd "$DATA" && pwd)   # absolute: some checks run from other directories
+ECG=$DATA/ecg
+SRC=$(cd "$DATA/../.." && pwd)
 MODEL=$SRC/models/diagecg
 B=$DATA/batch
 SHARED=$SRC/../shared/data
@@ -24,7 +26,7 @@ n=0
 while IFS= read -r line; do
   n=$((n + 1))
   printf 'diagecg() { "%s" -t 1 "$@"; }\ncd "%s"\n%s\n' "$BIN" "$R" "$line" >"$TMP/readme-$n.sh"
-  bash "$TMP/readme-$n.sh" 2>"$TMP/readme-$n.err"
+  bash "$TMP/readme-$n.sh" >"$TMP/readme-$n.out" 2>"$TMP/readme-$n.err"
   check "README example $n exits 0: $line" test $? -eq 0
 done <"$TMP/readme-lines"
 O=$R/out
@@ -123,7 +125,8 @@ cp "$B/qa-eval.jsonl" "$TMP/qe.jsonl" && sed -i "s#\.\./ecg/#$(realpath --relati
 (cd "$TMP/e2/x" && $D eval --task qa --data ../../qe.jsonl -o ../../qe-out.jsonl --batch-size 2 >/dev/null 2>"$TMP/qe.err")
 check "eval resumed from another cwd continues" grep -q "4 samples in shard 0/1, 2 done already, 2 to run" "$TMP/qe.err"
 check "eval resumed from another cwd: n = 4, not more" test "$(py "import json; print(json.load(open('$TMP/qe-out.jsonl.summary.json'))['n'])")" = "4"
-head -1 "$B/reports.jsonl" | sed "s#\.\./ecg/#$ECG/#" >"$TMP/rd.jsonl" && cat "$TMP/rd.jsonl" >>"$TMP/rd.jsonl"
+one=$(head -1 "$B/reports.jsonl" | sed "s#\.\./ecg/#$ECG/#")
+printf '%s\n%s\n' "$one" "$one" >"$TMP/rd.jsonl"
 $D eval --task report --data "$TMP/rd.jsonl" -o "$TMP/rd-out.jsonl" >/dev/null 2>&1
 check "eval keeps a repeated sample apart (n = 2, ids X and X#2)" test "$(py "
 import json

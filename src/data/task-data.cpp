@@ -71,6 +71,13 @@ void check_fields(const json& j, const std::string& where, const std::set<std::s
                                      join_names(known) + ")");
 }
 
+// Absolute, with symlinks resolved: the same file gives the same id from any cwd and through any link.
+std::string resolved_path(const fs::path& p) {
+    std::error_code ec;
+    const fs::path c = fs::weakly_canonical(fs::absolute(p), ec);
+    return (ec ? fs::absolute(p).lexically_normal() : c).string();
+}
+
 [[noreturn]] void fail(const std::string& where, const std::string& what) { throw std::runtime_error(where + ": " + what); }
 
 std::string get_string(const json& j, const std::string& key, const std::string& where) {
@@ -88,7 +95,7 @@ std::vector<std::string> get_records(const json& j, const std::string& f, const 
         for (const auto& r : list) {
             if (!r.is_string() || r.get<std::string>().empty()) fail(where, std::string("field \"") + key + "\" must hold record paths, got " + v.dump());
             const fs::path p(r.get<std::string>());
-            out.push_back(fs::absolute(p.is_absolute() ? p : fs::path(f).parent_path() / p).lexically_normal().string());
+            out.push_back(resolved_path(p.is_absolute() ? p : fs::path(f).parent_path() / p));
         }
     }
     return out;
@@ -135,7 +142,7 @@ std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std
             throw std::invalid_argument("records are given by ecg_id: an ECG directory is needed to find them (data.ecg_dir in a finetune config, --ecg-dir for eval)");
         if (index.empty()) index = index_ecg_records(ecg_dir);
         const auto it = index.find(id);
-        return it == index.end() ? "" : fs::absolute(it->second).lexically_normal().string();
+        return it == index.end() ? "" : resolved_path(it->second);
     };
     int64_t missing = 0;
     // A directory stands for the .json/.jsonl files in it (ECG-QA publishes each split as numbered chunks).
@@ -197,8 +204,8 @@ std::vector<TaskSample> read_task_samples(PromptTask task, const std::vector<std
             if (qa) {
                 const QuestionFamily* fam = match_question_family(s.question);
                 s.template_id = j.contains("template_id") ? j["template_id"].get<int>() : (fam ? fam->template_id : -1);
-                s.question_type = j.contains("question_type") ? get_string(j, "question_type", where) : (fam ? fam->question_type : "");
-                s.attribute_type = j.contains("attribute_type") ? get_string(j, "attribute_type", where) : (fam ? fam->attribute_type : "");
+                s.question_type = j.contains("question_type") ? get_string(j, "question_type", where) : (fam ? fam->question_type : "(no template)");
+                s.attribute_type = j.contains("attribute_type") ? get_string(j, "attribute_type", where) : (fam ? fam->attribute_type : "(no template)");
             }
             if (j.contains("id")) {
                 s.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();

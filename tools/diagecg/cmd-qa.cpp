@@ -121,8 +121,7 @@ void run_qa(const QaOptions& o) {
         if (!o.records.empty() || !o.question.empty())
             throw std::invalid_argument("--questions FILE names its own records and questions: give no RECORD or -q with it");
         for (auto& s : read_task_samples(PromptTask::kQa, {o.questions_file}, "", nullptr, true, /*require_targets=*/false)) {
-            BatchJob j{s.id, s.records, s.question};
-            for (auto& r : j.records) r = std::filesystem::weakly_canonical(r).string();
+            BatchJob j{s.id, s.records, s.question};   // records: absolute, links resolved (task-data.h)
             j.extra = domain_fields(s.question, s.records.size(), s.id + ": ");
             jobs.push_back(std::move(j));
         }
