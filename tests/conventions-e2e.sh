@@ -115,6 +115,55 @@ else
   echo "conventions-e2e: rsvg-convert not installed (scripts/setup.sh installs librsvg2-bin); PNG checks skipped" >&2
 fi
 
+# PEFT adapters: finetune writes adapter_config.json + adapter_model.safetensors beside adapter.json; --lora takes
+# either (a directory, or our PATH), and a directory with only PEFT's files gives the same text as ours
+(cd "$ROOT" && "$BIN" -t 1 pretrain --config configs/pretrain-tiny.json -o "$TMP/pre" --max-steps 4 >/dev/null 2>"$TMP/pre.err" &&
+  "$BIN" -t 1 finetune --config configs/finetune-report-tiny.json -m "$TMP/pre/model" -o "$TMP/ft" >/dev/null 2>"$TMP/ft.err")
+check "tiny pretrain + finetune exit 0" test $? -eq 0
+FT=$TMP/ft/model
+check "finetune writes ours and PEFT's files" test -s "$FT/adapter.json" -a -s "$FT/adapter.safetensors" -a -s "$FT/adapter_config.json" -a -s "$FT/adapter_model.safetensors"
+check "adapter_config.json is PEFT's LoRA config" python3 -c "
+import json, sys
+c = json.load(open('$FT/adapter_config.json')); o = json.load(open('$FT/adapter.json'))
+ok = (c['peft_type'] == 'LORA' and c['task_type'] == 'CAUSAL_LM' and c['r'] == o['r'] and c['lora_alpha'] == o['lora_alpha']
+      and c['target_modules'] == o['target_modules'] and c['bias'] == 'none' and c['base_model_name_or_path'] == o['base_model']
+      and c['modules_to_save'] == [t[:-len('.weight')] for t in o['extra_tensors']])
+sys.exit(0 if ok else 1)"
+check "adapter_model.safetensors has PEFT's tensor names" python3 -c "
+import json, struct, sys
+f = open('$FT/adapter_model.safetensors', 'rb'); n = struct.unpack('<Q', f.read(8))[0]
+names = [k for k in json.loads(f.read(n)) if k != '__metadata__']
+ok = 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight' in names and 'base_model.model.model.norm.weight' in names
+sys.exit(0 if ok and all(k.startswith('base_model.model.model.') for k in names) else 1)"
+mkdir -p "$TMP/peft-only" && cp "$FT/adapter_config.json" "$FT/adapter_model.safetensors" "$TMP/peft-only/"
+# first-step logits (raw f32): PEFT's files give ours exactly, and differ from the base model's
+gen_logits() {  # gen_logits OUT.f32 [generate args...]
+  local out=$1; shift
+  "$BIN" generate -m "$TMP/pre/model" "$@" -p "Once upon a time" -n 1 --temp 0 --logits-out "$out" >/dev/null
+}
+gen_logits "$TMP/l-ours.f32" --lora "$FT/adapter" 2>/dev/null
+gen_logits "$TMP/l-peft.f32" --lora "$TMP/peft-only" 2>"$TMP/g-peft.err"
+check "generate --lora PEFT_DIR exit 0" test $? -eq 0
+check "generate --lora PEFT_DIR logs the adapter" grep -q "applied LoRA adapter .*peft-only" "$TMP/g-peft.err"
+check "PEFT adapter gives the same logits as ours" cmp -s "$TMP/l-ours.f32" "$TMP/l-peft.f32"
+gen_logits "$TMP/l-base.f32" 2>/dev/null
+check "the adapter changes the logits (the comparison has teeth)" bash -c "test -s '$TMP/l-base.f32' && ! cmp -s '$TMP/l-base.f32' '$TMP/l-ours.f32'"
+gen_logits "$TMP/l-dir.f32" --lora "$FT" 2>/dev/null
+check "generate --lora RUN/model (a directory) reads ours" cmp -s "$TMP/l-ours.f32" "$TMP/l-dir.f32"
+"$BIN" lora merge --lora "$TMP/peft-only" -o "$TMP/merged" >/dev/null 2>"$TMP/merge.err"
+check "lora merge of a PEFT dir finds the base it records" test $? -eq 0 -a -s "$TMP/merged/model.safetensors"
+"$BIN" generate -m "$TMP/merged" -p "Once upon a time" -n 1 --temp 0 --logits-out "$TMP/l-merged.f32" >/dev/null 2>&1
+check "merged PEFT adapter gives the same logits (within 1e-4)" python3 -c "
+import struct, sys
+a, b = (open(f, 'rb').read() for f in ('$TMP/l-ours.f32', '$TMP/l-merged.f32'))
+x, y = struct.unpack(f'<{len(a)//4}f', a), struct.unpack(f'<{len(b)//4}f', b)
+sys.exit(0 if len(a) == len(b) > 0 and max(abs(p - q) for p, q in zip(x, y)) < 1e-4 else 1)"
+python3 -c "
+import json; c = json.load(open('$TMP/peft-only/adapter_config.json')); c['use_dora'] = True
+json.dump(c, open('$TMP/peft-only/adapter_config.json', 'w'))"
+"$BIN" generate -m "$TMP/pre/model" --lora "$TMP/peft-only" -p x -n 1 >/dev/null 2>"$TMP/dora.err"
+check "a DoRA adapter is refused by name (exit 1)" bash -c "test $? -eq 1 && grep -q '^diagecg: error: .*adapter_config.json: use_dora is true: DoRA adapters are not supported' '$TMP/dora.err'"
+
 # README and the docs cite only files in the repository: no REFERENCE file (it is not shipped; the paper is
 # cited as arXiv 2508.15338), and every relative markdown link resolves
 check "no REFERENCE file cited in README, docs or model cards" bash -c "! grep -rn 'REFERENCE' '$ROOT/README.md' '$ROOT/docs' '$ROOT/models' --include='*.md'"

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/peft-adapter.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/byte-reader.h"
 #include "diagecg/util/json-config.h"
@@ -132,20 +133,14 @@ void save_adapter(Llama& model, const LoraConfig& c, const std::vector<std::stri
     write_file_atomic(path + ".json", meta.dump(2) + "\n");
 }
 
-std::string adapter_base_model(const std::string& path_in) {
-    const std::string json_path = strip_ext(path_in) + ".json";
-    if (!fs::exists(json_path)) return "";
-    const auto j = nlohmann::json::parse(read_file_text(json_path), nullptr, false);
-    const std::string base = j.is_object() && j.contains("base_model") && j["base_model"].is_string() ? j["base_model"].get<std::string>() : "";
-    if (base.empty() || fs::path(base).is_absolute()) return base;
-    return (fs::path(json_path).parent_path() / base).lexically_normal().string();
-}
+namespace {
 
-void apply_adapter(Llama& model, const std::string& path_in, double scale) {
-    const std::string path = strip_ext(path_in);
+// Our pair: PATH.json {"format": "diagecg-lora", "r", "lora_alpha", "target_modules", "extra_tensors", ...}.
+AdapterSpec read_our_adapter(const std::string& path) {
     const std::string json_path = path + ".json", st_path = path + ".safetensors";
     if (!fs::exists(json_path) || !fs::exists(st_path))
-        throw std::runtime_error("LoRA adapter " + path + ": expected " + json_path + " and " + st_path);
+        throw std::runtime_error("LoRA adapter " + path + ": expected " + json_path + " and " + st_path +
+                                 " (or a directory with PEFT's adapter_config.json + adapter_model.safetensors)");
     nlohmann::json meta;
     try {
         meta = nlohmann::json::parse(read_file_text(json_path));
@@ -153,16 +148,66 @@ void apply_adapter(Llama& model, const std::string& path_in, double scale) {
         throw std::runtime_error(json_path + ": not valid JSON: " + e.what());
     }
     if (meta.value("format", "") != "diagecg-lora") throw std::runtime_error(json_path + ": not a diagecg LoRA adapter");
-    const int64_t r = meta.at("r").get<int64_t>();
-    const double alpha = meta.at("lora_alpha").get<double>();
-    if (meta.value("vocab_size", model->config().vocab_size) != model->config().vocab_size)
-        throw std::runtime_error(path + ": adapter was trained on a model with vocab_size " +
-                                 std::to_string(meta.value("vocab_size", int64_t{0})) + ", this model has " +
-                                 std::to_string(model->config().vocab_size));
-    std::vector<std::string> targets;
-    for (const auto& t : meta.at("target_modules")) targets.push_back(t.get<std::string>());
+    AdapterSpec s;
+    s.path = path;
+    s.safetensors_path = st_path;
+    s.r = meta.at("r").get<int64_t>();
+    s.scaling = meta.at("lora_alpha").get<double>() / static_cast<double>(s.r);
+    for (const auto& t : meta.at("target_modules")) s.targets.push_back(t.get<std::string>());
+    for (const auto& t : meta.value("extra_tensors", nlohmann::json::array())) s.whole_tensors.push_back(t.get<std::string>());
+    s.vocab_size = meta.value("vocab_size", int64_t{-1});
+    s.base_model = meta.value("base_model", "");
+    return s;
+}
 
-    const SafetensorsFile file(st_path);
+// "layers.3.self_attn.q_proj" -> 3
+int64_t layer_index(const std::string& module) {
+    return std::stoll(module.substr(7, module.find('.', 7) - 7));
+}
+
+}  // namespace
+
+AdapterSpec read_adapter_spec(const std::string& path_in) {
+    const fs::path p(path_in);
+    if (fs::is_directory(p)) {
+        if (fs::exists(p / "adapter.json")) return read_our_adapter((p / "adapter").string());
+        if (is_peft_adapter_dir(p.string())) return read_peft_adapter(p.string());
+        throw std::runtime_error("LoRA adapter " + path_in + ": the directory holds neither adapter.json (diagecg) nor "
+                                 "adapter_config.json + adapter_model.safetensors (PEFT)");
+    }
+    if (p.filename() == "adapter_config.json" || p.filename() == "adapter_model.safetensors")
+        return read_peft_adapter(p.parent_path().empty() ? "." : p.parent_path().string());
+    return read_our_adapter(strip_ext(path_in));
+}
+
+std::string adapter_base_model(const std::string& path_in) {
+    AdapterSpec s;
+    try {
+        s = read_adapter_spec(path_in);
+    } catch (const std::exception&) {
+        return "";   // no readable adapter: nothing recorded (apply_adapter reports the problem)
+    }
+    if (s.base_model.empty() || fs::path(s.base_model).is_absolute()) return s.base_model;
+    return (fs::path(s.safetensors_path).parent_path() / s.base_model).lexically_normal().string();
+}
+
+void apply_adapter(Llama& model, const std::string& path, double scale) { apply_adapter(model, read_adapter_spec(path), scale); }
+
+void apply_adapter(Llama& model, const AdapterSpec& spec, double scale) {
+    const std::string& path = spec.path;
+    const int64_t r = spec.r;
+    if (r <= 0) throw std::runtime_error(path + ": LoRA rank r must be > 0, got " + std::to_string(r));
+    if (spec.vocab_size >= 0 && spec.vocab_size != model->config().vocab_size)
+        throw std::runtime_error(path + ": adapter was trained on a model with vocab_size " + std::to_string(spec.vocab_size) +
+                                 ", this model has " + std::to_string(model->config().vocab_size));
+    for (const auto& t : spec.targets)
+        if (!kKnownTargets.count(t))
+            throw std::runtime_error(path + ": target module '" + t +
+                                     "' is not a Llama projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+    const std::set<int64_t> layers(spec.layers.begin(), spec.layers.end());
+
+    const SafetensorsFile file(spec.safetensors_path);
+    const std::string& st_path = spec.safetensors_path;
     std::vector<std::string> problems;
     std::set<std::string> used;
     auto read = [&](const std::string& name, c10::IntArrayRef shape) -> torch::Tensor {
@@ -191,23 +236,25 @@ void apply_adapter(Llama& model, const std::string& path_in, double scale) {
     };
     torch::NoGradGuard ng;
     std::vector<std::pair<LinearImpl*, torch::Tensor>> deltas;
-    for (const auto& [name, lin] : target_layers(model, targets)) {
+    for (const auto& [name, lin] : target_layers(model, spec.targets)) {
+        if (!layers.empty() && !layers.count(layer_index(name))) continue;
         const auto a = read(peft_name(name, "lora_A"), {r, lin->weight.size(1)});
         const auto b = read(peft_name(name, "lora_B"), {lin->weight.size(0), r});
-        if (a.defined() && b.defined()) deltas.emplace_back(lin, b.matmul(a) * (alpha / static_cast<double>(r) * scale));
+        if (a.defined() && b.defined()) deltas.emplace_back(lin, b.matmul(a) * (spec.scaling * scale));
     }
     auto params = model->named_parameters(true);
     std::vector<std::pair<torch::Tensor, torch::Tensor>> whole;
-    for (const auto& hf : meta.value("extra_tensors", nlohmann::json::array())) {
-        const std::string hf_name = hf.get<std::string>();
+    for (const auto& file_name : spec.whole_tensors) {
+        const std::string hf_name = file_name.substr(spec.whole_prefix.size());
         torch::Tensor* target = nullptr;
         for (auto& kv : params)
             if (kv.key().find("lora_") == std::string::npos && hf_tensor_name(kv.key()) == hf_name) target = &kv.value();
         if (!target) {
-            problems.push_back("tensor '" + hf_name + "' matches no parameter of the model");
+            problems.push_back("tensor '" + file_name + "' matches no parameter of the model");
+            used.insert(file_name);
             continue;
         }
-        const auto t = read(hf_name, target->sizes());
+        const auto t = read(file_name, target->sizes());
         if (t.defined()) whole.emplace_back(*target, t);
     }
     for (const auto& info : file.tensors())
@@ -220,8 +267,8 @@ void apply_adapter(Llama& model, const std::string& path_in, double scale) {
     for (auto& [lin, delta] : deltas)
         lin->weight.copy_((lin->weight.to(torch::kFloat) + delta.to(lin->weight.device())).to(lin->weight.scalar_type()));
     for (auto& [dst, src] : whole) dst.copy_(src.to(dst.device(), dst.scalar_type()));
-    log::info("applied LoRA adapter {} (r {}, alpha {}, scale {}) to {} projections, {} whole tensors", path, r, alpha,
-              scale, deltas.size(), whole.size());
+    log::info("applied LoRA adapter {} (r {}, scaling {}, scale {}) to {} projections, {} whole tensors", path, r,
+              spec.scaling, scale, deltas.size(), whole.size());
 }
 
 std::pair<std::string, double> parse_lora_arg(const std::string& arg) {

@@ -15,6 +15,7 @@
 #include "diagecg/data/text-corpus.h"
 #include "diagecg/ecg/record-set.h"
 #include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/peft-adapter.h"
 #include "diagecg/tokenizer/ecg-token-cache.h"
 #include "diagecg/train/distributed.h"
 #include "diagecg/util/atomic-file.h"
@@ -261,6 +262,8 @@ public:
         meta["base_model"] = fs::absolute(base_dir_).lexically_normal().string();
         meta["task"] = c_.task;
         write_file_atomic((fs::path(dir) / "adapter.json").string(), meta.dump(2) + "\n");
+        // The same adapter in Hugging Face PEFT's layout (adapter_config.json + adapter_model.safetensors)
+        export_peft_adapter((fs::path(dir) / "adapter").string(), dir);
     }
 
 private:

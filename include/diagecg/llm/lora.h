@@ -1,4 +1,4 @@
-// LoRA adapters on the Llama projections (REFERENCE.md section 5: r 64, alpha 16, dropout 0.05 on q, k, v, o,
+// LoRA adapters on the Llama projections (the paper's stage 3: r 64, alpha 16, dropout 0.05 on q, k, v, o,
 // gate, up, down). An adapter file pair is the unit users keep and share:
 //   NAME.safetensors   lora_A / lora_B per adapted layer, PEFT's tensor names
 //                      ("base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"), plus any other
@@ -6,7 +6,8 @@
 //   NAME.json          {"format": "diagecg-lora", "r", "lora_alpha", "lora_dropout", "target_modules",
 //                       "base_vocab_size", "extra_tensors": [...]}
 // Applying an adapter with a scale s adds s * (alpha / r) * B A to each target weight; whole tensors (norms,
-// embeddings) replace the model's and are not scaled.
+// embeddings) replace the model's and are not scaled. Hugging Face PEFT's layout (adapter_config.json +
+// adapter_model.safetensors) is read and written too: peft-adapter.h.
 #pragma once
 
 #include <cstdint>
@@ -40,12 +41,31 @@ void merge_lora(Llama& model);
 // model parameters named in `extra` (our parameter names, e.g. "norm.weight") stored whole.
 void save_adapter(Llama& model, const LoraConfig& c, const std::vector<std::string>& extra, const std::string& path);
 
-// Reads an adapter (PATH, PATH.json or PATH.safetensors) and applies it to `model` with `scale` (see the top
-// comment). Every missing/unexpected/mis-shaped tensor is reported at once.
-void apply_adapter(Llama& model, const std::string& path, double scale);
+// What an adapter holds, whichever layout it was read from (ours, or PEFT's: peft-adapter.h).
+struct AdapterSpec {
+    std::string path;                          // for messages and the log
+    std::string safetensors_path;
+    int64_t r = 0;
+    double scaling = 0;                        // delta W = scaling * B A (alpha / r; alpha / sqrt(r) with rsLoRA)
+    std::vector<std::string> targets;          // projection names (q_proj, ...)
+    std::vector<int64_t> layers;               // adapted layer indices; empty = every layer
+    std::vector<std::string> whole_tensors;    // file tensor names stored whole: whole_prefix + HF tensor name
+    std::string whole_prefix;                  // "" (ours) or "base_model.model." (PEFT)
+    int64_t vocab_size = -1;                   // of the model it was trained on; -1 = not recorded
+    std::string base_model;                    // as recorded (resolved by adapter_base_model), may be ""
+};
 
-// The base model an adapter records (PATH.json "base_model"; a relative path is taken from the adapter's
-// directory, so a bundle of base model and adapters can move), or "" when it records none.
+// Reads what an adapter argument names: PATH (our pair, PATH.json or PATH.safetensors), or a directory holding
+// adapter.json (ours) or adapter_config.json + adapter_model.safetensors (PEFT), or one of PEFT's two files.
+AdapterSpec read_adapter_spec(const std::string& path);
+
+// Reads an adapter (as read_adapter_spec) and applies it to `model` with `scale` (see the top comment). Every
+// missing/unexpected/mis-shaped tensor is reported at once.
+void apply_adapter(Llama& model, const std::string& path, double scale);
+void apply_adapter(Llama& model, const AdapterSpec& spec, double scale);
+
+// The base model an adapter records (our "base_model", PEFT's "base_model_name_or_path"; a relative path is taken
+// from the adapter's directory, so a bundle of base model and adapters can move), or "" when it records none.
 std::string adapter_base_model(const std::string& path);
 
 // "FILE" or "FILE:SCALE" (the --lora flag) -> {file, scale}.
