@@ -21,7 +21,7 @@ jl() { python3 -c "import json,sys; L=[json.loads(l) for l in open(sys.argv[1]) 
 R=$TMP/readme
 mkdir -p "$R/out" && ln -s "$SRC/tests" "$R/tests" && ln -s "$SRC/models" "$R/models"
 sed -n '/<!-- batch-e2e:begin/,/<!-- batch-e2e:end/p' "$SRC/README.md" | grep '^diagecg ' >"$TMP/readme-lines"
-check "README has the 6 batch examples" test "$(lines "$TMP/readme-lines")" -eq 6
+check "README has the 7 batch examples" test "$(lines "$TMP/readme-lines")" -eq 7
 n=0
 while IFS= read -r line; do
   n=$((n + 1))
@@ -45,6 +45,8 @@ check "qa --questions: exactly the 3 free questions are out of domain" test "$(j
 check "qa --questions: a warning per out-of-domain question" test "$(grep -c 'matches no question family' "$TMP/readme-4.err")" -eq 3
 check "eval qa on minimal JSONL: 4 scored, rows carry records" test "$(jl "$O/qa-eval.jsonl" "[len(L) - 1, all(j['records'][0].startswith('/') for j in L[1:])]")" = "[4, True]"
 check "eval report on minimal JSONL: n = 2" test "$(py "import json; print(json.load(open('$O/report-eval.jsonl.summary.json'))['n'])")" = "2"
+
+check "README --all-windows: the 38.4 s record as 3 windows of 10 s" test "$(jl "$O/s0010-windows.jsonl" "[(j['id'].rsplit('/', 1)[1], j['window']['start_s'], j['window']['duration_s'], j['window']['record_duration_s']) for j in L]")" = "[('s0010_re.hea@0s', 0.0, 10.0, 38.4), ('s0010_re.hea@10s', 10.0, 10.0, 38.4), ('s0010_re.hea@20s', 20.0, 10.0, 38.4)]"
 
 # --- single-record forms print what they always printed; the batch path gives the same text ---
 $D report "$ECG/00318.hea" >"$TMP/single.txt" 2>/dev/null
@@ -133,6 +135,30 @@ import json
 s = json.load(open('$TMP/rd-out.jsonl.summary.json'))
 ids = sorted(json.loads(l)['id'].rsplit('/', 1)[1] for l in open('$TMP/rd-out.jsonl') if 'id' in json.loads(l))
 print(s['n'], ids)")" = "2 ['HR06000.hea', 'HR06000.hea#2']"
+
+# --- inference-time preprocessing: the model's own by default, flags over it, windows said on stderr and in JSON ---
+$D report "$ECG/s0010_re.hea" >"$TMP/long.txt" 2>"$TMP/long.err"
+check "a 38.4 s record: the report alone on stdout" test "$(wc -l <"$TMP/long.txt")" -eq 1
+check "a 38.4 s record: stderr says which 10 s were read" grep -q "s0010_re: the record is 38.4 s long and the model reads 10 s: it read 0.0-10.0 s" "$TMP/long.err"
+$D report "$ECG/s0010_re.hea" --window 20:10 --json >"$TMP/w20.json" 2>"$TMP/w20.err"
+check "--window 20:10: the JSON says so" test "$(py "import json; w = json.load(open('$TMP/w20.json'))['window']; print(w['start_s'], w['duration_s'], w['record_duration_s'])")" = "20.0 10.0 38.4"
+check "--window 20:10: stderr says so, no warning" bash -c "grep -q 's0010_re: read 20.0-30.0 s of 38.4 s' '$TMP/w20.err' && ! grep -q 'it read 0.0-10.0' '$TMP/w20.err'"
+check "--length-policy error refuses the 38.4 s record" bash -c "'$BIN' -t 1 report '$ECG/s0010_re.hea' --length-policy error 2>&1 | grep -q 'needs exactly 10 s'"
+check "--length-policy error with a 10 s --window reads it" bash -c "'$BIN' -t 1 report '$ECG/s0010_re.hea' --length-policy error --window 5:10 >/dev/null 2>&1"
+check "--window past the end is one clear error" bash -c "'$BIN' -t 1 report '$ECG/s0010_re.hea' --window 40:10 2>&1 | grep -q '^diagecg: error: .*s0010_re: the window starts at 40 s but the record is 38.400 s long'"
+check "--window needs START:DURATION" bash -c "'$BIN' -t 1 report '$ECG/00318.hea' --window 10-20 2>&1 | grep -q 'window must be START:DURATION'"
+echo '{"bandpas": true}' >"$TMP/ptypo.json"
+check "--config typo named" bash -c "'$BIN' -t 1 report '$ECG/00318.hea' --config '$TMP/ptypo.json' 2>&1 | grep -q 'bandpas'"
+$D report "$ECG/00318.hea" --token-cache "$TMP/tc" >/dev/null 2>"$TMP/tc1.err"
+$D report "$ECG/00318.hea" --token-cache "$TMP/tc" >/dev/null 2>"$TMP/tc2.err"
+$D report "$ECG/00318.hea" --token-cache "$TMP/tc" --bandpass --notch 50 >/dev/null 2>"$TMP/tc3.err"
+check "flags reach the tokenizer: cached codes reused, other preprocessing tokenized anew" bash -c "grep -q 'tokenizing 1 ECGs not in the token cache' '$TMP/tc1.err' && ! grep -q 'tokenizing' '$TMP/tc2.err' && grep -q 'tokenizing 1 ECGs not in the token cache' '$TMP/tc3.err'"
+$D report "$B/records.txt" -o "$TMP/bp.jsonl" --bandpass >/dev/null 2>&1
+$D report "$B/records.txt" -o "$TMP/bp.jsonl" >/dev/null 2>"$TMP/bp.err"; rc=$?
+check "resume without the --bandpass of the first run is refused" bash -c "test $rc -eq 1 && grep -q 'option preprocess' '$TMP/bp.err'"
+$D eval --task report --data "$B/reports.jsonl" -o "$TMP/ev-bp.jsonl" --bandpass --length-policy center >/dev/null 2>&1; rc=$?
+check "eval takes the preprocessing flags (exit 0)" test $rc -eq 0
+check "eval records them in its header" test "$(head -1 "$TMP/ev-bp.jsonl" | python3 -c 'import json,sys; p=json.load(sys.stdin)["options"]["preprocess"]; print(p["bandpass"], p["length_policy"])')" = "True center"
 
 # --- the issue's acceptance run: 50 raw CinC-2021 records, one model load, kill -9, resume ---
 if [ -d "$SHARED/raw/cinc2021" ]; then

@@ -4,7 +4,7 @@
 //   3. resample to cfg.sample_rate_hz (polyphase Kaiser sinc, resample.h)
 //   4. optional zero-phase filters: 0.5 Hz high-pass + 40 Hz low-pass (2nd-order Butterworth, run
 //      forward and backward: 4th-order magnitude, -6 dB at the corners), powerline notch (Q = 30)
-//   5. crop or zero-pad to duration_s by the length policy
+//   5. crop or zero-pad to duration_s by the length policy (inside [window_start_s, + window_duration_s) if set)
 //   6. per-lead z-normalisation (population std) over the recorded part; flat leads become zeros
 #include "diagecg/ecg/ecg-preprocess.h"
 
@@ -113,6 +113,7 @@ void validate(const PreprocessConfig& cfg) {
                                                 cfg.notch_hz, cfg.sample_rate_hz));
     if (!(cfg.max_gap_s >= 0)) throw std::invalid_argument("preprocess: max_gap_s must be >= 0");
     if (!(cfg.flat_std >= 0)) throw std::invalid_argument("preprocess: flat_std must be >= 0");
+    if (!(cfg.window_duration_s >= 0)) throw std::invalid_argument("preprocess: window_duration_s must be >= 0");
 }
 
 PreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const std::string& path) {
@@ -133,6 +134,8 @@ PreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const std:
     o.get("notch_hz", c.notch_hz);
     o.get("flat_std", c.flat_std);
     o.get("normalize", c.normalize);
+    o.get("window_start_s", c.window_start_s);
+    o.get("window_duration_s", c.window_duration_s);
     o.finish();
     validate(c);
     return c;
@@ -143,7 +146,47 @@ nlohmann::json preprocess_config_to_json(const PreprocessConfig& c) {
                        : c.length_policy == LengthPolicy::kStart  ? "start" : "error";
     return {{"sample_rate_hz", c.sample_rate_hz}, {"duration_s", c.duration_s}, {"length_policy", policy},
             {"max_gap_s", c.max_gap_s}, {"bandpass", c.bandpass}, {"notch_hz", c.notch_hz},
-            {"flat_std", c.flat_std}, {"normalize", c.normalize}};
+            {"flat_std", c.flat_std}, {"normalize", c.normalize}, {"window_start_s", c.window_start_s},
+            {"window_duration_s", c.window_duration_s}};
+}
+
+namespace {
+
+// [first, first + len) of n samples is read, placed at pad_front of the target length.
+struct Span {
+    int64_t first = 0, len = 0, pad_front = 0, target = 0, w0 = 0, wn = 0;
+};
+
+Span model_span(const PreprocessConfig& cfg, int64_t n, const std::string& name) {
+    Span sp;
+    sp.target = std::llround(cfg.duration_s * cfg.sample_rate_hz);
+    sp.wn = n;
+    if (cfg.window_start_s >= 0) {
+        sp.w0 = std::llround(cfg.window_start_s * cfg.sample_rate_hz);
+        if (sp.w0 >= n)
+            throw std::invalid_argument(fmt::format("record {}: the window starts at {:g} s but the record is {:.3f} s long", name,
+                                                    cfg.window_start_s, n / cfg.sample_rate_hz));
+        const double dur = cfg.window_duration_s > 0 ? cfg.window_duration_s : cfg.duration_s;
+        sp.wn = std::min<int64_t>(n - sp.w0, std::llround(dur * cfg.sample_rate_hz));
+    }
+    if (sp.wn != sp.target && cfg.length_policy == LengthPolicy::kError)
+        throw std::invalid_argument(
+            fmt::format("record {} is {:.3f} s long{}; the model needs exactly {:g} s (length policy \"error\")", name,
+                        sp.wn / cfg.sample_rate_hz, cfg.window_start_s >= 0 ? " in the window" : "", cfg.duration_s));
+    const bool centre = cfg.length_policy == LengthPolicy::kCenter;
+    sp.first = sp.w0 + (sp.wn > sp.target && centre ? (sp.wn - sp.target) / 2 : 0);
+    sp.len = std::min(sp.wn, sp.target);
+    sp.pad_front = sp.wn < sp.target && centre ? (sp.target - sp.wn) / 2 : 0;
+    return sp;
+}
+
+}  // namespace
+
+ModelWindow model_window(const PreprocessConfig& cfg, int64_t n_samples, const std::string& record_name) {
+    validate(cfg);
+    const Span sp = model_span(cfg, n_samples, record_name);
+    const double fs = cfg.sample_rate_hz;
+    return {sp.first / fs, sp.len / fs, n_samples / fs, sp.len < n_samples};
 }
 
 PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
@@ -169,14 +212,8 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
     const int64_t n = static_cast<int64_t>(leads[0].size());
 
     // The model window: [begin, begin + len) of the resampled signal, placed at pad_front of `target` samples.
-    const int64_t target = std::llround(cfg.duration_s * cfg.sample_rate_hz);
-    if (n != target && cfg.length_policy == LengthPolicy::kError)
-        throw std::invalid_argument(
-            fmt::format("record {} is {:.3f} s long; the model needs exactly {:g} s (length policy \"error\")", r.name,
-                        n / cfg.sample_rate_hz, cfg.duration_s));
-    const int64_t begin = n > target && cfg.length_policy == LengthPolicy::kCenter ? (n - target) / 2 : 0;
-    const int64_t len = std::min(n, target);
-    const int64_t pad_front = n < target && cfg.length_policy == LengthPolicy::kCenter ? (target - n) / 2 : 0;
+    const Span sp = model_span(cfg, n, r.name);
+    const int64_t target = sp.target, begin = sp.first, len = sp.len, pad_front = sp.pad_front;
 
     // Quality of what the model will see, before filters and normalisation (signal-quality.h).
     std::vector<const float*> window;
@@ -198,11 +235,14 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
     }
 
     // crop (before normalising, so statistics describe what the model sees)
-    if (n > target)
-        out.notes.push_back(fmt::format("cropped {:.2f} s to {:g} s ({})", n / cfg.sample_rate_hz, cfg.duration_s,
+    if (cfg.window_start_s >= 0)
+        out.notes.push_back(fmt::format("window {:.2f}-{:.2f} s of {:.2f} s", sp.w0 / cfg.sample_rate_hz,
+                                        (sp.w0 + sp.wn) / cfg.sample_rate_hz, n / cfg.sample_rate_hz));
+    if (sp.wn > target)
+        out.notes.push_back(fmt::format("cropped {:.2f} s to {:g} s ({})", sp.wn / cfg.sample_rate_hz, cfg.duration_s,
                                         cfg.length_policy == LengthPolicy::kCenter ? "centre" : "start"));
-    if (n < target)
-        out.notes.push_back(fmt::format("padded {:.2f} s to {:g} s with zeros ({})", n / cfg.sample_rate_hz,
+    if (sp.wn < target)
+        out.notes.push_back(fmt::format("padded {:.2f} s to {:g} s with zeros ({})", sp.wn / cfg.sample_rate_hz,
                                         cfg.duration_s,
                                         cfg.length_policy == LengthPolicy::kCenter ? "both ends" : "at the end"));
 

@@ -13,19 +13,34 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
                            const std::function<void(std::vector<BatchAnswer>&)>& on_batch) {
     if (opts.batch_size < 1) throw std::invalid_argument("batch size must be >= 1");
     BatchRun run;
-    // Every ECG is tokenized once, however many items share it.
-    std::vector<std::string> paths;
-    for (const auto& it : items) paths.insert(paths.end(), it.records.begin(), it.records.end());
-    std::sort(paths.begin(), paths.end());
-    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-    std::vector<std::pair<std::string, std::string>> failed;
-    std::vector<SignalQuality> quality;
-    const auto codes = paths.empty() ? std::vector<std::vector<int64_t>>{} : llm.codes(paths, &failed, opts.input, &quality);
-    std::map<std::string, size_t> slot;
-    for (size_t i = 0; i < paths.size(); ++i)
-        if (!codes[i].empty()) slot[paths[i]] = i;
-    std::map<std::string, std::string> why_failed(failed.begin(), failed.end());
-    for (const auto& [p, why] : failed) log::warn("record {} cannot be read ({}): its samples are skipped", p, why);
+    // Every ECG is tokenized once per preprocessing, however many items share it. Keys: "<config>\n<path>".
+    auto config_key = [](const BatchItem& it) { return it.preprocess ? preprocess_config_to_json(*it.preprocess).dump() : std::string(); };
+    std::map<std::string, std::pair<const PreprocessConfig*, std::vector<std::string>>> groups;
+    for (const auto& it : items) {
+        auto& g = groups[config_key(it)];
+        g.first = it.preprocess ? &*it.preprocess : nullptr;
+        g.second.insert(g.second.end(), it.records.begin(), it.records.end());
+    }
+    std::map<std::string, std::vector<int64_t>> codes;
+    std::map<std::string, SignalQuality> quality;
+    std::map<std::string, std::string> why_failed;   // by path
+    for (auto& [key, g] : groups) {
+        auto& paths = g.second;
+        std::sort(paths.begin(), paths.end());
+        paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+        std::vector<std::pair<std::string, std::string>> failed;
+        std::vector<SignalQuality> q;
+        auto c = llm.codes(paths, &failed, opts.input, &q, g.first);
+        for (size_t i = 0; i < paths.size(); ++i) {
+            if (c[i].empty()) continue;
+            codes[key + "\n" + paths[i]] = std::move(c[i]);
+            quality[key + "\n" + paths[i]] = q[i];
+        }
+        for (const auto& [p, why] : failed) {
+            log::warn("record {} cannot be read ({}): its samples are skipped", p, why);
+            why_failed[key + "\n" + p] = why;
+        }
+    }
 
     struct Prompt {
         size_t index;
@@ -42,15 +57,15 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
         in.patient = item.patient;
         std::string missing;
         for (const auto& r : item.records) {
-            const auto it = slot.find(r);
-            if (it == slot.end()) {
+            const auto it = codes.find(config_key(item) + "\n" + r);
+            if (it == codes.end()) {
                 missing = r;
                 break;
             }
-            in.ecgs.push_back(codes[it->second]);
+            in.ecgs.push_back(it->second);
         }
         if (!missing.empty()) {
-            const auto w = why_failed.find(missing);
+            const auto w = why_failed.find(config_key(item) + "\n" + missing);
             run.skipped.push_back({i, "record " + missing + " cannot be read (" + (w == why_failed.end() ? "not tokenized" : w->second) + ")"});
             continue;
         }
@@ -79,7 +94,7 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
             BatchAnswer a;
             a.index = prompts[i].index;
             a.result = std::move(results[i - b0]);
-            for (const auto& r : items[a.index].records) a.quality.push_back(quality[slot.at(r)]);
+            for (const auto& r : items[a.index].records) a.quality.push_back(quality.at(config_key(items[a.index]) + "\n" + r));
             answers.push_back(std::move(a));
         }
         on_batch(answers);

@@ -57,8 +57,9 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
 
 std::vector<std::vector<int64_t>> EcgLlm::codes(const std::vector<std::string>& paths,
                                                 std::vector<std::pair<std::string, std::string>>* failed,
-                                                const RecordInput& input, std::vector<SignalQuality>* quality) {
-    return cache_->codes(paths, failed, 16, input, quality);
+                                                const RecordInput& input, std::vector<SignalQuality>* quality,
+                                                const PreprocessConfig* preprocess) {
+    return cache_->codes(paths, failed, 16, input, quality, preprocess);
 }
 
 std::vector<GenerateResult> EcgLlm::answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,

@@ -147,7 +147,8 @@ void EcgTokenCache::save() const {
 std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::string>& paths,
                                                        std::vector<std::pair<std::string, std::string>>* failed,
                                                        int64_t batch, const RecordInput& input,
-                                                       std::vector<SignalQuality>* quality) {
+                                                       std::vector<SignalQuality>* quality,
+                                                       const PreprocessConfig* preprocess) {
     if (batch <= 0) throw std::invalid_argument("token cache: batch must be > 0");
     // Entries are keyed by absolute path, plus the reader options when a record needed them (CSV/NPY).
     const ReadOptions& ro = input.read;
@@ -156,6 +157,10 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
         tag = fmt::format("\t{}|{}|{}", ro.sample_rate_hz ? fmt::format("{}", *ro.sample_rate_hz) : "", ro.units, ro.layout);
         for (const auto& l : ro.lead_names) tag += "|" + l;
     }
+    // ... and the preprocessing, when it is not the tokenizer's own.
+    const PreprocessConfig& prep = preprocess ? *preprocess : model_.preprocess;
+    if (preprocess_config_to_json(prep) != preprocess_config_to_json(model_.preprocess))
+        tag += "\tpreprocess " + preprocess_config_to_json(prep).dump();
     std::vector<std::string> keys(paths.size());
     std::map<std::string, std::string> todo;   // key -> absolute path
     for (size_t i = 0; i < paths.size(); ++i) {
@@ -181,7 +186,7 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
                 chunk.push_back(work[i].second);
                 key_of[work[i].second] = work[i].first;
             }
-            const EcgTensor t = load_ecg_tensor(chunk, model_.preprocess, input, model_.net->config().n_samples);
+            const EcgTensor t = load_ecg_tensor(chunk, prep, input, model_.net->config().n_samples);
             for (const auto& [p, why] : t.failed) bad[key_of[p]] = why;
             if (t.paths.empty()) continue;
             const auto c = model_.net->encode(t.x).codes.to(torch::kCPU, torch::kLong).contiguous();

@@ -2,9 +2,11 @@
 // one JSON line per sample to stdout or to -o FILE (appended and synced batch by batch; a re-run with the same
 // -o skips the ids already there, so a run killed at any moment loses and repeats nothing), progress with ETA
 // on stderr. The run's settings are saved beside -o as FILE.run.json; a resume with other settings is refused.
+// Each line says which part of each record the model read ("window").
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,7 @@ struct BatchJob {
     std::vector<std::string> records;   // absolute paths
     std::string question;               // qa
     nlohmann::json extra = nlohmann::json::object();   // more fields for its output line (in_domain, ...)
+    std::optional<PreprocessConfig> preprocess;         // set by run_batch (flags, windows)
 };
 
 // Record arguments (files, directories, list files, globs) -> one job per record, id = the record's resolved
@@ -40,7 +43,8 @@ std::vector<BatchJob> record_jobs(const std::vector<std::string>& args, const st
 // single-answer form of report/qa.
 bool plain_records(const std::vector<std::string>& args, size_t max_records);
 
+// Loads the model once, expands --all-windows (ids RECORD@STARTs), skips the ids already in -o, answers the rest.
 void run_batch(PromptTask task, const std::vector<BatchJob>& jobs, const ModelFlags& model, const PatientFlags& patient,
-               const ReadFlags& read, bool no_patient, int64_t n_predict, const BatchFlags& flags);
+               const ReadFlags& read, const InputWindowFlags& window, bool no_patient, int64_t n_predict, const BatchFlags& flags);
 
 }  // namespace diagecg::cli

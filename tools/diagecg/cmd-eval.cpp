@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -31,6 +32,7 @@ namespace {
 struct EvalOptions {
     ModelFlags model;
     ReadFlags read;
+    InputWindowFlags window;
     std::vector<std::string> data;
     std::string out;
     std::string task = "qa";
@@ -66,7 +68,8 @@ nlohmann::json eval_provenance(const EvalOptions& o, PromptTask task) {
                          {"ecg_dir", o.ecg_dir.empty() ? "" : abs_path(o.ecg_dir)},
                          {"ptbxl_database", o.ptbxl_database.empty() ? "" : abs_path(o.ptbxl_database)},
                          {"dtype", o.model.dtype}, {"sample_rate", o.read.sample_rate_hz}, {"leads", o.read.leads},
-                         {"units", o.read.units}, {"layout", o.read.layout}, {"allow_poor_signal", o.read.allow_poor_signal}}}};
+                         {"units", o.read.units}, {"layout", o.read.layout}, {"allow_poor_signal", o.read.allow_poor_signal},
+                         {"preprocess", o.window.settings()}}}};
 }
 
 // The first field in which two provenance records differ ("" when equal).
@@ -182,9 +185,11 @@ void run_eval(const EvalOptions& o) {
         if (!o.ptbxl_database.empty()) meta = read_ptbxl_database(o.ptbxl_database);
         std::unique_ptr<WordNet> wn;
         if (task == PromptTask::kReport) wn = std::make_unique<WordNet>();
+        std::optional<PreprocessConfig> prep;   // unset: the model's recorded preprocessing
+        if (o.window.any()) prep = o.window.resolve(llm.preprocess());
         std::vector<BatchItem> items;
         for (const auto* s : todo) {
-            BatchItem it{s->records, s->question, s->patient};
+            BatchItem it{s->records, s->question, s->patient, prep};
             if (it.patient.empty() && !s->ecg_ids.empty())
                 if (const auto m = meta.find(s->ecg_ids[0]); m != meta.end()) it.patient = patient_features_text(m->second);
             items.push_back(std::move(it));
@@ -247,6 +252,7 @@ void add_eval(CLI::App& app, RunFn& run) {
     auto* sub = app.add_subcommand("eval", "Run a dataset (ECG-QA JSON or report JSONL) through a model and score it");
     o->model.add(sub);
     add_read_options(sub, o->read);
+    o->window.add(sub, false);
     sub->add_option("--data", o->data, "QA or report data, JSON array or JSONL (README: input data); directories stand for their files");
     sub->add_option("-o,--out", o->out, "predictions JSONL (appended; re-running skips finished samples); summary in OUT.summary.json")
         ->required();

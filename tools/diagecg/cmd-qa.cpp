@@ -20,23 +20,27 @@
 namespace diagecg::cli {
 
 SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,
-                        const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient) {
+                        const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient,
+                        const InputWindowFlags* window) {
     const EcgRecord header = read_ecg(records.at(0), read.options());   // patient fields; also checks the file early
     EcgLlm llm(model.model_dir, {model.loras, parse_dtype_flag(model.dtype), parse_device(model.device), model.token_cache,
                                  prompt_task_name(task)});
+    const PreprocessConfig prep = window ? window->resolve(llm.preprocess()) : llm.preprocess();
+    nlohmann::json windows = nlohmann::json::array();
+    for (const auto& r : records) windows.push_back(describe_window(r == records[0] ? header : read_ecg(r, read.options()), prep, window));
     std::vector<std::pair<std::string, std::string>> failed;
     PromptInput in;
     in.task = task;
     in.question = question;
     std::vector<SignalQuality> quality;
-    in.ecgs = llm.codes(records, &failed, read.input(), &quality);
+    in.ecgs = llm.codes(records, &failed, read.input(), &quality, window && window->any() ? &prep : nullptr);
     if (!failed.empty()) throw std::runtime_error(failed[0].first + ": " + failed[0].second);
     in.patient = patient.text(&header);
     PromptOptions po;
     po.patient_features = !no_patient;
     const auto r = llm.answer({build_prompt(llm.tokenizer(), in, po)}, n_predict).at(0);
     SingleAnswer a{r.text, po.patient_features ? in.patient : "", r.stop_reason, llm.description(), static_cast<int64_t>(r.tokens.size()),
-                   quality};
+                   quality, windows.size() == 1 ? windows[0] : windows};
     while (!a.text.empty() && a.text.front() == ' ') a.text.erase(a.text.begin());
     return a;
 }
@@ -62,6 +66,7 @@ struct QaOptions {
     PatientFlags patient;
     ReadFlags read;
     BatchFlags batch;
+    InputWindowFlags window;
     std::vector<std::string> records;
     std::string question;
     std::string questions_file;
@@ -96,7 +101,7 @@ void refuse_out_of_domain(const std::vector<BatchJob>& jobs) {
 }
 
 void run_qa(const QaOptions& o) {
-    const bool batch = !o.questions_file.empty() || !o.batch.out.empty() || !plain_records(o.records, o.records.size());
+    const bool batch = !o.questions_file.empty() || !o.batch.out.empty() || o.window.all_windows || !plain_records(o.records, o.records.size());
     if (!batch && o.records.size() > 2)   // plain files on the command line: the single-answer form
         throw std::invalid_argument("qa takes one ECG record, or two for a comparison question (for a batch: a directory, list file "
                                     "or glob, or -o FILE, or --questions FILE)");
@@ -104,12 +109,12 @@ void run_qa(const QaOptions& o) {
         if (o.question.empty()) throw std::invalid_argument("qa needs -q QUESTION (or --questions FILE)");
         const nlohmann::json domain = domain_fields(o.question, o.records.size(), "");
         if (o.strict) refuse_out_of_domain({BatchJob{"", o.records, o.question, domain}});
-        const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kQa, o.records, o.question, o.n_predict, o.no_patient);
+        const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kQa, o.records, o.question, o.n_predict, o.no_patient, &o.window);
         if (o.json) {
             print_result(nlohmann::json{{"records", o.records}, {"question", o.question}, {"patient", a.patient}, {"answer", a.text},
                                         {"answers", split_answer(a.text)}, {"stop_reason", a.stop_reason}, {"model", a.model},
                                         {"signal_quality", a.quality_json()}, {"in_domain", domain["in_domain"]},
-                                        {"template_id", domain["template_id"]}}
+                                        {"template_id", domain["template_id"]}, {"window", a.window}}
                              .dump(2) + "\n");
         } else {
             print_result(a.quality_note() + a.text + "\n");
@@ -133,7 +138,7 @@ void run_qa(const QaOptions& o) {
         for (auto& j : jobs) j.extra = domain;
     }
     if (o.strict) refuse_out_of_domain(jobs);
-    run_batch(PromptTask::kQa, jobs, o.model, o.patient, o.read, o.no_patient, o.n_predict, o.batch);
+    run_batch(PromptTask::kQa, jobs, o.model, o.patient, o.read, o.window, o.no_patient, o.n_predict, o.batch);
 }
 
 }  // namespace
@@ -155,6 +160,7 @@ void add_qa(CLI::App& app, RunFn& run) {
     sub->add_flag("--no-patient", o->no_patient, "leave patient features out of the prompt");
     sub->add_flag("--json", o->json, "print a JSON object (answer, answer list, patient text, in_domain)");
     o->batch.add(sub);
+    o->window.add(sub, true);
     sub->callback([&run, o] { run = [o] { run_qa(*o); }; });
 }
 

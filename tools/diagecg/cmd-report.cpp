@@ -17,6 +17,7 @@ struct ReportOptions {
     PatientFlags patient;
     ReadFlags read;
     BatchFlags batch;
+    InputWindowFlags window;
     std::vector<std::string> records;
     int64_t n_predict = 200;
     bool no_patient = false;
@@ -24,12 +25,13 @@ struct ReportOptions {
 };
 
 void run_report(const ReportOptions& o) {
-    if (!o.batch.out.empty() || !plain_records(o.records, 1))
-        return run_batch(PromptTask::kReport, record_jobs(o.records, ""), o.model, o.patient, o.read, o.no_patient, o.n_predict, o.batch);
-    const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, o.records, "", o.n_predict, o.no_patient);
+    if (!o.batch.out.empty() || o.window.all_windows || !plain_records(o.records, 1))
+        return run_batch(PromptTask::kReport, record_jobs(o.records, ""), o.model, o.patient, o.read, o.window, o.no_patient, o.n_predict, o.batch);
+    const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, o.records, "", o.n_predict, o.no_patient, &o.window);
     if (o.json) {
         print_result(nlohmann::json{{"record", o.records[0]}, {"patient", a.patient}, {"report", a.text}, {"stop_reason", a.stop_reason},
-                                    {"n_tokens", a.n_tokens}, {"model", a.model}, {"signal_quality", a.quality_json()}}
+                                    {"n_tokens", a.n_tokens}, {"model", a.model}, {"signal_quality", a.quality_json()},
+                                    {"window", a.window}}
                          .dump(2) + "\n");
     } else {
         print_result(a.quality_note() + a.text + "\n");
@@ -51,6 +53,7 @@ void add_report(CLI::App& app, RunFn& run) {
     sub->add_flag("--no-patient", o->no_patient, "leave patient features out of the prompt");
     sub->add_flag("--json", o->json, "print a JSON object (report, patient text, stop reason)");
     o->batch.add(sub);
+    o->window.add(sub, true);
     sub->callback([&run, o] { run = [o] { run_report(*o); }; });
 }
 

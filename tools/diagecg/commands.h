@@ -73,6 +73,23 @@ struct PreprocessFlags {
 };
 void add_preprocess_options(CLI::App* sub, PreprocessFlags& flags);
 
+// The model input's preprocessing at inference (report, qa, eval): PreprocessFlags over the model's recorded
+// preprocessing (its ECG tokenizer's config), then --window START[:DURATION] (seconds) and --all-windows (one
+// sample per window of the record; batch-answers.cpp).
+struct InputWindowFlags {
+    PreprocessFlags prep;
+    std::string window;             // "START:DURATION" or "START" (s); "" = by the length policy
+    bool all_windows = false;
+    void add(CLI::App* sub, bool with_all_windows);
+    bool any() const;               // a flag changes the model's preprocessing
+    // model's < --config (its keys) < --length-policy/--bandpass/--notch < --window; validated.
+    PreprocessConfig resolve(const PreprocessConfig& model) const;
+    nlohmann::json settings() const;   // the flags as given (run settings, eval provenance)
+};
+// The window a record was read in, as JSON {"start_s", "duration_s", "record_duration_s"}; warns on stderr when
+// a record longer than the model's window was cut without --window/--all-windows.
+nlohmann::json describe_window(const EcgRecord& rec, const PreprocessConfig& cfg, const InputWindowFlags* flags);
+
 // Calls fn on consecutive slices of at most `batch` paths (batch > 0, else an error).
 void for_each_batch(const std::vector<std::string>& paths, int64_t batch,
                     const std::function<void(const std::vector<std::string>&)>& fn);
@@ -117,11 +134,13 @@ struct SingleAnswer {
     std::string text, patient, stop_reason, model;
     int64_t n_tokens = 0;
     std::vector<SignalQuality> quality;     // per record
+    nlohmann::json window;                  // per record (describe_window): one object for one record, else a list
     nlohmann::json quality_json() const;    // one object for one record, else a list
     std::string quality_note() const;       // "" unless a record's quality is poor (read with --allow-poor-signal)
 };
 SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,
-                        const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient);
+                        const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient,
+                        const InputWindowFlags* window = nullptr);
 
 // Writes `text` to stdout and flushes (results only; logs go to stderr).
 void print_result(const std::string& text);

@@ -28,7 +28,20 @@ struct PreprocessConfig {
     double notch_hz = 0.0;              // powerline notch (0 = off; 50 or 60)
     double flat_std = 1e-6;             // a lead with std below this is flat -> zeros
     bool normalize = true;              // per-lead z-normalisation
+    double window_start_s = -1;         // >= 0: read the record from here (s) instead of by the length policy
+    double window_duration_s = 0;       // with window_start_s: seconds to read (0 = duration_s); the length
+                                        // policy then fits them to duration_s
 };
+
+// The part of a record the model reads: [start_s, start_s + duration_s) of a record of record_duration_s
+// (cropped by the length policy or the window; padded when shorter than the model's duration).
+struct ModelWindow {
+    double start_s = 0, duration_s = 0, record_duration_s = 0;
+    bool cut = false;                   // the record holds signal outside the window
+};
+// `n_samples`: the record's length at cfg.sample_rate_hz. Throws std::invalid_argument for a window that starts
+// at or beyond the end of the record, or a length mismatch under LengthPolicy::kError.
+ModelWindow model_window(const PreprocessConfig& cfg, int64_t n_samples, const std::string& record_name = "");
 
 struct PreprocessResult {
     std::vector<float> signal;          // [12, n_samples], canonical lead order
@@ -39,7 +52,7 @@ struct PreprocessResult {
 
 // Strict JSON <-> config (unknown keys and wrong types are errors naming the path); missing keys keep
 // the defaults. Keys: sample_rate_hz, duration_s, length_policy, max_gap_s, bandpass, notch_hz, flat_std,
-// normalize. validate() checks the fields against each other.
+// normalize, window_start_s, window_duration_s. validate() checks the fields against each other.
 PreprocessConfig preprocess_config_from_json(const nlohmann::json& j, const std::string& path);
 nlohmann::json preprocess_config_to_json(const PreprocessConfig& cfg);
 void validate(const PreprocessConfig& cfg);

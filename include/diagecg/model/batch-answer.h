@@ -1,14 +1,16 @@
-// Many prompts through one loaded EcgLlm (the path eval, report and qa share): every ECG is tokenized once,
-// however many prompts use it; prompts are sorted by length (less padding per prefill) and generated in
+// Many prompts through one loaded EcgLlm (the path eval, report and qa share): every ECG is tokenized once per
+// preprocessing (window), however many prompts use it; prompts are sorted by length (less padding per prefill) and generated in
 // batches; progress with rate and ETA goes to the log.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "diagecg/data/prompt.h"
+#include "diagecg/ecg/ecg-preprocess.h"
 #include "diagecg/ecg/signal-quality.h"
 #include "diagecg/llm/generate.h"
 #include "diagecg/model/ecg-llm.h"
@@ -19,6 +21,7 @@ struct BatchItem {
     std::vector<std::string> records;   // one ECG, or two for a comparison question
     std::string question;               // QA only
     std::string patient;                // the prompt's Background text ("" = unknown)
+    std::optional<PreprocessConfig> preprocess;   // unset: the ECG tokenizer's recorded preprocessing
 };
 
 struct BatchAnswer {

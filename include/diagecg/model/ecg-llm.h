@@ -37,9 +37,12 @@ public:
     // vector and an entry in `failed`.
     // Poor-quality records are refused (listed in `failed`) unless input.allow_poor_signal; `quality` (if given)
     // receives each record's signal-quality verdict and reasons.
+    // `preprocess` (if given) replaces the ECG tokenizer's recorded preprocessing (preprocess()).
     std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
                                             std::vector<std::pair<std::string, std::string>>* failed = nullptr,
-                                            const RecordInput& input = {}, std::vector<SignalQuality>* quality = nullptr);
+                                            const RecordInput& input = {}, std::vector<SignalQuality>* quality = nullptr,
+                                            const PreprocessConfig* preprocess = nullptr);
+    const PreprocessConfig& preprocess() const { return cache_->preprocess(); }
 
     // Greedy answers for a batch of prompts (rows may differ in length), at most n_predict new tokens each.
     std::vector<GenerateResult> answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,

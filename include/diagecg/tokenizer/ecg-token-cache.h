@@ -31,11 +31,14 @@ public:
     // Codes [P] for each path, tokenizing (in batches of `batch`) and saving those not cached yet. Records that
     // cannot be read, or whose signal quality is poor (unless input.allow_poor_signal), get an empty vector and an
     // entry in `failed` (path, why). `quality` (if given) receives each record's verdict and reasons (per-lead
-    // figures are not cached).
+    // figures are not cached). `preprocess` (if given) replaces the tokenizer's recorded preprocessing (inference-
+    // time flags, a time window); such entries are keyed by it too.
     std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
                                             std::vector<std::pair<std::string, std::string>>* failed = nullptr,
                                             int64_t batch = 16, const RecordInput& input = {},
-                                            std::vector<SignalQuality>* quality = nullptr);
+                                            std::vector<SignalQuality>* quality = nullptr,
+                                            const PreprocessConfig* preprocess = nullptr);
+    const PreprocessConfig& preprocess() const { return model_.preprocess; }   // the tokenizer's recorded one
 
     int64_t n_steps() const { return n_steps_; }          // P
     int64_t codebook_size() const { return codebook_size_; }
