@@ -39,7 +39,7 @@ void save_tensors(const std::string& path, const std::vector<std::pair<std::stri
 }
 
 struct ReconstructOptions {
-    std::string model = DIAGECG_DEFAULT_TOKENIZER;
+    std::string model = default_tokenizer_dir();
     std::vector<std::string> records;
     std::string split_file, split = "test";
     std::string output;

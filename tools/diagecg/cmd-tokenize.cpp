@@ -15,7 +15,7 @@ namespace diagecg::cli {
 namespace {
 
 struct TokenizeOptions {
-    std::string model = DIAGECG_DEFAULT_TOKENIZER;
+    std::string model = default_tokenizer_dir();
     std::vector<std::string> records;
     std::string split_file, split = "test";
     bool json = false;

@@ -17,13 +17,10 @@ namespace diagecg::cli {
 
 using RunFn = std::function<void()>;
 
-#ifndef DIAGECG_DEFAULT_MODEL
-#define DIAGECG_DEFAULT_MODEL "models/diagecg"
-#endif
-
-#ifndef DIAGECG_DEFAULT_TOKENIZER
-#define DIAGECG_DEFAULT_TOKENIZER "models/ecg-tokenizer"
-#endif
+// The bundled models, found from the binary's location (default-paths.cpp): <prefix>/share/diagecg/models/NAME when
+// installed, else the build tree's models/NAME; $DIAGECG_MODEL overrides the DiagECG model.
+std::string default_model_dir();        // models/diagecg
+std::string default_tokenizer_dir();    // models/ecg-tokenizer
 
 void add_inspect(CLI::App& app, RunFn& run);
 void add_plot(CLI::App& app, RunFn& run);
@@ -112,7 +109,7 @@ void finish_training(const TrainResult& r, const std::string& out, bool print);
 
 // Flags of the commands that run a DiagECG model: -m, --lora, --dtype, --device, --token-cache.
 struct ModelFlags {
-    std::string model_dir = DIAGECG_DEFAULT_MODEL;
+    std::string model_dir = default_model_dir();
     std::vector<std::string> loras;
     std::string dtype = "f32";
     std::string device = "cpu";

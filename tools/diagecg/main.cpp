@@ -148,7 +148,8 @@ TrainHooks TrainRunFlags::hooks() const {
 }
 
 void ModelFlags::add(CLI::App* sub) {
-    sub->add_option("-m,--model", model_dir, "DiagECG model directory (stage-2/merged model, or a stage-3 run's model/ with adapter.json)")
+    sub->add_option("-m,--model", model_dir, "DiagECG model directory (stage-2/merged model, or a stage-3 run's model/ with adapter.json); "
+                    "default: $DIAGECG_MODEL, else the bundled model beside the binary")
         ->capture_default_str();
     sub->add_option("--lora", loras, "extra LoRA adapter FILE or FILE:SCALE (repeatable)");
     sub->add_option("--dtype", dtype, "weights dtype: f32 or bf16")->capture_default_str();
