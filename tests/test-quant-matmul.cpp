@@ -155,8 +155,8 @@ TEST(QuantMatmul, KeptGgufBlocksAreTheF32LoadsWeights) {
     const std::string path = (cache && *cache ? cache : std::string(home ? home : "") + "/.cache/diagecg") +
                              "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
     if (!std::filesystem::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
-    const auto f32 = load_model(path, parse_load_dtype("f32"));
-    const auto q = load_model(path, parse_load_dtype("native"));
+    auto f32 = load_model(path, parse_load_dtype("f32"));
+    auto q = load_model(path, parse_load_dtype("native"));
     std::map<std::string, torch::Tensor> want;
     for (const auto& kv : f32.model->named_modules("", false))
         if (const auto* l = kv.value()->as<LinearImpl>()) want[kv.key()] = l->weight;
@@ -171,4 +171,15 @@ TEST(QuantMatmul, KeptGgufBlocksAreTheF32LoadsWeights) {
     ASSERT_TRUE(q.model->tied_head_q.defined());
     EXPECT_EQ(q.model->tied_head_q.type, GgmlType::kQ8_0);
     EXPECT_TRUE(torch::equal(dequantize_weight(q.model->tied_head_q), f32.model->embed_tokens->weight));
+    // the lookup reads the same blocks (no f32 copy of the table is kept)
+    ASSERT_TRUE(q.model->embed_q.defined());
+    EXPECT_EQ(q.model->embed_tokens->weight.numel(), 0);
+    const auto ids = torch::tensor({0, 2, 49151, 2}, torch::kLong).view({2, 2});
+    EXPECT_TRUE(torch::equal(dequantize_rows(q.model->embed_q, ids), f32.model->embed_tokens->weight.index({ids})));
+    EXPECT_THROW(dequantize_rows(q.model->embed_q, torch::tensor({49152}, torch::kLong)), std::out_of_range);
+    // the f32 load and the kept blocks give the same first-position logits (no attention across positions)
+    torch::NoGradGuard ng;
+    const auto one = torch::tensor({{504}}, torch::kLong);
+    const auto lf = f32.model->forward(one), lq = q.model->forward(one);
+    EXPECT_LT((lf - lq).abs().max().item<float>(), 0.5 * lf.std().item<float>());   // 8-bit activations only
 }

@@ -181,15 +181,21 @@ torch::Tensor gguf_tensor_as_hf(const GgufFile& f, const LlmConfig& cfg, const G
     return dtype == torch::kFloat ? out : out.to(dtype);
 }
 
-int64_t keep_gguf_quantized(Llama& model, const GgufFile& f) {
+int64_t keep_gguf_quantized(Llama& model, const std::shared_ptr<const GgufFile>& file, std::set<std::string>* held) {
+    const GgufFile& f = *file;
     const LlmConfig& cfg = model->config();
     std::map<std::string, const GgufTensorInfo*> by_hf;
     for (const auto& t : f.tensors())
         if (const std::string hf = hf_name_of_gguf(t.name); !hf.empty()) by_hf.emplace(hf, &t);
     const std::string arch = f.get_string("general.architecture");
+    // The blocks stay in the mapped file (read-only pages shared with the page cache, as llama.cpp maps them); the
+    // tensor keeps the file mapped.
     const auto block_of = [&](const GgufTensorInfo& t) {
         const auto shape = t.shape();
-        return quant_weight_from_blocks(t.type, shape.at(0), shape.at(1), f.tensor_data(t));
+        const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(t.type, shape.at(1)));
+        auto blocks = torch::from_blob(const_cast<uint8_t*>(f.tensor_data(t)), {shape.at(0), row_bytes},
+                                       [keep = file](void*) {}, torch::kUInt8);
+        return QuantWeight{t.type, shape.at(0), shape.at(1), blocks};
     };
     int64_t n = 0;
     for (auto& kv : model->named_modules("", false)) {
@@ -206,14 +212,18 @@ int64_t keep_gguf_quantized(Llama& model, const GgufFile& f) {
             q = quant_weight_rows(q, index);
         }
         lin->set_quantized(std::move(q));
+        if (held) held->insert(it->first);
         ++n;
     }
-    if (!model->lm_head) {
-        const auto it = by_hf.find("model.embed_tokens.weight");
-        if (it != by_hf.end() && quant_matmul_supported(it->second->type)) {
-            model->tied_head_q = block_of(*it->second);
-            ++n;
-        }
+    // token_embd: the lookup gathers rows from the blocks; a tied head multiplies by them
+    const auto it = by_hf.find("model.embed_tokens.weight");
+    if (it != by_hf.end() && quant_matmul_supported(it->second->type) && it->second->ne.size() == 2) {
+        model->embed_q = block_of(*it->second);
+        torch::NoGradGuard ng;
+        model->embed_tokens->weight.set_data(torch::empty({model->embed_q.rows, 0}, model->embed_tokens->weight.options()));
+        if (!model->lm_head) model->tied_head_q = model->embed_q;
+        if (held) held->insert(it->first);
+        ++n;
     }
     return n;
 }
@@ -227,7 +237,7 @@ std::map<std::string, torch::Tensor> gguf_hf_tensors(const GgufFile& f, const Ll
     return out;
 }
 
-void load_gguf_weights(Llama& model, const GgufFile& f) {
+void load_gguf_weights(Llama& model, const GgufFile& f, const std::set<std::string>* held) {
     const LlmConfig& cfg = model->config();
     std::map<std::string, const GgufTensorInfo*> by_hf;
     std::vector<std::string> problems;
@@ -249,6 +259,7 @@ void load_gguf_weights(Llama& model, const GgufFile& f) {
             continue;
         }
         used.insert(hf);
+        if (held && held->count(hf)) continue;  // kept in its blocks (keep_gguf_quantized)
         const GgufTensorInfo& t = *it->second;
         if (c10::IntArrayRef(t.shape()) != kv.value().sizes()) {
             problems.push_back("tensor '" + t.name + "' has shape " + shape_str(t.shape()) + ", expected " +

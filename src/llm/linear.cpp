@@ -8,11 +8,23 @@
 
 namespace diagecg {
 
+namespace {
+thread_local bool t_skip_init = false;
+}
+
+SkipParameterInit::SkipParameterInit() : prev_(t_skip_init) { t_skip_init = true; }
+SkipParameterInit::~SkipParameterInit() { t_skip_init = prev_; }
+bool SkipParameterInit::active() { return t_skip_init; }
+
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
     // nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
     const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
-    weight = register_parameter("weight", torch::empty({out_features, in_features}).uniform_(-bound, bound));
-    if (with_bias) bias = register_parameter("bias", torch::empty({out_features}).uniform_(-bound, bound));
+    weight = register_parameter("weight", torch::empty({out_features, in_features}));
+    if (with_bias) bias = register_parameter("bias", torch::empty({out_features}));
+    if (t_skip_init) return;
+    torch::NoGradGuard ng;
+    weight.uniform_(-bound, bound);
+    if (with_bias) bias.uniform_(-bound, bound);
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {

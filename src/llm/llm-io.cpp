@@ -40,16 +40,27 @@ void load_weights(Llama& model, const std::string& dir) { load_module_weights(*m
 
 namespace {
 
+void apply_quantization(LoadedModel& m, const LoadOptions& opts);  // below: --dtype q8_0/q4_0/q4_1
+
 bool is_gguf_file(const std::string& path) {
     std::error_code ec;
     return fs::is_regular_file(path, ec) && fs::path(path).extension() == ".gguf";
 }
 
 // The model of `cfg` in opts.dtype (huge pages on the CPU), weights from `load`, moved to opts.device, in eval mode.
-void build_model(LoadedModel& m, const LlmConfig& cfg, const LoadOptions& opts, const std::function<void()>& load) {
+// `prepare` runs before the weights are placed (quantized layers drop their f32 weights there). With
+// `every_weight_loaded`, Linear weights are not initialised first (their memory is only touched by the load).
+void build_model(LoadedModel& m, const LlmConfig& cfg, const LoadOptions& opts, const std::function<void()>& load,
+                 const std::function<void()>& prepare = {}, bool every_weight_loaded = false) {
     m.tokenizer->set_vocab(m.vocab);
-    m.model = Llama(cfg);
+    if (every_weight_loaded) {
+        SkipParameterInit skip;
+        m.model = Llama(cfg);
+    } else {
+        m.model = Llama(cfg);
+    }
     m.model->to(opts.dtype);
+    if (prepare) prepare();
     if (opts.device.is_cpu()) place_parameters_in_huge_pages(*m.model);
     load();
     m.model->to(opts.device);
@@ -59,19 +70,24 @@ void build_model(LoadedModel& m, const LlmConfig& cfg, const LoadOptions& opts, 
 
 // A GGUF model file (llama.cpp's format): config, tokenizer and weights from the one file.
 LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
-    const GgufFile f(path);
+    const auto file = std::make_shared<const GgufFile>(path);
+    const GgufFile& f = *file;
     LoadedModel m;
     m.dir = path;
     const LlmConfig cfg = llm_config_from_gguf(f);
     m.tokenizer = std::make_shared<TextTokenizer>(path);
     m.vocab = Vocab(cfg.vocab_size, 0);
-    build_model(m, cfg, opts, [&] { load_gguf_weights(m.model, f); });
-    if (opts.keep_quantized) {
-        if (opts.dtype != torch::kFloat || !opts.device.is_cpu())
-            throw std::invalid_argument("quantized weights (--dtype native) run in f32 on the CPU");
-        const int64_t n = keep_gguf_quantized(m.model, f);
+    if (opts.keep_quantized && (opts.dtype != torch::kFloat || !opts.device.is_cpu()))
+        throw std::invalid_argument("quantized weights (--dtype native) run in f32 on the CPU");
+    std::set<std::string> held;
+    const auto keep = [&] {
+        if (!opts.keep_quantized) return;
+        const int64_t n = keep_gguf_quantized(m.model, file, &held);
         log::info("{}: {} matrices kept in their quantized blocks", path, n);
-    }
+    };
+    // load_gguf_weights refuses a file that lacks a tensor, so every weight is loaded or held
+    build_model(m, cfg, opts, [&] { load_gguf_weights(m.model, f, &held); }, keep, /*every_weight_loaded=*/true);
+    apply_quantization(m, opts);
     return m;
 }
 
@@ -97,9 +113,50 @@ LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device) {
         o.keep_quantized = true;
         return o;
     }
-    o.dtype = parse_dtype_flag(dtype);
+    for (const auto& [name, t] : {std::pair<const char*, GgmlType>{"q8_0", GgmlType::kQ8_0}, {"q4_0", GgmlType::kQ4_0},
+                                  {"q4_1", GgmlType::kQ4_1}})
+        if (dtype == name) {
+            o.quantize_to = t;
+            return o;
+        }
+    try {
+        o.dtype = parse_dtype_flag(dtype);
+    } catch (const std::invalid_argument&) {
+        throw std::invalid_argument("unknown dtype \"" + dtype + "\" (f32, bf16, f16, native, q8_0, q4_0 or q4_1)");
+    }
     return o;
 }
+
+int64_t quantize_linear_layers(Llama& model, GgmlType t) {
+    torch::NoGradGuard ng;
+    int64_t n = 0, skipped = 0;
+    for (auto& kv : model->named_modules("", false)) {
+        auto* l = kv.value()->as<LinearImpl>();
+        if (!l || l->qweight.defined()) continue;
+        if (l->in_features() % 32 != 0) {
+            ++skipped;
+            continue;
+        }
+        l->set_quantized(quantize_weight(l->weight, t));
+        ++n;
+    }
+    if (!model->lm_head && !model->tied_head_q.defined() && model->config().hidden_size % 32 == 0) {
+        model->tied_head_q = quantize_weight(model->embed_tokens->weight, t);
+        ++n;
+    }
+    if (skipped) log::info("{} layers keep their weights: inputs not a multiple of 32", skipped);
+    return n;
+}
+
+namespace {
+void apply_quantization(LoadedModel& m, const LoadOptions& opts) {
+    if (opts.quantize_to == GgmlType::kF32) return;
+    if (opts.dtype != torch::kFloat || !opts.device.is_cpu())
+        throw std::invalid_argument("quantized weights run in f32 on the CPU");
+    const int64_t n = quantize_linear_layers(m.model, opts.quantize_to);
+    log::info("{}: {} matrices quantized to {} at load", m.dir, n, ggml_type_name(opts.quantize_to));
+}
+}  // namespace
 
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     if (is_gguf_file(dir)) return load_gguf_model(dir, opts);
@@ -117,6 +174,7 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
         m.vocab = Vocab(cfg.vocab_size, 0);
     }
     build_model(m, cfg, opts, [&] { load_weights(m.model, dir); });
+    apply_quantization(m, opts);
     return m;
 }
 

@@ -271,7 +271,9 @@ torch::Tensor rope_inv_freq(const LlmConfig& cfg) {
 
 LlamaImpl::LlamaImpl(const LlmConfig& cfg) : cfg_(cfg) {
     cfg.validate();
-    embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.hidden_size));
+    auto embed_opts = torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.hidden_size);
+    if (SkipParameterInit::active()) embed_opts._weight(torch::empty({cfg.vocab_size, cfg.hidden_size}));  // loaded next
+    embed_tokens = register_module("embed_tokens", torch::nn::Embedding(embed_opts));
     layers = register_module("layers", torch::nn::ModuleList());
     for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) layers->push_back(Block(cfg));
     norm = register_module("norm", RmsNorm(cfg.hidden_size, cfg.rms_norm_eps));
@@ -314,7 +316,8 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
                    .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
     }
 
-    auto x = embed_tokens(tokens.to(dev));                                             // [B, N, D]
+    auto x = embed_q.defined() ? dequantize_rows(embed_q, tokens).to(dev)
+                               : embed_tokens(tokens.to(dev));                         // [B, N, D]
     for (size_t l = 0; l < layers->size(); ++l) {
         x = layers[l]->as<Block>()->forward(x, cos, sin, mask, cache, static_cast<int64_t>(l));
     }

@@ -99,7 +99,7 @@ struct Q8_0 {
 
 // ---- one dot product of a weight row with an activation row, per ISA -----------------------------------------
 template <typename F>
-float dot_portable(const typename F::W* w, const typename F::A* a, int64_t nb) {
+float dot_portable1(const typename F::W* w, const typename F::A* a, int64_t nb) {
     const float* h = fp16_table();
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float summs = 0;
@@ -129,48 +129,68 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
 }
 
 // One body, compiled twice: for AVX2 (maddubs) and for AVX-512 VNNI (dpbusd on 256-bit vectors, as llama.cpp).
+// R activation rows (a, a + stride, ...) share each weight block's load and unpacking; each row's arithmetic is
+// the single-row one, so results do not depend on R.
 #define DIAGECG_QUANT_DOT(NAME, TARGET, US8)                                                                   \
-    template <typename F>                                                                                     \
-    __attribute__((target(TARGET))) float NAME(const typename F::W* w, const typename F::A* a, int64_t nb) { \
+    template <typename F, int R>                                                                              \
+    __attribute__((target(TARGET))) void NAME(const typename F::W* w, const typename F::A* a, int64_t stride,  \
+                                              int64_t nb, float* out) {                                       \
         const float* h = fp16_table();                                                                        \
-        __m256 acc = _mm256_setzero_ps();                                                                     \
-        float summs = 0;                                                                                      \
-        for (int64_t b = 0; b < nb; ++b) {                                                                    \
-            const __m256 d = _mm256_set1_ps(h[w[b].d] * h[a[b].d]);                                           \
-            const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));                  \
-            __m256i u, s;                                                                                     \
-            if constexpr (std::is_same_v<F, Q4_1>) {                                                          \
-                summs = std::fma(h[w[b].m], h[a[b].s], summs);                                                \
-                u = nibbles32(w[b].qs);                                                                       \
-                s = y;                                                                                        \
-            } else {                                                                                          \
-                __m256i x;                                                                                    \
-                if constexpr (std::is_same_v<F, Q4_0>)                                                        \
-                    x = _mm256_sub_epi8(nibbles32(w[b].qs), _mm256_set1_epi8(8));                             \
-                else                                                                                          \
-                    x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));                        \
-                u = _mm256_sign_epi8(x, x); /* |x|, the sign moved onto y */                                  \
-                s = _mm256_sign_epi8(y, x);                                                                   \
-            }                                                                                                 \
-            acc = _mm256_fmadd_ps(d, US8(u, s), acc);                                                         \
+        __m256 acc[R];                                                                                        \
+        float summs[R];                                                                                       \
+        for (int i = 0; i < R; ++i) {                                                                         \
+            acc[i] = _mm256_setzero_ps();                                                                     \
+            summs[i] = 0;                                                                                     \
         }                                                                                                     \
-        alignas(32) float l[8];                                                                               \
-        _mm256_store_ps(l, acc);                                                                              \
-        return hsum8(l) + summs;                                                                              \
+        for (int64_t b = 0; b < nb; ++b) {                                                                    \
+            const float dw = h[w[b].d];                                                                       \
+            __m256i x;                                                                                        \
+            if constexpr (std::is_same_v<F, Q4_1>)                                                            \
+                x = nibbles32(w[b].qs);                                                                       \
+            else if constexpr (std::is_same_v<F, Q4_0>)                                                       \
+                x = _mm256_sub_epi8(nibbles32(w[b].qs), _mm256_set1_epi8(8));                                 \
+            else                                                                                              \
+                x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));                            \
+            const __m256i ax = _mm256_sign_epi8(x, x); /* |x|, the sign moved onto y */                       \
+            for (int i = 0; i < R; ++i) {                                                                     \
+                const auto& ab = a[i * stride + b];                                                           \
+                const __m256 d = _mm256_set1_ps(dw * h[ab.d]);                                                \
+                const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));                \
+                __m256 q;                                                                                     \
+                if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
+                    summs[i] = std::fma(h[w[b].m], h[ab.s], summs[i]);                                        \
+                    q = US8(x, y);                                                                            \
+                } else {                                                                                      \
+                    q = US8(ax, _mm256_sign_epi8(y, x));                                                      \
+                }                                                                                             \
+                acc[i] = _mm256_fmadd_ps(d, q, acc[i]);                                                       \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int i = 0; i < R; ++i) {                                                                         \
+            alignas(32) float l[8];                                                                           \
+            _mm256_store_ps(l, acc[i]);                                                                       \
+            out[i] = hsum8(l) + summs[i];                                                                     \
+        }                                                                                                     \
     }
 DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma", us8_avx2)
 DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", us8_vnni)
 #undef DIAGECG_QUANT_DOT
 
-template <typename F>
-using DotFn = float (*)(const typename F::W*, const typename F::A*, int64_t);
+template <typename F, int R>
+void dot_portable(const typename F::W* w, const typename F::A* a, int64_t stride, int64_t nb, float* out) {
+    for (int i = 0; i < R; ++i) out[i] = dot_portable1<F>(w, a + i * stride, nb);
+}
 
+// Dot products of one weight row with R activation rows.
 template <typename F>
+using DotFn = void (*)(const typename F::W*, const typename F::A*, int64_t, int64_t, float*);
+
+template <typename F, int R>
 DotFn<F> pick_dot(QuantIsa isa) {
     switch (isa) {
-        case QuantIsa::kAvx512Vnni: return dot_vnni<F>;
-        case QuantIsa::kAvx2: return dot_avx2<F>;
-        default: return dot_portable<F>;
+        case QuantIsa::kAvx512Vnni: return dot_vnni<F, R>;
+        case QuantIsa::kAvx2: return dot_avx2<F, R>;
+        default: return dot_portable<F, R>;
     }
 }
 
@@ -211,10 +231,20 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const QuantWeight& w, fl
         for (int64_t i = a; i < b; ++i) quantize_activation_row(quant_activation_type(w.type), x + i * k, k, &act[i * nb]);
     });
     const auto* wb = static_cast<const typename F::W*>(w.blocks.data_ptr());
-    const DotFn<F> dot = pick_dot<F>(isa);
+    const DotFn<F> dot1 = pick_dot<F, 1>(isa), dot4 = pick_dot<F, 4>(isa);
     at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-            for (int64_t i = 0; i < m; ++i) y[i * n + r] = dot(wb + r * nb, &act[i * nb], nb);
+        float out[4];
+        for (int64_t r = r0; r < r1; ++r) {
+            int64_t i = 0;
+            for (; i + 4 <= m; i += 4) {   // four input rows per pass over the weight row
+                dot4(wb + r * nb, &act[i * nb], nb, nb, out);
+                for (int j = 0; j < 4; ++j) y[(i + j) * n + r] = out[j];
+            }
+            for (; i < m; ++i) {
+                dot1(wb + r * nb, &act[i * nb], nb, nb, out);
+                y[i * n + r] = out[0];
+            }
+        }
     });
 }
 
@@ -306,6 +336,22 @@ torch::Tensor dequantize_weight(const QuantWeight& w) {
             dequantize(w.type, w.blocks.data_ptr<uint8_t>() + r * rb, out.data_ptr<float>() + r * w.cols, w.cols);
     });
     return out;
+}
+
+torch::Tensor dequantize_rows(const QuantWeight& w, const torch::Tensor& index) {
+    check_type(w.type);
+    const auto idx = index.to(torch::kCPU, torch::kLong).contiguous();
+    auto out = torch::empty({idx.numel(), w.cols}, torch::kFloat);
+    const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
+    const int64_t* ix = idx.data_ptr<int64_t>();
+    for (int64_t i = 0; i < idx.numel(); ++i) {
+        if (ix[i] < 0 || ix[i] >= w.rows)
+            throw std::out_of_range("row " + std::to_string(ix[i]) + " outside [0, " + std::to_string(w.rows) + ")");
+        dequantize(w.type, w.blocks.data_ptr<uint8_t>() + ix[i] * rb, out.data_ptr<float>() + i * w.cols, w.cols);
+    }
+    auto sizes = index.sizes().vec();
+    sizes.push_back(w.cols);
+    return out.view(sizes);
 }
 
 QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index) {

@@ -86,6 +86,7 @@ void run_bench_llm(const BenchLlmOptions& o) {
             label = std::filesystem::path(o.model_dir).filename().string();
         } else {
             m.model = random_llama(shape_config(o.shape), 1234, {dtype, torch::kCPU});
+            if (lo.quantize_to != GgmlType::kF32) quantize_linear_layers(m.model, lo.quantize_to);
             label = o.shape + "(rand)";
         }
         const auto& cfg = m.model->config();
@@ -96,6 +97,11 @@ void run_bench_llm(const BenchLlmOptions& o) {
         for (const auto& kv : m.model->named_modules("", false))   // matrices held in quantized blocks
             if (const auto* l = kv.value()->as<LinearImpl>()) weight_bytes += l->qweight.n_bytes();
         weight_bytes += m.model->tied_head_q.n_bytes();
+        const bool quantized = m.model->tied_head_q.defined() || weight_bytes > 0 && [&] {
+            for (const auto& kv : m.model->named_modules("", false))
+                if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) return true;
+            return false;
+        }();
         if (m.model->lm_head || m.model->tied_head_q.defined()) weight_bytes -= m.model->embed_tokens->weight.nbytes();
         int64_t largest = 0;   // the kernel auto picks is shown for the largest weight matrix
         for (const auto& p : m.model->parameters()) largest = std::max(largest, p.numel());
@@ -107,7 +113,8 @@ void run_bench_llm(const BenchLlmOptions& o) {
             }
             set_linear_kernel(kernel);
             for (const int64_t b : o.batches) {
-                const std::string kshown = kernel != LinearKernel::kAuto ? kname
+                const std::string kshown = quantized ? std::string("q8-") + quant_isa_name(quant_isa_auto())
+                    : kernel != LinearKernel::kAuto ? kname
                     : !linear_kernel_available(kernel, dtype) ? "libtorch"
                     : linear_kernel_name(auto_linear_kernel(dtype, b, largest));
                 std::vector<std::vector<int64_t>> prompts(b, std::vector<int64_t>(o.n_prompt));
@@ -289,7 +296,7 @@ void add_bench(CLI::App& app, RunFn& run) {
     auto* llm = bench->add_subcommand("llm", "Prefill and decode tokens/s vs the memory-bandwidth bound");
     llm->add_option("-m,--model", lo->model_dir, "model directory or GGUF file (default: random weights of --shape)");
     llm->add_option("--shape", lo->shape, "random-weight shape: tinyllama or stories260k")->capture_default_str();
-    llm->add_option("--dtype", lo->dtypes, "weight dtypes to run: f32, bf16, f16, native (a GGUF's Q4_0/Q4_1/Q8_0 kept in blocks)")->capture_default_str();
+    llm->add_option("--dtype", lo->dtypes, "weight dtypes to run: f32, bf16, f16, native (a GGUF's Q4_0/Q4_1/Q8_0 kept in blocks), q8_0/q4_0/q4_1 (quantized at load)")->capture_default_str();
     llm->add_option("--batch", lo->batches, "batch sizes to run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
     llm->add_option("--n-prompt", lo->n_prompt, "prompt tokens per row")->capture_default_str()->check(CLI::Range(1, 1 << 20));
     llm->add_option("--n-gen", lo->n_gen, "decode steps")->capture_default_str()->check(CLI::Range(1, 1 << 20));

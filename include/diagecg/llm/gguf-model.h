@@ -6,6 +6,8 @@
 #pragma once
 
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 
 #include <torch/torch.h>
@@ -33,12 +35,15 @@ std::map<std::string, torch::Tensor> gguf_hf_tensors(const GgufFile& f, const Ll
 
 // Copies the GGUF's tensors into `model`'s parameters one at a time (peak memory: the model plus one f32
 // tensor). Every missing, unexpected or mis-shaped tensor is reported at once in one std::runtime_error.
-void load_gguf_weights(Llama& model, const GgufFile& f);
+// `held`: HF names of tensors keep_gguf_quantized took (their parameters are left as they are).
+void load_gguf_weights(Llama& model, const GgufFile& f, const std::set<std::string>* held = nullptr);
 
-// Keeps the GGUF's Q4_0/Q4_1/Q8_0 matrices quantized in `model` (loaded from it): each such Linear runs on the
-// blocks (llm/quant-matmul.h) and drops its f32 weight; tied embeddings in those types drive the output
-// projection. Other types stay as loaded. Returns the number of matrices kept quantized.
-int64_t keep_gguf_quantized(Llama& model, const GgufFile& f);
+// Keeps the GGUF's Q4_0/Q4_1/Q8_0 matrices quantized in `model`: each such Linear runs on the blocks
+// (llm/quant-matmul.h) and drops its f32 weight; token_embd in those types is looked up from its blocks and,
+// when tied, drives the output projection. Call it before load_gguf_weights(model, f, held), which then loads
+// the rest. Returns the number of matrices kept; their HF names go to `held`.
+// The blocks are views of the mapped file, which stays mapped while any of them lives.
+int64_t keep_gguf_quantized(Llama& model, const std::shared_ptr<const GgufFile>& f, std::set<std::string>* held = nullptr);
 
 // A model with the GGUF's config and weights, in eval mode.
 Llama llama_from_gguf(const GgufFile& f, torch::Dtype dtype = torch::kFloat, torch::Device device = torch::kCPU);

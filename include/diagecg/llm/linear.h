@@ -14,6 +14,20 @@
 
 namespace diagecg {
 
+// While one lives, new Linear layers leave their weights uninitialised (untouched memory, not resident): for
+// models whose every weight is loaded next.
+class SkipParameterInit {
+public:
+    SkipParameterInit();
+    ~SkipParameterInit();
+    SkipParameterInit(const SkipParameterInit&) = delete;
+    SkipParameterInit& operator=(const SkipParameterInit&) = delete;
+    static bool active();
+
+private:
+    bool prev_;
+};
+
 class LinearImpl : public torch::nn::Module {
 public:
     LinearImpl(int64_t in_features, int64_t out_features, bool bias);

@@ -18,10 +18,18 @@ struct LoadOptions {
     // A GGUF's Q4_0/Q4_1/Q8_0 matrices stay in their blocks (llm/quant-matmul.h; CPU, f32 activations);
     // the rest is loaded in `dtype`. Model directories ignore it.
     bool keep_quantized = false;
+    // Quantize every Linear whose rows are whole blocks of 32 (and tied embeddings, for the output projection)
+    // to this type at load (Q4_0, Q4_1 or Q8_0; ggml's reference quantizers), from any model; F32 = off.
+    GgmlType quantize_to = GgmlType::kF32;
 };
 
-// --dtype: f32 | bf16 | f16, or "native" (a GGUF's own block types kept where quant_matmul supports them,
-// f32 elsewhere and for model directories). Throws std::invalid_argument otherwise.
+// The model's Linear layers (and tied output projection) quantized to `t` with ggml's reference quantizers;
+// layers whose input size is not a multiple of 32 stay as they are. Returns the number quantized.
+int64_t quantize_linear_layers(Llama& model, GgmlType t);
+
+// --dtype: f32 | bf16 | f16, "native" (a GGUF's own block types kept where quant_matmul supports them, f32
+// elsewhere and for model directories), or q8_0 | q4_0 | q4_1 (quantized at load from any model). Throws
+// std::invalid_argument otherwise.
 LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device = torch::kCPU);
 
 struct LoadedModel {

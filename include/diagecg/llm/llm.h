@@ -99,6 +99,9 @@ public:
     // With tied embeddings held quantized (a GGUF's token_embd in Q4_0/Q4_1/Q8_0, --dtype native): the output
     // projection runs on these blocks, as llama.cpp's does; the lookup uses embed_tokens (dequantized).
     QuantWeight tied_head_q;
+    // The input embedding held in blocks (a GGUF's token_embd in Q4_0/Q4_1/Q8_0, --dtype native): rows are
+    // dequantized at lookup, as llama.cpp's get_rows, and embed_tokens->weight is [V, 0].
+    QuantWeight embed_q;
 private:
     LlmConfig cfg_;
     torch::Tensor inv_freq_;                // [Dh/2] f32, rope scaling applied

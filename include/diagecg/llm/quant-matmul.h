@@ -39,6 +39,8 @@ QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, con
 QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t);
 // Blocks -> f32 [N, K] (ggml's dequantizers).
 torch::Tensor dequantize_weight(const QuantWeight& w);
+// Rows `index` (int64, any shape) of w dequantized: [index.., K] f32 (an embedding lookup on blocks).
+torch::Tensor dequantize_rows(const QuantWeight& w, const torch::Tensor& index);
 // The rows `index` (int64) of w, as a QuantWeight (e.g. Q/K rows un-permuted).
 QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index);
 
