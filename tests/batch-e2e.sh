@@ -160,6 +160,10 @@ $D eval --task report --data "$B/reports.jsonl" -o "$TMP/ev-bp.jsonl" --bandpass
 check "eval takes the preprocessing flags (exit 0)" test $rc -eq 0
 check "eval records them in its header" test "$(head -1 "$TMP/ev-bp.jsonl" | python3 -c 'import json,sys; p=json.load(sys.stdin)["options"]["preprocess"]; print(p["bandpass"], p["length_policy"])')" = "True center"
 
+$D plot "$ECG/s0010_re.hea" --report --window 20:10 -o "$TMP/p20.svg" 2>"$TMP/p20.err"; rc=$?
+check "plot --report --window 20:10: the report reads the part drawn" bash -c "test $rc -eq 0 && grep -q 's0010_re: read 20.0-30.0 s of 38.4 s' '$TMP/p20.err' && grep -q 'Generated report' '$TMP/p20.svg'"
+check "plot --report takes the preprocessing flags (--length-policy error refuses 38.4 s)" bash -c "'$BIN' -t 1 plot '$ECG/s0010_re.hea' --report --length-policy error -o '$TMP/pe.svg' 2>&1 | grep -q 'needs exactly 10 s'"
+
 # --- the issue's acceptance run: 50 raw CinC-2021 records, one model load, kill -9, resume ---
 if [ -d "$SHARED/raw/cinc2021" ]; then
   $BIN -t 2 report "$SHARED/raw/cinc2021" -o "$TMP/cinc.jsonl" --batch-size 4 >/dev/null 2>"$TMP/cinc.err" &

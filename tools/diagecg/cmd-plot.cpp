@@ -37,6 +37,7 @@ struct PlotCmdOptions {
     bool report = false;
     ModelFlags model;
     PatientFlags patient;
+    InputWindowFlags input;             // --report: the model input's preprocessing (--window is the plot's)
     int64_t n_predict = 200;
 };
 
@@ -150,7 +151,9 @@ void run_plot(const PlotCmdOptions& o) {
     p.title = o.title.empty() ? fmt::format("{}  |  {:g} Hz  |  {:.1f} s", rec.name, rec.sample_rate_hz, rec.duration_s()) : o.title;
     p.footer_lines = o.footer;
     if (o.report) {
-        const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, {o.path}, "", o.n_predict, false);
+        InputWindowFlags in = o.input;
+        in.window = o.window;   // the report reads the part drawn
+        const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, {o.path}, "", o.n_predict, false, &in);
         p.footer_lines.push_back("Generated report (" + (a.patient.empty() ? std::string("no patient data") : a.patient) +
                                  "; research model, not for clinical use):");
         const std::string note = a.quality_note();
@@ -207,6 +210,7 @@ void add_plot(CLI::App& app, RunFn& run) {
     o->model.add(sub);
     o->patient.add(sub);
     sub->add_option("-n,--n-predict", o->n_predict, "max report tokens (with --report)")->capture_default_str();
+    add_preprocess_options(sub, o->input.prep);   // --report's model input; it reads the --window drawn
     sub->callback([&run, o] { run = [o] { run_plot(*o); }; });
 }
 
