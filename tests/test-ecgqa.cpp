@@ -15,6 +15,7 @@
 #include "diagecg/data/ecgqa-generator.h"
 #include "diagecg/data/ecgqa.h"
 #include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/data/question-family.h"
 #include "diagecg/data/task-data.h"
 #include "test-util.h"
 
@@ -621,4 +622,74 @@ TEST(EcgQa, RecordFilesStandInForEcgIds) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("missing 'ecg_id'"), std::string::npos) << e.what();
     }
+}
+
+// Free questions are matched to the template families the bundled QA model was trained on: the template's
+// wording with its blanks filled by the template's attribute names (case and spacing free); anything else is out.
+TEST(QuestionFamily, MatchesTemplateWordingOnly) {
+    auto id = [](const std::string& q) {
+        const QuestionFamily* f = match_question_family(q);
+        return f ? f->template_id : -1;
+    };
+    EXPECT_EQ(id("Is this a normal ECG?"), 2);
+    EXPECT_EQ(id("  is this a   NORMAL ecg "), 2);
+    EXPECT_EQ(id("Does this ECG show symptoms of atrial fibrillation?"), 1);
+    EXPECT_EQ(id("Which rhythm-related symptom does this ECG show, atrial fibrillation or sinus rhythm?"), 7);
+    EXPECT_EQ(id("Does this ECG show baseline drift in lead V1?"), 26);
+    EXPECT_EQ(id("Does this ECG show left axis deviation?"), 20);
+    EXPECT_EQ(id("What stage of infarction is this ECG at?"), 25);
+    EXPECT_EQ(id("What numeric features of the second ECG are still abnormal as compared to the first ECG?"), 70);
+    EXPECT_EQ(match_question_family("What numeric features of the second ECG are still abnormal as compared to the first ECG?")->n_ecgs, 2);
+    for (const char* q : {"What is the heart rate?", "Translate this to French", "Does this ECG show atrial fibrillation?",
+                          "Does this ECG show symptoms of a dog?", "Does this ECG show baseline drift in lead V7?", ""})
+        EXPECT_EQ(id(q), -1) << q;
+    // every family's example matches its own family (the catalogue's wording, filled in)
+    for (const auto& f : trained_question_families()) EXPECT_EQ(id(f.example), f.template_id) << f.example;
+    // and the catalogue's example questions of the generator's templates match theirs (but 37's, "ventricular
+    // extrasystoles or ventricular ventricular extrasystoles", names no extra systole)
+    const auto catalogue = read_template_catalogue(std::string(DIAGECG_SOURCE_DIR) + "/tests/data/ecgqa/template_catalogue.csv");
+    for (const int t : supported_single_ecg_templates())
+        EXPECT_EQ(id(catalogue.at(t).example_question), t == 37 ? -1 : t) << t;
+}
+
+// One schema for QA and report data, JSON array or JSONL: only question + record needed (answers for eval and
+// training), unknown and missing fields named, ids independent of the cwd, repeated ids kept apart.
+TEST(TaskData, MinimalSchemaJsonlAndErrors) {
+    const auto dir = diagecg::test::temp_dir("task-schema");
+    const std::string ecg = std::string(DIAGECG_SOURCE_DIR) + "/tests/data/ecg/00318.hea";
+    std::ofstream(dir / "q.jsonl") << "{\"question\": \"Is this a normal ECG?\", \"record\": \"" << ecg << "\", \"answer\": \"no\"}\n"
+                                   << "{\"question\": \"Is this a normal ECG?\", \"record\": \"" << ecg << "\", \"answer\": [\"no\"]}\n"
+                                   << "{\"id\": \"x\", \"question\": \"What is the heart rate?\", \"records\": [\"" << ecg << "\"]}\n";
+    EXPECT_THROW(read_task_samples(PromptTask::kQa, {(dir / "q.jsonl").string()}, ""), std::runtime_error);   // line 3: no answer
+    const auto s = read_task_samples(PromptTask::kQa, {(dir / "q.jsonl").string()}, "", nullptr, true, false);
+    ASSERT_EQ(s.size(), 3u);
+    const std::string canon = fs::weakly_canonical(ecg).string();
+    EXPECT_EQ(s[0].id, canon + "|Is this a normal ECG?");
+    EXPECT_EQ(s[1].id, canon + "|Is this a normal ECG?#2");
+    EXPECT_EQ(s[2].id, "x");
+    EXPECT_EQ(s[0].template_id, 2);
+    EXPECT_EQ(s[0].question_type, "single-verify");
+    EXPECT_EQ(s[2].template_id, -1);
+    EXPECT_EQ(s[0].target, "no");
+    EXPECT_TRUE(s[2].target.empty());
+    auto error_of = [&](PromptTask task, const std::string& name, const std::string& text) {
+        std::ofstream(dir / name) << text;
+        try {
+            read_task_samples(task, {(dir / name).string()}, "");
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_NE(error_of(PromptTask::kQa, "a.jsonl", "{\"questoin\": \"q\", \"record\": \"r.hea\"}\n").find("a.jsonl line 1: unknown field \"questoin\""), std::string::npos);
+    EXPECT_NE(error_of(PromptTask::kQa, "b.json", "[{\"record\": \"r.hea\", \"answer\": \"no\"}]").find("b.json item 0: missing field \"question\""), std::string::npos);
+    EXPECT_NE(error_of(PromptTask::kReport, "c.jsonl", "{\"record\": \"r.hea\"}\n").find("missing field \"report\""), std::string::npos);
+    EXPECT_NE(error_of(PromptTask::kReport, "d.jsonl", "{\"record\": \"r.hea\", \"report\": \"x\", \"reprot\": 1}\n").find("unknown field \"reprot\""), std::string::npos);
+    EXPECT_NE(error_of(PromptTask::kQa, "e.jsonl", "{\"question\": \"q\", \"answer\": \"no\"}\n").find("missing field \"record\""), std::string::npos);
+    // a report's id: its record's absolute path, whatever the cwd; a relative record is taken from the file's folder
+    fs::create_directories(dir / "sub");
+    std::ofstream(dir / "sub" / "r.jsonl") << "{\"record\": \"../rec.hea\", \"report\": \"sinus rhythm.\"}\n";
+    const auto r = read_task_samples(PromptTask::kReport, {(dir / "sub" / "r.jsonl").string()}, "");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].id, fs::weakly_canonical(dir / "rec.hea").string());
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diagecg/eval/evaluation.h"
+#include "diagecg/eval/jsonl-output.h"
 #include "diagecg/util/byte-reader.h"
 
 using namespace diagecg;
@@ -150,4 +151,35 @@ TEST(Evaluation, ReportBaselineIsTheConsensusReport) {
     repeated.push_back(rep("e", "atrial fibrillation. rapid ventricular response."));
     repeated.push_back(rep("f", "atrial fibrillation. rapid ventricular response."));
     EXPECT_EQ(build_baselines(PromptTask::kReport, repeated, "train").report_consensus, "atrial fibrillation. rapid ventricular response.");
+}
+
+// Append-only JSONL: lines come back as written; a last line cut off by a kill (no newline, or not JSON) is
+// dropped and the file rewritten without it; a bad line elsewhere is an error naming it.
+TEST(JsonlOutput, AppendReadRepair) {
+    const auto path = (fs::temp_directory_path() / ("diagecg-jsonl-" + std::to_string(::getpid()) + ".jsonl")).string();
+    fs::remove(path);
+    EXPECT_TRUE(read_jsonl_lines(path, true).empty());
+    append_jsonl_synced(path, {{{"id", "a"}}, {{"id", "b"}}});
+    append_jsonl_synced(path, {{{"id", "c"}}});
+    ASSERT_EQ(read_jsonl_lines(path, false).size(), 3u);
+    std::ofstream(path, std::ios::app) << R"({"id": "d"})";   // complete JSON, but no end of line: unfinished
+    EXPECT_THROW(read_jsonl_lines(path, false), std::runtime_error);
+    auto lines = read_jsonl_lines(path, true);
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(lines[2]["id"], "c");
+    EXPECT_EQ(read_file_text(path), "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n");
+    std::ofstream(path, std::ios::app) << "{\"id\": \"cut\n";
+    EXPECT_EQ(read_jsonl_lines(path, true).size(), 3u);
+    append_jsonl_synced(path, {{{"id", "d"}}});
+    EXPECT_EQ(read_jsonl_lines(path, false).back()["id"], "d");
+    std::string text = read_file_text(path);
+    text.replace(text.find("{\"id\":\"b\"}"), 10, "not json!!");
+    std::ofstream(path, std::ios::trunc) << text;
+    try {
+        read_jsonl_lines(path, true);
+        ADD_FAILURE() << "no error";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+    }
+    fs::remove(path);
 }

@@ -220,6 +220,51 @@ TEST(Preprocess, LengthPolicies) {
     EXPECT_THROW(parse_length_policy("middle"), std::invalid_argument);
 }
 
+// --window: the model reads [start, start + duration) of the record (a ramp shows which samples), then the length
+// policy fits that part to duration_s; model_window() says the same without reading the signal.
+TEST(Preprocess, WindowPicksThePartRead) {
+    PreprocessConfig cfg;
+    cfg.normalize = false;
+    auto r = twelve_leads(500, 38.4);
+    for (int i = 0; i < r.n_samples; ++i) r.lead(0)[i] = static_cast<float>(i);
+    cfg.window_start_s = 20;
+    auto p = preprocess(r, cfg);
+    EXPECT_FLOAT_EQ(p.signal[0], 10000.0f);
+    EXPECT_FLOAT_EQ(p.signal[4999], 14999.0f);
+    ModelWindow w = model_window(cfg, r.n_samples);
+    EXPECT_DOUBLE_EQ(w.start_s, 20.0);
+    EXPECT_DOUBLE_EQ(w.duration_s, 10.0);
+    EXPECT_DOUBLE_EQ(w.record_duration_s, 38.4);
+    EXPECT_TRUE(w.cut);
+    // the last 8.4 s: padded at the end (start policy); under "error" a 10 s window is required
+    cfg.window_start_s = 30;
+    p = preprocess(r, cfg);
+    EXPECT_FLOAT_EQ(p.signal[0], 15000.0f);
+    EXPECT_FLOAT_EQ(p.signal[4199], 19199.0f);
+    EXPECT_FLOAT_EQ(p.signal[4200], 0.0f);
+    cfg.length_policy = LengthPolicy::kError;
+    EXPECT_THROW(preprocess(r, cfg), std::invalid_argument);
+    cfg.window_start_s = 5;
+    EXPECT_FLOAT_EQ(preprocess(r, cfg).signal[0], 2500.0f);
+    // a 4 s window centred in the model's 10 s
+    cfg.length_policy = LengthPolicy::kCenter;
+    cfg.window_duration_s = 4;
+    p = preprocess(r, cfg);
+    EXPECT_FLOAT_EQ(p.signal[1499], 0.0f);
+    EXPECT_FLOAT_EQ(p.signal[1500], 2500.0f);
+    cfg.window_start_s = 40;
+    EXPECT_THROW(preprocess(r, cfg), std::invalid_argument);
+    EXPECT_THROW(model_window(cfg, r.n_samples), std::invalid_argument);
+    // no window: the length policy's part, and whether the record was cut
+    PreprocessConfig plain;
+    w = model_window(plain, 19200);
+    EXPECT_DOUBLE_EQ(w.start_s, 0.0);
+    EXPECT_TRUE(w.cut);
+    plain.length_policy = LengthPolicy::kCenter;
+    EXPECT_DOUBLE_EQ(model_window(plain, 19200).start_s, 14.2);
+    EXPECT_FALSE(model_window(plain, 5000).cut);
+}
+
 TEST(Preprocess, BandPassRemovesBaselineDrift) {
     auto r = twelve_leads(500, 10);
     const auto drift = sine(0.1, 500, r.n_samples, 3.0);
