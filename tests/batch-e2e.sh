@@ -57,6 +57,12 @@ check "report A B: two JSON lines on stdout" test "$(jl "$TMP/two.jsonl" "len(L)
 $D report "$ECG/00318.hea" "$ECG/00318.hea" -o "$TMP/dup.jsonl" 2>/dev/null
 check "a record listed twice stays two samples (#2)" test "$(jl "$TMP/dup.jsonl" "sorted(j['id'].rsplit('/', 1)[1] for j in L)")" = "['00318.hea', '00318.hea#2']"
 
+# an unreadable record is skipped with its reason, the others are written, and the exit code says so
+$D report "$ECG/00318.hea" "$DATA/bad/bad-checksum.hea" "$ECG/01377.hea" -o "$TMP/skip.jsonl" >/dev/null 2>"$TMP/skip.err"; rc=$?
+check "batch with an unreadable record: exit 1 naming it, the other 2 written" bash -c "test $rc -eq 1 && grep -q '^diagecg: error: 1 of 3 samples skipped (first: .*bad-checksum.hea' '$TMP/skip.err' && test \$(grep -c . '$TMP/skip.jsonl') -eq 2"
+$D report "$ECG/00318.hea" "$DATA/bad/bad-checksum.hea" "$ECG/01377.hea" -o "$TMP/skip.jsonl" --allow-missing >/dev/null 2>"$TMP/skip2.err"; rc=$?
+check "--allow-missing: exit 0, the bad record retried (and skipped) only" bash -c "test $rc -eq 0 && grep -q '3 samples, 2 done already, 1 to run' '$TMP/skip2.err'"
+
 # --- resume: SIGKILL after a batch, a cut-off last line, then the same run from another directory ---
 mkdir -p "$TMP/a" "$TMP/b/c"
 (cd "$TMP/a" && $D report "$(realpath --relative-to="$TMP/a" "$B/records.txt")" -o ../k.jsonl --batch-size 3 --test-sigkill-after-batches 1 >/dev/null 2>&1); rc=$?
