@@ -81,6 +81,9 @@ TEST(QuantMatmul, MatchesLlamaCppBitForBit) {
             const auto y = quant_matmul(x, w, isa);
             EXPECT_TRUE(torch::equal(y, y_want)) << quant_isa_name(isa) << ": max |diff| "
                                                  << (y - y_want).abs().max().item<float>();
+            for (int64_t r = 0; r < m; ++r)   // one row at a time (the decode path)
+                EXPECT_TRUE(torch::equal(quant_matmul(x.narrow(0, r, 1), w, isa), y_want.narrow(0, r, 1)))
+                    << quant_isa_name(isa) << " row " << r;
         }
     }
 }
@@ -182,4 +185,21 @@ TEST(QuantMatmul, KeptGgufBlocksAreTheF32LoadsWeights) {
     const auto one = torch::tensor({{504}}, torch::kLong);
     const auto lf = f32.model->forward(one), lq = q.model->forward(one);
     EXPECT_LT((lf - lq).abs().max().item<float>(), 0.5 * lf.std().item<float>());   // 8-bit activations only
+}
+
+// q/k/v in one call: the same values as one call each, on every path.
+TEST(QuantMatmul, GroupEqualsOneCallEach) {
+    torch::manual_seed(11);
+    for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0}) {
+        const QuantWeight a = quantize_weight(torch::randn({48, 128}), t), b = quantize_weight(torch::randn({17, 128}), t);
+        for (const int64_t m : {1, 6}) {
+            const auto x = torch::randn({m, 128});
+            const auto ys = quant_matmul_group(x, {&a, &b});
+            ASSERT_EQ(ys.size(), 2u);
+            EXPECT_TRUE(torch::equal(ys[0], quant_matmul(x, a, QuantIsa::kPortable))) << ggml_type_name(t) << " m " << m;
+            EXPECT_TRUE(torch::equal(ys[1], quant_matmul(x, b, QuantIsa::kPortable))) << ggml_type_name(t) << " m " << m;
+        }
+    }
+    const QuantWeight a = quantize_weight(torch::randn({8, 64}), GgmlType::kQ8_0), c = quantize_weight(torch::randn({8, 64}), GgmlType::kQ4_0);
+    EXPECT_THROW(quant_matmul_group(torch::randn({1, 64}), {&a, &c}), std::invalid_argument);
 }

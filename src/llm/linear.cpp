@@ -120,6 +120,22 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
 }
 
 std::vector<torch::Tensor> linear_group(const torch::Tensor& x, const std::vector<LinearImpl*>& layers) {
+    // all held in blocks of one type: one activation quantization and one parallel pass
+    bool quant = !layers.empty() && !(torch::GradMode::is_enabled() && x.requires_grad());
+    std::vector<const QuantWeight*> qs;
+    for (const auto* l : layers) {
+        quant = quant && l->qweight.defined() && l->qweight.type == layers[0]->qweight.type;
+        qs.push_back(&l->qweight);
+    }
+    if (quant) {
+        auto ys = quant_matmul_group(x, qs);
+        for (size_t i = 0; i < ys.size(); ++i) {
+            auto y = ys[i].to(x.scalar_type());
+            if (layers[i]->bias.defined()) y = y + layers[i]->bias;
+            ys[i] = layers[i]->add_lora(x, y);
+        }
+        return ys;
+    }
     bool fast = !layers.empty();
     std::vector<torch::Tensor> ws;
     for (const auto* l : layers) {

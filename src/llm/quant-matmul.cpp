@@ -4,6 +4,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -172,6 +173,50 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             out[i] = hsum8(l) + summs[i];                                                                     \
         }                                                                                                     \
     }
+// W weight rows (w, w + stride, ...) against one activation row: W independent accumulation chains (a decode
+// step has one input row); each row's arithmetic is the single-row one.
+#define DIAGECG_QUANT_DOTW(NAME, TARGET, US8)                                                                  \
+    template <typename F, int W>                                                                              \
+    __attribute__((target(TARGET))) void NAME(const typename F::W* w, int64_t stride, const typename F::A* a,  \
+                                              int64_t nb, float* out) {                                       \
+        const float* h = fp16_table();                                                                        \
+        __m256 acc[W];                                                                                        \
+        float summs[W];                                                                                       \
+        for (int i = 0; i < W; ++i) {                                                                         \
+            acc[i] = _mm256_setzero_ps();                                                                     \
+            summs[i] = 0;                                                                                     \
+        }                                                                                                     \
+        for (int64_t b = 0; b < nb; ++b) {                                                                    \
+            const float da = h[a[b].d];                                                                       \
+            const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));                  \
+            for (int i = 0; i < W; ++i) {                                                                     \
+                const auto& wb = w[i * stride + b];                                                           \
+                const __m256 d = _mm256_set1_ps(h[wb.d] * da);                                                \
+                __m256 q;                                                                                     \
+                if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
+                    summs[i] = std::fma(h[wb.m], h[a[b].s], summs[i]);                                        \
+                    q = US8(nibbles32(wb.qs), y);                                                             \
+                } else {                                                                                      \
+                    __m256i x;                                                                                \
+                    if constexpr (std::is_same_v<F, Q4_0>)                                                    \
+                        x = _mm256_sub_epi8(nibbles32(wb.qs), _mm256_set1_epi8(8));                           \
+                    else                                                                                      \
+                        x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs));                      \
+                    q = US8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));                                  \
+                }                                                                                             \
+                acc[i] = _mm256_fmadd_ps(d, q, acc[i]);                                                       \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int i = 0; i < W; ++i) {                                                                         \
+            alignas(32) float l[8];                                                                           \
+            _mm256_store_ps(l, acc[i]);                                                                       \
+            out[i] = hsum8(l) + summs[i];                                                                     \
+        }                                                                                                     \
+    }
+DIAGECG_QUANT_DOTW(dotw_avx2, "avx2,fma", us8_avx2)
+DIAGECG_QUANT_DOTW(dotw_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", us8_vnni)
+#undef DIAGECG_QUANT_DOTW
+
 DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma", us8_avx2)
 DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", us8_vnni)
 #undef DIAGECG_QUANT_DOT
@@ -179,6 +224,24 @@ DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", us8_vnni)
 template <typename F, int R>
 void dot_portable(const typename F::W* w, const typename F::A* a, int64_t stride, int64_t nb, float* out) {
     for (int i = 0; i < R; ++i) out[i] = dot_portable1<F>(w, a + i * stride, nb);
+}
+
+template <typename F, int W>
+void dotw_portable(const typename F::W* w, int64_t stride, const typename F::A* a, int64_t nb, float* out) {
+    for (int i = 0; i < W; ++i) out[i] = dot_portable1<F>(w + i * stride, a, nb);
+}
+
+// Dot products of W weight rows with one activation row.
+template <typename F>
+using DotWFn = void (*)(const typename F::W*, int64_t, const typename F::A*, int64_t, float*);
+
+template <typename F, int W>
+DotWFn<F> pick_dotw(QuantIsa isa) {
+    switch (isa) {
+        case QuantIsa::kAvx512Vnni: return dotw_vnni<F, W>;
+        case QuantIsa::kAvx2: return dotw_avx2<F, W>;
+        default: return dotw_portable<F, W>;
+    }
 }
 
 // Dot products of one weight row with R activation rows.
@@ -222,27 +285,48 @@ void quantize_q8(const float* x, int64_t k, void* out) {
     }
 }
 
+// x [M, K] -> y_g [M, N_g] for each weight g (all of type F, same K): the activations are quantized once and
+// every weight's rows are shared out in one parallel pass.
 template <typename F>
-void matmul_typed(const float* x, int64_t m, int64_t k, const QuantWeight& w, float* y, QuantIsa isa) {
+void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const QuantWeight*>& ws,
+                  const std::vector<float*>& ys, QuantIsa isa) {
     using A = typename F::A;
-    const int64_t nb = k / kQk, n = w.rows;
-    std::vector<A> act(static_cast<size_t>(m * nb));
-    at::parallel_for(0, m, 16, [&](int64_t a, int64_t b) {
-        for (int64_t i = a; i < b; ++i) quantize_activation_row(quant_activation_type(w.type), x + i * k, k, &act[i * nb]);
-    });
-    const auto* wb = static_cast<const typename F::W*>(w.blocks.data_ptr());
+    const int64_t nb = k / kQk;
+    thread_local std::vector<A> act;   // the calling thread's; lambdas below use the pointer, not the name
+    act.resize(static_cast<size_t>(m * nb));
+    A* const ap = act.data();
+    const GgmlType at = quant_activation_type(ws[0]->type);
+    if (m == 1) {
+        quantize_activation_row(at, x, k, ap);
+    } else {
+        at::parallel_for(0, m, 16, [&](int64_t a, int64_t b) {
+            for (int64_t i = a; i < b; ++i) quantize_activation_row(at, x + i * k, k, ap + i * nb);
+        });
+    }
+    int64_t total = 0;
+    for (const auto* w : ws) total += w->rows;
     const DotFn<F> dot1 = pick_dot<F, 1>(isa), dot4 = pick_dot<F, 4>(isa);
-    at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) {
+    const DotWFn<F> dotw4 = pick_dotw<F, 4>(isa);
+    at::parallel_for(0, total, 16, [&](int64_t r0, int64_t r1) {
         float out[4];
-        for (int64_t r = r0; r < r1; ++r) {
-            int64_t i = 0;
-            for (; i + 4 <= m; i += 4) {   // four input rows per pass over the weight row
-                dot4(wb + r * nb, &act[i * nb], nb, nb, out);
-                for (int j = 0; j < 4; ++j) y[(i + j) * n + r] = out[j];
-            }
-            for (; i < m; ++i) {
-                dot1(wb + r * nb, &act[i * nb], nb, nb, out);
-                y[i * n + r] = out[0];
+        int64_t base = 0;
+        for (size_t g = 0; g < ws.size(); base += ws[g]->rows, ++g) {
+            const int64_t lo = std::max(r0, base), hi = std::min(r1, base + ws[g]->rows), n = ws[g]->rows;
+            const auto* wb = static_cast<const typename F::W*>(ws[g]->blocks.data_ptr());
+            float* y = ys[g];
+            int64_t r = lo - base;
+            if (m == 1)   // one input row: four weight rows per pass (independent chains)
+                for (; r + 4 <= hi - base; r += 4) dotw4(wb + r * nb, nb, ap, nb, y + r);
+            for (; r < hi - base; ++r) {
+                int64_t i = 0;
+                for (; i + 4 <= m; i += 4) {   // four input rows per pass over the weight row
+                    dot4(wb + r * nb, ap + i * nb, nb, nb, out);
+                    for (int j = 0; j < 4; ++j) y[(i + j) * n + r] = out[j];
+                }
+                for (; i < m; ++i) {
+                    dot1(wb + r * nb, ap + i * nb, nb, nb, out);
+                    y[i * n + r] = out[0];
+                }
             }
         }
     });
@@ -401,26 +485,44 @@ QuantIsa quant_isa_auto() {
     return isa;
 }
 
-torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIsa isa) {
-    check_type(w.type);
+std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std::vector<const QuantWeight*>& ws,
+                                              QuantIsa isa) {
+    if (ws.empty()) return {};
+    for (const auto* w : ws) {
+        check_type(w->type);
+        if (w->type != ws[0]->type) throw std::invalid_argument("quant_matmul_group: weights of different types");
+        if (x.size(-1) != w->cols)
+            throw std::invalid_argument("quant_matmul: input has " + std::to_string(x.size(-1)) + " features, the weight " +
+                                        std::to_string(w->cols));
+    }
     if (!x.device().is_cpu()) throw std::invalid_argument("quantized weights run on the CPU");
-    if (x.size(-1) != w.cols)
-        throw std::invalid_argument("quant_matmul: input has " + std::to_string(x.size(-1)) + " features, the weight " +
-                                    std::to_string(w.cols));
     if (isa == QuantIsa::kAuto) isa = quant_isa_auto();
     if (!quant_isa_available(isa))
         throw std::invalid_argument(std::string("this CPU cannot run the ") + quant_isa_name(isa) + " quantized kernels");
-    const auto xf = x.reshape({-1, w.cols}).to(torch::kFloat).contiguous();
+    const int64_t k = ws[0]->cols;
+    const auto xf = x.reshape({-1, k}).to(torch::kFloat).contiguous();
     const int64_t m = xf.size(0);
-    auto y = torch::empty({m, w.rows}, torch::kFloat);
-    switch (w.type) {
-        case GgmlType::kQ4_0: matmul_typed<Q4_0>(xf.data_ptr<float>(), m, w.cols, w, y.data_ptr<float>(), isa); break;
-        case GgmlType::kQ4_1: matmul_typed<Q4_1>(xf.data_ptr<float>(), m, w.cols, w, y.data_ptr<float>(), isa); break;
-        default: matmul_typed<Q8_0>(xf.data_ptr<float>(), m, w.cols, w, y.data_ptr<float>(), isa); break;
+    std::vector<torch::Tensor> out;
+    std::vector<float*> ys;
+    for (const auto* w : ws) {
+        out.push_back(torch::empty({m, w->rows}, torch::kFloat));
+        ys.push_back(out.back().data_ptr<float>());
     }
-    auto sizes = x.sizes().vec();
-    sizes.back() = w.rows;
-    return y.view(sizes);
+    switch (ws[0]->type) {
+        case GgmlType::kQ4_0: matmul_typed<Q4_0>(xf.data_ptr<float>(), m, k, ws, ys, isa); break;
+        case GgmlType::kQ4_1: matmul_typed<Q4_1>(xf.data_ptr<float>(), m, k, ws, ys, isa); break;
+        default: matmul_typed<Q8_0>(xf.data_ptr<float>(), m, k, ws, ys, isa); break;
+    }
+    for (size_t g = 0; g < ws.size(); ++g) {
+        auto sizes = x.sizes().vec();
+        sizes.back() = ws[g]->rows;
+        out[g] = out[g].view(sizes);
+    }
+    return out;
+}
+
+torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIsa isa) {
+    return quant_matmul_group(x, {&w}, isa).at(0);
 }
 
 }  // namespace diagecg

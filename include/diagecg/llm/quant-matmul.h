@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -55,5 +56,9 @@ QuantIsa quant_isa_auto();  // the fastest available
 // x [.., K] (float dtype, CPU) -> [.., N] f32 = x W^T in llama.cpp's arithmetic (see above). Throws
 // std::invalid_argument for a shape mismatch or an ISA this CPU lacks.
 torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIsa isa = QuantIsa::kAuto);
+// quant_matmul for several weights of one type and input size (q/k/v, gate/up): x quantized once, one parallel
+// pass over all their rows; the same values as one call each.
+std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std::vector<const QuantWeight*>& ws,
+                                              QuantIsa isa = QuantIsa::kAuto);
 
 }  // namespace diagecg
