@@ -124,6 +124,7 @@ echo '{"record": "no-such-record.hea", "question": "Is this a normal ECG?", "ans
 echo '{"ecg_id": 99999, "question": "Is this a normal ECG?", "answer": "no"}' >>"$TMP/ev.jsonl"
 $D eval --task qa --data "$TMP/ev.jsonl" --ecg-dir "$ECG" -o "$TMP/ev-out.jsonl" >"$TMP/ev.txt" 2>"$TMP/ev.err"; rc=$?
 check "eval with a missing and an unreadable record exits 1 and says so" bash -c "test $rc -eq 1 && grep -q '^diagecg: error: 1 sample(s) of the data have no record and 1 of the 5 asked were not scored' '$TMP/ev.err'"
+check "eval summary table says so" grep -q "^covers 4 of 5 samples asked (1 without a record in the data, 1 skipped" "$TMP/ev.txt"
 check "eval summary counts them" test "$(py "import json; c = json.load(open('$TMP/ev-out.jsonl.summary.json'))['covers']; print(c['samples_asked'], c['samples_scored'], c['samples_missing'], c['samples_skipped'])")" = "5 4 1 1"
 $D eval --task qa --data "$TMP/ev.jsonl" --ecg-dir "$ECG" -o "$TMP/ev-out.jsonl" --allow-missing >/dev/null 2>&1
 check "eval --allow-missing exits 0" test $? -eq 0

@@ -252,6 +252,14 @@ std::string format_summary(const nlohmann::json& s) {
         out += fmt::format("({} samples)\n", s.at("n").get<int64_t>());
     }
     if (base) out += "baseline: " + s.at("baseline_source").get<std::string>() + "\n";
+    if (s.contains("covers")) {
+        const auto& c = s.at("covers");
+        out += fmt::format("covers {} of {} samples asked", c.value("samples_scored", 0), c.value("samples_asked", 0));
+        if (c.contains("samples_missing"))
+            out += fmt::format(" ({} without a record in the data, {} skipped: unreadable, refused or too long)",
+                               c.value("samples_missing", 0), c.value("samples_skipped", 0));
+        out += "\n";
+    }
     return out;
 }
 

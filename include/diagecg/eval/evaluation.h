@@ -79,7 +79,7 @@ Baselines build_baselines(PromptTask task, const std::vector<TaskSample>& sample
 // type and per attribute type, with the baseline's accuracy on the same samples. Reports: mean metrics and the
 // baseline's, scored against the same references.
 nlohmann::json summarize(const std::vector<Prediction>& preds, const Baselines* baselines, const WordNet* wordnet);
-std::string format_summary(const nlohmann::json& summary);   // a plain-text table
+std::string format_summary(const nlohmann::json& summary);   // a plain-text table (+ "covers" when the summary has it)
 
 // "i/n" -> {i, n} with 0 <= i < n; throws std::invalid_argument.
 std::pair<int64_t, int64_t> parse_shard(const std::string& s);
