@@ -5,14 +5,14 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
-#include "test-util.h"
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/llm/lora.h"
 #include "diagecg/llm/peft-adapter.h"
 #include "diagecg/util/safetensors.h"
+#include "test-util.h"
 
 using namespace diagecg;
 using diagecg::test::temp_dir;
@@ -35,7 +35,9 @@ LlmConfig tiny_config() {
 
 const torch::Tensor kTokens = torch::tensor({{3, 14, 15, 9, 26, 5, 35, 8, 9, 7}}, torch::kLong);
 
-void write_text(const fs::path& p, const std::string& s) { std::ofstream(p) << s; }
+void write_text(const fs::path& p, const std::string& s) {
+    std::ofstream(p) << s;
+}
 
 nlohmann::json read_json(const fs::path& p) {
     std::ifstream in(p);
@@ -44,12 +46,24 @@ nlohmann::json read_json(const fs::path& p) {
 
 // A PEFT config as PeftModel.save_pretrained writes it for a Llama, with `changes` applied.
 nlohmann::json peft_config(const nlohmann::json& changes) {
-    nlohmann::json j = {{"peft_type", "LORA"}, {"task_type", "CAUSAL_LM"}, {"base_model_name_or_path", "TinyLlama/x"},
-                        {"r", 2}, {"lora_alpha", 4}, {"lora_dropout", 0.05}, {"target_modules", {"v_proj", "q_proj"}},
-                        {"modules_to_save", nullptr}, {"bias", "none"}, {"fan_in_fan_out", false},
-                        {"inference_mode", true}, {"init_lora_weights", true}, {"layers_to_transform", nullptr},
-                        {"layers_pattern", nullptr}, {"rank_pattern", nlohmann::json::object()},
-                        {"alpha_pattern", nlohmann::json::object()}, {"use_rslora", false}, {"use_dora", false},
+    nlohmann::json j = {{"peft_type", "LORA"},
+                        {"task_type", "CAUSAL_LM"},
+                        {"base_model_name_or_path", "TinyLlama/x"},
+                        {"r", 2},
+                        {"lora_alpha", 4},
+                        {"lora_dropout", 0.05},
+                        {"target_modules", {"v_proj", "q_proj"}},
+                        {"modules_to_save", nullptr},
+                        {"bias", "none"},
+                        {"fan_in_fan_out", false},
+                        {"inference_mode", true},
+                        {"init_lora_weights", true},
+                        {"layers_to_transform", nullptr},
+                        {"layers_pattern", nullptr},
+                        {"rank_pattern", nlohmann::json::object()},
+                        {"alpha_pattern", nlohmann::json::object()},
+                        {"use_rslora", false},
+                        {"use_dora", false},
                         {"revision", nullptr}};
     j.update(changes);
     return j;
@@ -84,15 +98,16 @@ TEST(LoraPeft, ExportedAdapterIsPeftAndGivesTheTunedModel) {
     EXPECT_EQ(cfg["modules_to_save"], nlohmann::json({"model.norm"}));
     EXPECT_EQ(cfg["bias"], "none");
     const SafetensorsFile st((dir / "peft" / "adapter_model.safetensors").string());
-    EXPECT_EQ(st.tensors().size(), 2u * 7u * 2u + 1u);   // A and B for 7 projections x 2 layers, and the norm
+    EXPECT_EQ(st.tensors().size(), 2u * 7u * 2u + 1u);  // A and B for 7 projections x 2 layers, and the norm
     EXPECT_NE(st.find("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"), nullptr);
     EXPECT_NE(st.find("base_model.model.model.layers.0.mlp.down_proj.lora_B.weight"), nullptr);
     EXPECT_NE(st.find("base_model.model.model.norm.weight"), nullptr);
 
     // read back through each way of naming it: the directory, either of its files
-    for (const auto& arg : {dir / "peft", dir / "peft" / "adapter_config.json", dir / "peft" / "adapter_model.safetensors"}) {
+    for (const auto& arg :
+         {dir / "peft", dir / "peft" / "adapter_config.json", dir / "peft" / "adapter_model.safetensors"}) {
         auto base = random_llama(tiny_config(), 3, {});
-        EXPECT_GT((base->forward(kTokens) - want).abs().max().item<double>(), 1e-3);   // the test has teeth
+        EXPECT_GT((base->forward(kTokens) - want).abs().max().item<double>(), 1e-3);  // the test has teeth
         apply_adapter(base, arg.string(), 1.0);
         EXPECT_TRUE(torch::allclose(base->forward(kTokens), want, 1e-4, 1e-5)) << arg;
     }
@@ -109,13 +124,30 @@ TEST(LoraPeft, HandMadePeftDirectoryIsAppliedAsItsConfigSays) {
     const auto cfg = tiny_config();
     const int64_t d = cfg.hidden_size, d_kv = cfg.hidden_size / cfg.num_attention_heads * cfg.num_key_value_heads;
     torch::manual_seed(5);
-    const auto qa = torch::randn({2, d}), qb = torch::randn({d, 2}), va = torch::randn({2, d}), vb = torch::randn({d_kv, 2});
+    const auto qa = torch::randn({2, d}), qb = torch::randn({d, 2}), va = torch::randn({2, d}),
+               vb = torch::randn({d_kv, 2});
     const auto norm = torch::full({d}, 0.75f);
     const std::vector<TensorView> views = {
-        {"base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight", DType::kF32, {2, d}, qa.data_ptr(), size_t(qa.nbytes())},
-        {"base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight", DType::kF32, {d, 2}, qb.data_ptr(), size_t(qb.nbytes())},
-        {"base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight", DType::kF32, {2, d}, va.data_ptr(), size_t(va.nbytes())},
-        {"base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight", DType::kF32, {d_kv, 2}, vb.data_ptr(), size_t(vb.nbytes())},
+        {"base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight",
+         DType::kF32,
+         {2, d},
+         qa.data_ptr(),
+         size_t(qa.nbytes())},
+        {"base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight",
+         DType::kF32,
+         {d, 2},
+         qb.data_ptr(),
+         size_t(qb.nbytes())},
+        {"base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight",
+         DType::kF32,
+         {2, d},
+         va.data_ptr(),
+         size_t(va.nbytes())},
+        {"base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight",
+         DType::kF32,
+         {d_kv, 2},
+         vb.data_ptr(),
+         size_t(vb.nbytes())},
         {"base_model.model.model.norm.weight", DType::kF32, {d}, norm.data_ptr(), size_t(norm.nbytes())}};
     write_safetensors((dir / "adapter_model.safetensors").string(), views);
     write_text(dir / "adapter_config.json",
@@ -150,10 +182,15 @@ TEST(LoraPeft, WhatCannotBeAppliedIsRefusedByName) {
         for (int l = 0; l < 2; ++l) {
             const std::string m = "base_model.model.model.layers." + std::to_string(l) + ".self_attn.q_proj.";
             v.push_back({m + "lora_A.weight", DType::kF32, {2, d}, a.data_ptr(), size_t(a.nbytes())});
-            if (with_b || l == 0) v.push_back({m + "lora_B.weight", DType::kF32, {d, 2}, b.data_ptr(), size_t(b.nbytes())});
+            if (with_b || l == 0)
+                v.push_back({m + "lora_B.weight", DType::kF32, {d, 2}, b.data_ptr(), size_t(b.nbytes())});
         }
-        if (extra) v.push_back({"base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", DType::kF32, {d},
-                                b.data_ptr(), size_t(d * 4)});
+        if (extra)
+            v.push_back({"base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector",
+                         DType::kF32,
+                         {d},
+                         b.data_ptr(),
+                         size_t(d * 4)});
         write_safetensors((dir / "adapter_model.safetensors").string(), v);
         write_text(dir / "adapter_config.json", peft_config(changes).dump());
     };
@@ -167,7 +204,7 @@ TEST(LoraPeft, WhatCannotBeAppliedIsRefusedByName) {
         return "";
     };
     write({{"target_modules", {"q_proj"}}});
-    EXPECT_EQ(error_of(), "");   // the well-formed one applies
+    EXPECT_EQ(error_of(), "");  // the well-formed one applies
     write({{"use_dora", true}});
     EXPECT_NE(error_of().find("DoRA"), std::string::npos);
     write({{"bias", "all"}});
@@ -180,14 +217,18 @@ TEST(LoraPeft, WhatCannotBeAppliedIsRefusedByName) {
     EXPECT_NE(error_of().find("rank_pattern is set"), std::string::npos);
     write({{"target_modules", {"query_key_value"}}});
     EXPECT_NE(error_of().find("'query_key_value' is not a Llama projection"), std::string::npos);
-    write({{"target_modules", {"q_proj"}}}, false, true);   // layer 1's lora_B missing, a DoRA tensor extra
+    write({{"target_modules", {"q_proj"}}}, false, true);  // layer 1's lora_B missing, a DoRA tensor extra
     const std::string e = error_of();
     EXPECT_NE(e.find("2 problem(s)"), std::string::npos) << e;
-    EXPECT_NE(e.find("missing tensor 'base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight'"), std::string::npos) << e;
+    EXPECT_NE(e.find("missing tensor 'base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight'"),
+              std::string::npos)
+        << e;
     EXPECT_NE(e.find("unexpected tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector'"),
-              std::string::npos) << e;
+              std::string::npos)
+        << e;
     fs::remove(dir / "adapter_model.safetensors");
-    EXPECT_NE(error_of().find("neither adapter.json (diagecg) nor adapter_config.json + adapter_model.safetensors (PEFT)"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of().find("neither adapter.json (diagecg) nor adapter_config.json + adapter_model.safetensors (PEFT)"),
+        std::string::npos);
     fs::remove_all(dir);
 }

@@ -23,7 +23,7 @@ std::string bundled_model(const std::string& name) {
     const fs::path build_tree = dir / "models" / name;
     if (fs::is_directory(installed, ec)) return installed.string();
     if (fs::is_directory(build_tree, ec)) return build_tree.string();
-    return installed.string();   // neither exists: the loader's error names where it was looked for
+    return installed.string();  // neither exists: the loader's error names where it was looked for
 }
 
 }  // namespace
@@ -33,6 +33,8 @@ std::string default_model_dir() {
     return bundled_model("diagecg");
 }
 
-std::string default_tokenizer_dir() { return bundled_model("ecg-tokenizer"); }
+std::string default_tokenizer_dir() {
+    return bundled_model("ecg-tokenizer");
+}
 
 }  // namespace diagecg::cli
