@@ -233,13 +233,13 @@ TEST(EcgPlot, WindowSelectsTheSamplesDrawn) {
         return std::make_tuple(*lo, *hi, svg);
     };
     const auto [lo0, hi0, svg0] = strip(0, 10);
-    EXPECT_NEAR(hi0 - lo0, 0.0, 1e-9);                       // 0 mV throughout
+    EXPECT_NEAR(hi0 - lo0, 0.0, 1e-9);  // 0 mV throughout
     EXPECT_NE(svg0.find("0.0-10.0 s of 30.0 s"), std::string::npos);
     const auto [lo1, hi1, svg1] = strip(10, 10);
-    EXPECT_NEAR(hi1 - lo1, 0.0, 1e-9);                       // 0.5 mV throughout: 5 mm above the first window's
+    EXPECT_NEAR(hi1 - lo1, 0.0, 1e-9);  // 0.5 mV throughout: 5 mm above the first window's
     EXPECT_NEAR(lo0 - lo1, 5.0, 0.02);
     EXPECT_NE(svg1.find("10.0-20.0 s of 30.0 s"), std::string::npos);
-    const auto [lo2, hi2, svg2] = strip(15, 10);             // 0.5 then 1.0 mV
+    const auto [lo2, hi2, svg2] = strip(15, 10);  // 0.5 then 1.0 mV
     EXPECT_NEAR(hi2 - lo2, 5.0, 0.02);
     EXPECT_NEAR(lo2, lo0 - 10.0, 0.02);
     // a 5 s window draws 5 s of rhythm strip: half the points of a 10 s one
@@ -254,7 +254,8 @@ TEST(EcgPlot, WindowSelectsTheSamplesDrawn) {
 
 TEST(EcgPlot, WindowOutsideTheRecordOrPageIsRejected) {
     const auto rec = synthetic_record(500.0, 30.0);
-    for (const auto& [start, dur] : std::vector<std::pair<double, double>>{{30.0, 5.0}, {-1.0, 5.0}, {0.0, 0.0}, {0.0, 10.5}}) {
+    for (const auto& [start, dur] :
+         std::vector<std::pair<double, double>>{{30.0, 5.0}, {-1.0, 5.0}, {0.0, 0.0}, {0.0, 10.5}}) {
         PlotOptions opts;
         opts.start_s = start;
         opts.duration_s = dur;
@@ -268,17 +269,17 @@ TEST(EcgPlot, ClippingNamesTheLeadsAndTheGainThatFits) {
     PlotClipping c;
     render_ecg_svg(rec, PlotOptions{}, &c);
     EXPECT_FALSE(c.clipped());
-    EXPECT_GT(c.max_mv, 1.2);                    // a 1.2 mV spike on a sine of at most 0.3 mV
+    EXPECT_GT(c.max_mv, 1.2);  // a 1.2 mV spike on a sine of at most 0.3 mV
     EXPECT_LE(c.max_mv, 1.5);
     EXPECT_NEAR(c.min_mv, -0.3, 0.01);
-    rec.lead(7)[3000] = 3.0f;                    // V2 and V3 are drawn in column 3 (5-7.5 s, samples 2500-3749)
+    rec.lead(7)[3000] = 3.0f;  // V2 and V3 are drawn in column 3 (5-7.5 s, samples 2500-3749)
     rec.lead(8)[3100] = -2.0f;
     render_ecg_svg(rec, PlotOptions{}, &c);
     ASSERT_TRUE(c.clipped());
     EXPECT_EQ(c.leads, (std::vector<std::string>{"V2", "V3"}));
     EXPECT_NEAR(c.max_mv, 3.0, 1e-6);
     EXPECT_NEAR(c.min_mv, -2.0, 1e-6);
-    EXPECT_NEAR(c.fitting_gain_mm_per_mv, 7.0, 1e-6);   // min(21 / 3, 14 / 2)
+    EXPECT_NEAR(c.fitting_gain_mm_per_mv, 7.0, 1e-6);  // min(21 / 3, 14 / 2)
     EXPECT_NEAR(c.row_min_mv, -1.4, 1e-9);
     EXPECT_NEAR(c.row_max_mv, 2.1, 1e-9);
     PlotOptions fits;

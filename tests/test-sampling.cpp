@@ -103,7 +103,7 @@ TEST(Sampling, MinPKeepsTokensAboveFractionOfMax) {
     auto c = counts(0.2f, 1.0f);
     EXPECT_EQ(c[3], 0);
     EXPECT_GT(c[2], 0);
-    EXPECT_NEAR(c[0] / 20000.0, 0.5 / 0.92, 0.02);   // the kept mass renormalised
+    EXPECT_NEAR(c[0] / 20000.0, 0.5 / 0.92, 0.02);  // the kept mass renormalised
     EXPECT_NEAR(c[2] / 20000.0, 0.12 / 0.92, 0.02);
     // 0.5 * 0.5 = 0.25: keeps 0.5 and 0.3 only, whatever the temperature
     c = counts(0.5f, 3.0f);

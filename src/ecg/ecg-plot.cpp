@@ -211,8 +211,9 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts, PlotCl
             opts.start_s, opts.duration_s, kStripS));
     const int64_t t_start = static_cast<int64_t>(std::llround(opts.start_s * rec.sample_rate_hz));
     if (rec.n_samples > 0 && t_start >= rec.n_samples)
-        throw std::invalid_argument(fmt::format("render_ecg_svg: window starts at {:g} s but record '{}' is {:.2f} s long",
-                                                opts.start_s, rec.name, rec.duration_s()));
+        throw std::invalid_argument(
+            fmt::format("render_ecg_svg: window starts at {:g} s but record '{}' is {:.2f} s long", opts.start_s,
+                        rec.name, rec.duration_s()));
 
     // Units: per-lead scale to mV, and the names of units drawn as if mV.
     std::vector<double> scale(kNLeads);
@@ -265,7 +266,7 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts, PlotCl
         info += fmt::format("{:g} mm per unit    amplitude in {} units (not mV)", opts.gain_mm_per_mv, names);
     }
     const int64_t T = std::min<int64_t>(std::max<int64_t>(rec.n_samples - t_start, 0),
-                                        static_cast<int64_t>(std::llround(opts.duration_s * fs)));   // window samples
+                                        static_cast<int64_t>(std::llround(opts.duration_s * fs)));  // window samples
     if (t_start == 0 && T == rec.n_samples)
         info += fmt::format("    {:g} Hz    {:.1f} s", fs, rec.duration_s());
     else

@@ -154,7 +154,8 @@ AdapterSpec read_our_adapter(const std::string& path) {
     s.r = meta.at("r").get<int64_t>();
     s.scaling = meta.at("lora_alpha").get<double>() / static_cast<double>(s.r);
     for (const auto& t : meta.at("target_modules")) s.targets.push_back(t.get<std::string>());
-    for (const auto& t : meta.value("extra_tensors", nlohmann::json::array())) s.whole_tensors.push_back(t.get<std::string>());
+    for (const auto& t : meta.value("extra_tensors", nlohmann::json::array()))
+        s.whole_tensors.push_back(t.get<std::string>());
     s.vocab_size = meta.value("vocab_size", int64_t{-1});
     s.base_model = meta.value("base_model", "");
     return s;
@@ -172,7 +173,8 @@ AdapterSpec read_adapter_spec(const std::string& path_in) {
     if (fs::is_directory(p)) {
         if (fs::exists(p / "adapter.json")) return read_our_adapter((p / "adapter").string());
         if (is_peft_adapter_dir(p.string())) return read_peft_adapter(p.string());
-        throw std::runtime_error("LoRA adapter " + path_in + ": the directory holds neither adapter.json (diagecg) nor "
+        throw std::runtime_error("LoRA adapter " + path_in +
+                                 ": the directory holds neither adapter.json (diagecg) nor "
                                  "adapter_config.json + adapter_model.safetensors (PEFT)");
     }
     if (p.filename() == "adapter_config.json" || p.filename() == "adapter_model.safetensors")
@@ -185,25 +187,29 @@ std::string adapter_base_model(const std::string& path_in) {
     try {
         s = read_adapter_spec(path_in);
     } catch (const std::exception&) {
-        return "";   // no readable adapter: nothing recorded (apply_adapter reports the problem)
+        return "";  // no readable adapter: nothing recorded (apply_adapter reports the problem)
     }
     if (s.base_model.empty() || fs::path(s.base_model).is_absolute()) return s.base_model;
     return (fs::path(s.safetensors_path).parent_path() / s.base_model).lexically_normal().string();
 }
 
-void apply_adapter(Llama& model, const std::string& path, double scale) { apply_adapter(model, read_adapter_spec(path), scale); }
+void apply_adapter(Llama& model, const std::string& path, double scale) {
+    apply_adapter(model, read_adapter_spec(path), scale);
+}
 
 void apply_adapter(Llama& model, const AdapterSpec& spec, double scale) {
     const std::string& path = spec.path;
     const int64_t r = spec.r;
     if (r <= 0) throw std::runtime_error(path + ": LoRA rank r must be > 0, got " + std::to_string(r));
     if (spec.vocab_size >= 0 && spec.vocab_size != model->config().vocab_size)
-        throw std::runtime_error(path + ": adapter was trained on a model with vocab_size " + std::to_string(spec.vocab_size) +
-                                 ", this model has " + std::to_string(model->config().vocab_size));
+        throw std::runtime_error(path + ": adapter was trained on a model with vocab_size " +
+                                 std::to_string(spec.vocab_size) + ", this model has " +
+                                 std::to_string(model->config().vocab_size));
     for (const auto& t : spec.targets)
         if (!kKnownTargets.count(t))
-            throw std::runtime_error(path + ": target module '" + t +
-                                     "' is not a Llama projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+            throw std::runtime_error(
+                path + ": target module '" + t +
+                "' is not a Llama projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
     const std::set<int64_t> layers(spec.layers.begin(), spec.layers.end());
 
     const SafetensorsFile file(spec.safetensors_path);

@@ -12,7 +12,8 @@ void SamplingParams::validate() const {
     if (!(temperature >= 0.0f)) throw std::invalid_argument("--temp must be >= 0, got " + std::to_string(temperature));
     if (top_k < 0) throw std::invalid_argument("--top-k must be >= 0, got " + std::to_string(top_k));
     if (!(top_p > 0.0f && top_p <= 1.0f)) throw std::invalid_argument("--top-p must be in (0, 1], got " + std::to_string(top_p));
-    if (!(min_p >= 0.0f && min_p <= 1.0f)) throw std::invalid_argument("--min-p must be in [0, 1], got " + std::to_string(min_p));
+    if (!(min_p >= 0.0f && min_p <= 1.0f))
+        throw std::invalid_argument("--min-p must be in [0, 1], got " + std::to_string(min_p));
     if (!(repetition_penalty > 0.0f)) throw std::invalid_argument("--repeat-penalty must be > 0, got " + std::to_string(repetition_penalty));
     if (repetition_window < 0) throw std::invalid_argument("--repeat-last-n must be >= 0");
 }

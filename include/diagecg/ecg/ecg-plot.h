@@ -22,10 +22,10 @@ struct PlotOptions {
 // Samples drawn beyond their row band, which the row's clip path hides. A row band is 35 mm with the baseline
 // 21 mm below its top: at 10 mm/mV it holds -1.4 to +2.1 mV.
 struct PlotClipping {
-    std::vector<std::string> leads;          // leads with a clipped sample, canonical order
-    double min_mv = 0, max_mv = 0;           // extremes of the drawn samples of all leads (mV, or the record's unit)
-    double fitting_gain_mm_per_mv = 0;       // largest gain at which no drawn sample is clipped (0: all were 0)
-    double row_min_mv = 0, row_max_mv = 0;   // what a row holds around its baseline at the gain drawn
+    std::vector<std::string> leads;         // leads with a clipped sample, canonical order
+    double min_mv = 0, max_mv = 0;          // extremes of the drawn samples of all leads (mV, or the record's unit)
+    double fitting_gain_mm_per_mv = 0;      // largest gain at which no drawn sample is clipped (0: all were 0)
+    double row_min_mv = 0, row_max_mv = 0;  // what a row holds around its baseline at the gain drawn
     bool clipped() const { return !leads.empty(); }
 };
 

@@ -43,16 +43,16 @@ void save_adapter(Llama& model, const LoraConfig& c, const std::vector<std::stri
 
 // What an adapter holds, whichever layout it was read from (ours, or PEFT's: peft-adapter.h).
 struct AdapterSpec {
-    std::string path;                          // for messages and the log
+    std::string path;  // for messages and the log
     std::string safetensors_path;
     int64_t r = 0;
-    double scaling = 0;                        // delta W = scaling * B A (alpha / r; alpha / sqrt(r) with rsLoRA)
-    std::vector<std::string> targets;          // projection names (q_proj, ...)
-    std::vector<int64_t> layers;               // adapted layer indices; empty = every layer
-    std::vector<std::string> whole_tensors;    // file tensor names stored whole: whole_prefix + HF tensor name
-    std::string whole_prefix;                  // "" (ours) or "base_model.model." (PEFT)
-    int64_t vocab_size = -1;                   // of the model it was trained on; -1 = not recorded
-    std::string base_model;                    // as recorded (resolved by adapter_base_model), may be ""
+    double scaling = 0;                      // delta W = scaling * B A (alpha / r; alpha / sqrt(r) with rsLoRA)
+    std::vector<std::string> targets;        // projection names (q_proj, ...)
+    std::vector<int64_t> layers;             // adapted layer indices; empty = every layer
+    std::vector<std::string> whole_tensors;  // file tensor names stored whole: whole_prefix + HF tensor name
+    std::string whole_prefix;                // "" (ours) or "base_model.model." (PEFT)
+    int64_t vocab_size = -1;                 // of the model it was trained on; -1 = not recorded
+    std::string base_model;                  // as recorded (resolved by adapter_base_model), may be ""
 };
 
 // Reads what an adapter argument names: PATH (our pair, PATH.json or PATH.safetensors), or a directory holding
