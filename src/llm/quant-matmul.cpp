@@ -136,7 +136,7 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
     template <typename F, int R>                                                                              \
     __attribute__((target(TARGET))) void NAME(const typename F::W* w, const typename F::A* a, int64_t stride,  \
                                               int64_t nb, float* out) {                                       \
-        const float* h = fp16_table();                                                                        \
+        /* f16 scales by F16C (exact) */                                                                          \
         __m256 acc[R];                                                                                        \
         float summs[R];                                                                                       \
         for (int i = 0; i < R; ++i) {                                                                         \
@@ -144,7 +144,7 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             summs[i] = 0;                                                                                     \
         }                                                                                                     \
         for (int64_t b = 0; b < nb; ++b) {                                                                    \
-            const float dw = h[w[b].d];                                                                       \
+            const float dw = _cvtsh_ss(w[b].d);                                                                       \
             __m256i x;                                                                                        \
             if constexpr (std::is_same_v<F, Q4_1>)                                                            \
                 x = nibbles32(w[b].qs);                                                                       \
@@ -155,11 +155,11 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             const __m256i ax = _mm256_sign_epi8(x, x); /* |x|, the sign moved onto y */                       \
             for (int i = 0; i < R; ++i) {                                                                     \
                 const auto& ab = a[i * stride + b];                                                           \
-                const __m256 d = _mm256_set1_ps(dw * h[ab.d]);                                                \
+                const __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(ab.d));                                                \
                 const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));                \
                 __m256 q;                                                                                     \
                 if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
-                    summs[i] = std::fma(h[w[b].m], h[ab.s], summs[i]);                                        \
+                    summs[i] = std::fma(_cvtsh_ss(w[b].m), _cvtsh_ss(ab.s), summs[i]);                                        \
                     q = US8(x, y);                                                                            \
                 } else {                                                                                      \
                     q = US8(ax, _mm256_sign_epi8(y, x));                                                      \
@@ -179,7 +179,7 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
     template <typename F, int W>                                                                              \
     __attribute__((target(TARGET))) void NAME(const typename F::W* w, int64_t stride, const typename F::A* a,  \
                                               int64_t nb, float* out) {                                       \
-        const float* h = fp16_table();                                                                        \
+        /* f16 scales by F16C (exact) */                                                                          \
         __m256 acc[W];                                                                                        \
         float summs[W];                                                                                       \
         for (int i = 0; i < W; ++i) {                                                                         \
@@ -187,14 +187,14 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             summs[i] = 0;                                                                                     \
         }                                                                                                     \
         for (int64_t b = 0; b < nb; ++b) {                                                                    \
-            const float da = h[a[b].d];                                                                       \
+            const float da = _cvtsh_ss(a[b].d);                                                                       \
             const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));                  \
             for (int i = 0; i < W; ++i) {                                                                     \
                 const auto& wb = w[i * stride + b];                                                           \
-                const __m256 d = _mm256_set1_ps(h[wb.d] * da);                                                \
+                const __m256 d = _mm256_set1_ps(_cvtsh_ss(wb.d) * da);                                                \
                 __m256 q;                                                                                     \
                 if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
-                    summs[i] = std::fma(h[wb.m], h[a[b].s], summs[i]);                                        \
+                    summs[i] = std::fma(_cvtsh_ss(wb.m), _cvtsh_ss(a[b].s), summs[i]);                                        \
                     q = US8(nibbles32(wb.qs), y);                                                             \
                 } else {                                                                                      \
                     __m256i x;                                                                                \
@@ -213,12 +213,12 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             out[i] = hsum8(l) + summs[i];                                                                     \
         }                                                                                                     \
     }
-DIAGECG_QUANT_DOTW(dotw_avx2, "avx2,fma", us8_avx2)
-DIAGECG_QUANT_DOTW(dotw_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", us8_vnni)
+DIAGECG_QUANT_DOTW(dotw_avx2, "avx2,fma,f16c", us8_avx2)
+DIAGECG_QUANT_DOTW(dotw_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnni)
 #undef DIAGECG_QUANT_DOTW
 
-DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma", us8_avx2)
-DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", us8_vnni)
+DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma,f16c", us8_avx2)
+DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnni)
 #undef DIAGECG_QUANT_DOT
 
 template <typename F, int R>
@@ -460,9 +460,11 @@ bool quant_isa_available(QuantIsa isa) {
     switch (isa) {
         case QuantIsa::kAuto:
         case QuantIsa::kPortable: return true;
-        case QuantIsa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        case QuantIsa::kAvx2:
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
         case QuantIsa::kAvx512Vnni:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512vl") &&
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+                   __builtin_cpu_supports("avx512vl") &&
                    __builtin_cpu_supports("avx512vnni");
     }
     return false;
