@@ -45,7 +45,9 @@ nlohmann::json goldens() {
     return nlohmann::json::parse(in);
 }
 
-GgmlType type_named(const std::string& s) { return ggml_type_by_name(s.c_str())->type; }
+GgmlType type_named(const std::string& s) {
+    return ggml_type_by_name(s.c_str())->type;
+}
 
 }  // namespace
 
@@ -79,9 +81,9 @@ TEST(QuantMatmul, MatchesLlamaCppBitForBit) {
                 continue;
             }
             const auto y = quant_matmul(x, w, isa);
-            EXPECT_TRUE(torch::equal(y, y_want)) << quant_isa_name(isa) << ": max |diff| "
-                                                 << (y - y_want).abs().max().item<float>();
-            for (int64_t r = 0; r < m; ++r)   // one row at a time (the decode path)
+            EXPECT_TRUE(torch::equal(y, y_want))
+                << quant_isa_name(isa) << ": max |diff| " << (y - y_want).abs().max().item<float>();
+            for (int64_t r = 0; r < m; ++r)  // one row at a time (the decode path)
                 EXPECT_TRUE(torch::equal(quant_matmul(x.narrow(0, r, 1), w, isa), y_want.narrow(0, r, 1)))
                     << quant_isa_name(isa) << " row " << r;
         }
@@ -92,15 +94,15 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
     torch::manual_seed(7);
     for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0}) {
         SCOPED_TRACE(ggml_type_name(t));
-        const auto wf = torch::randn({67, 320}) * 0.05;   // 67 rows: not a multiple of any chunk
+        const auto wf = torch::randn({67, 320}) * 0.05;  // 67 rows: not a multiple of any chunk
         const QuantWeight w = quantize_weight(wf, t);
         const auto x = torch::randn({5, 320}) * 3;
-        const auto ref = torch::matmul(x, dequantize_weight(w).t());   // dequantize-then-f32
+        const auto ref = torch::matmul(x, dequantize_weight(w).t());  // dequantize-then-f32
         const auto portable = quant_matmul(x, w, QuantIsa::kPortable);
         // the only error vs dequantized f32 is the activations' 8-bit rounding: |x - x_q| <= amax/254 per block
         const auto tol = torch::matmul(x.abs(), dequantize_weight(w).abs().t()) / 127.0 + 1e-5;
         EXPECT_TRUE(((portable - ref).abs() <= tol).all().item<bool>());
-        EXPECT_GT((portable - ref).abs().max().item<float>(), 0.f);   // activations really are quantized
+        EXPECT_GT((portable - ref).abs().max().item<float>(), 0.f);  // activations really are quantized
         for (const QuantIsa isa : {QuantIsa::kAvx2, QuantIsa::kAvx512Vnni}) {
             if (!quant_isa_available(isa)) continue;
             EXPECT_TRUE(torch::equal(quant_matmul(x, w, isa), portable)) << quant_isa_name(isa);
@@ -184,22 +186,26 @@ TEST(QuantMatmul, KeptGgufBlocksAreTheF32LoadsWeights) {
     torch::NoGradGuard ng;
     const auto one = torch::tensor({{504}}, torch::kLong);
     const auto lf = f32.model->forward(one), lq = q.model->forward(one);
-    EXPECT_LT((lf - lq).abs().max().item<float>(), 0.5 * lf.std().item<float>());   // 8-bit activations only
+    EXPECT_LT((lf - lq).abs().max().item<float>(), 0.5 * lf.std().item<float>());  // 8-bit activations only
 }
 
 // q/k/v in one call: the same values as one call each, on every path.
 TEST(QuantMatmul, GroupEqualsOneCallEach) {
     torch::manual_seed(11);
     for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0}) {
-        const QuantWeight a = quantize_weight(torch::randn({48, 128}), t), b = quantize_weight(torch::randn({17, 128}), t);
+        const QuantWeight a = quantize_weight(torch::randn({48, 128}), t),
+                          b = quantize_weight(torch::randn({17, 128}), t);
         for (const int64_t m : {1, 6}) {
             const auto x = torch::randn({m, 128});
             const auto ys = quant_matmul_group(x, {&a, &b});
             ASSERT_EQ(ys.size(), 2u);
-            EXPECT_TRUE(torch::equal(ys[0], quant_matmul(x, a, QuantIsa::kPortable))) << ggml_type_name(t) << " m " << m;
-            EXPECT_TRUE(torch::equal(ys[1], quant_matmul(x, b, QuantIsa::kPortable))) << ggml_type_name(t) << " m " << m;
+            EXPECT_TRUE(torch::equal(ys[0], quant_matmul(x, a, QuantIsa::kPortable)))
+                << ggml_type_name(t) << " m " << m;
+            EXPECT_TRUE(torch::equal(ys[1], quant_matmul(x, b, QuantIsa::kPortable)))
+                << ggml_type_name(t) << " m " << m;
         }
     }
-    const QuantWeight a = quantize_weight(torch::randn({8, 64}), GgmlType::kQ8_0), c = quantize_weight(torch::randn({8, 64}), GgmlType::kQ4_0);
+    const QuantWeight a = quantize_weight(torch::randn({8, 64}), GgmlType::kQ8_0),
+                      c = quantize_weight(torch::randn({8, 64}), GgmlType::kQ4_0);
     EXPECT_THROW(quant_matmul_group(torch::randn({1, 64}), {&a, &c}), std::invalid_argument);
 }

@@ -132,11 +132,11 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
 // One body, compiled twice: for AVX2 (maddubs) and for AVX-512 VNNI (dpbusd on 256-bit vectors, as llama.cpp).
 // R activation rows (a, a + stride, ...) share each weight block's load and unpacking; each row's arithmetic is
 // the single-row one, so results do not depend on R.
-#define DIAGECG_QUANT_DOT(NAME, TARGET, US8)                                                                   \
+#define DIAGECG_QUANT_DOT(NAME, TARGET, US8)                                                                  \
     template <typename F, int R>                                                                              \
-    __attribute__((target(TARGET))) void NAME(const typename F::W* w, const typename F::A* a, int64_t stride,  \
+    __attribute__((target(TARGET))) void NAME(const typename F::W* w, const typename F::A* a, int64_t stride, \
                                               int64_t nb, float* out) {                                       \
-        /* f16 scales by F16C (exact) */                                                                          \
+        /* f16 scales by F16C (exact) */                                                                      \
         __m256 acc[R];                                                                                        \
         float summs[R];                                                                                       \
         for (int i = 0; i < R; ++i) {                                                                         \
@@ -144,7 +144,7 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             summs[i] = 0;                                                                                     \
         }                                                                                                     \
         for (int64_t b = 0; b < nb; ++b) {                                                                    \
-            const float dw = _cvtsh_ss(w[b].d);                                                                       \
+            const float dw = _cvtsh_ss(w[b].d);                                                               \
             __m256i x;                                                                                        \
             if constexpr (std::is_same_v<F, Q4_1>)                                                            \
                 x = nibbles32(w[b].qs);                                                                       \
@@ -155,11 +155,11 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             const __m256i ax = _mm256_sign_epi8(x, x); /* |x|, the sign moved onto y */                       \
             for (int i = 0; i < R; ++i) {                                                                     \
                 const auto& ab = a[i * stride + b];                                                           \
-                const __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(ab.d));                                                \
+                const __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(ab.d));                                        \
                 const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));                \
                 __m256 q;                                                                                     \
                 if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
-                    summs[i] = std::fma(_cvtsh_ss(w[b].m), _cvtsh_ss(ab.s), summs[i]);                                        \
+                    summs[i] = std::fma(_cvtsh_ss(w[b].m), _cvtsh_ss(ab.s), summs[i]);                        \
                     q = US8(x, y);                                                                            \
                 } else {                                                                                      \
                     q = US8(ax, _mm256_sign_epi8(y, x));                                                      \
@@ -175,11 +175,11 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
     }
 // W weight rows (w, w + stride, ...) against one activation row: W independent accumulation chains (a decode
 // step has one input row); each row's arithmetic is the single-row one.
-#define DIAGECG_QUANT_DOTW(NAME, TARGET, US8)                                                                  \
+#define DIAGECG_QUANT_DOTW(NAME, TARGET, US8)                                                                 \
     template <typename F, int W>                                                                              \
-    __attribute__((target(TARGET))) void NAME(const typename F::W* w, int64_t stride, const typename F::A* a,  \
+    __attribute__((target(TARGET))) void NAME(const typename F::W* w, int64_t stride, const typename F::A* a, \
                                               int64_t nb, float* out) {                                       \
-        /* f16 scales by F16C (exact) */                                                                          \
+        /* f16 scales by F16C (exact) */                                                                      \
         __m256 acc[W];                                                                                        \
         float summs[W];                                                                                       \
         for (int i = 0; i < W; ++i) {                                                                         \
@@ -187,14 +187,14 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             summs[i] = 0;                                                                                     \
         }                                                                                                     \
         for (int64_t b = 0; b < nb; ++b) {                                                                    \
-            const float da = _cvtsh_ss(a[b].d);                                                                       \
+            const float da = _cvtsh_ss(a[b].d);                                                               \
             const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));                  \
             for (int i = 0; i < W; ++i) {                                                                     \
                 const auto& wb = w[i * stride + b];                                                           \
-                const __m256 d = _mm256_set1_ps(_cvtsh_ss(wb.d) * da);                                                \
+                const __m256 d = _mm256_set1_ps(_cvtsh_ss(wb.d) * da);                                        \
                 __m256 q;                                                                                     \
                 if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
-                    summs[i] = std::fma(_cvtsh_ss(wb.m), _cvtsh_ss(a[b].s), summs[i]);                                        \
+                    summs[i] = std::fma(_cvtsh_ss(wb.m), _cvtsh_ss(a[b].s), summs[i]);                        \
                     q = US8(nibbles32(wb.qs), y);                                                             \
                 } else {                                                                                      \
                     __m256i x;                                                                                \
@@ -238,9 +238,12 @@ using DotWFn = void (*)(const typename F::W*, int64_t, const typename F::A*, int
 template <typename F, int W>
 DotWFn<F> pick_dotw(QuantIsa isa) {
     switch (isa) {
-        case QuantIsa::kAvx512Vnni: return dotw_vnni<F, W>;
-        case QuantIsa::kAvx2: return dotw_avx2<F, W>;
-        default: return dotw_portable<F, W>;
+        case QuantIsa::kAvx512Vnni:
+            return dotw_vnni<F, W>;
+        case QuantIsa::kAvx2:
+            return dotw_avx2<F, W>;
+        default:
+            return dotw_portable<F, W>;
     }
 }
 
@@ -251,9 +254,12 @@ using DotFn = void (*)(const typename F::W*, const typename F::A*, int64_t, int6
 template <typename F, int R>
 DotFn<F> pick_dot(QuantIsa isa) {
     switch (isa) {
-        case QuantIsa::kAvx512Vnni: return dot_vnni<F, R>;
-        case QuantIsa::kAvx2: return dot_avx2<F, R>;
-        default: return dot_portable<F, R>;
+        case QuantIsa::kAvx512Vnni:
+            return dot_vnni<F, R>;
+        case QuantIsa::kAvx2:
+            return dot_avx2<F, R>;
+        default:
+            return dot_portable<F, R>;
     }
 }
 
@@ -292,7 +298,7 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
                   const std::vector<float*>& ys, QuantIsa isa) {
     using A = typename F::A;
     const int64_t nb = k / kQk;
-    thread_local std::vector<A> act;   // the calling thread's; lambdas below use the pointer, not the name
+    thread_local std::vector<A> act;  // the calling thread's; lambdas below use the pointer, not the name
     act.resize(static_cast<size_t>(m * nb));
     A* const ap = act.data();
     const GgmlType at = quant_activation_type(ws[0]->type);
@@ -315,11 +321,11 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
             const auto* wb = static_cast<const typename F::W*>(ws[g]->blocks.data_ptr());
             float* y = ys[g];
             int64_t r = lo - base;
-            if (m == 1)   // one input row: four weight rows per pass (independent chains)
+            if (m == 1)  // one input row: four weight rows per pass (independent chains)
                 for (; r + 4 <= hi - base; r += 4) dotw4(wb + r * nb, nb, ap, nb, y + r);
             for (; r < hi - base; ++r) {
                 int64_t i = 0;
-                for (; i + 4 <= m; i += 4) {   // four input rows per pass over the weight row
+                for (; i + 4 <= m; i += 4) {  // four input rows per pass over the weight row
                     dot4(wb + r * nb, ap + i * nb, nb, nb, out);
                     for (int j = 0; j < 4; ++j) y[(i + j) * n + r] = out[j];
                 }
@@ -338,13 +344,19 @@ void check_type(GgmlType t) {
                                     " are not kept quantized (Q4_0, Q4_1, Q8_0 are)");
 }
 
-uint16_t h16(float f) { return fp32_to_fp16(f); }
+uint16_t h16(float f) {
+    return fp32_to_fp16(f);
+}
 
 }  // namespace
 
-bool quant_matmul_supported(GgmlType t) { return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0; }
+bool quant_matmul_supported(GgmlType t) {
+    return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0;
+}
 
-GgmlType quant_activation_type(GgmlType weight) { return weight == GgmlType::kQ4_1 ? GgmlType::kQ8_1 : GgmlType::kQ8_0; }
+GgmlType quant_activation_type(GgmlType weight) {
+    return weight == GgmlType::kQ4_1 ? GgmlType::kQ8_1 : GgmlType::kQ8_0;
+}
 
 QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data) {
     check_type(t);
@@ -452,38 +464,43 @@ void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out)
     else if (act == GgmlType::kQ8_0)
         quantize_q8<false>(x, k, out);
     else
-        throw std::invalid_argument(std::string("activations are quantized to Q8_0 or Q8_1, not ") + ggml_type_name(act));
+        throw std::invalid_argument(std::string("activations are quantized to Q8_0 or Q8_1, not ") +
+                                    ggml_type_name(act));
 }
 
 bool quant_isa_available(QuantIsa isa) {
     __builtin_cpu_init();
     switch (isa) {
         case QuantIsa::kAuto:
-        case QuantIsa::kPortable: return true;
+        case QuantIsa::kPortable:
+            return true;
         case QuantIsa::kAvx2:
             return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
         case QuantIsa::kAvx512Vnni:
             return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
-                   __builtin_cpu_supports("avx512vl") &&
-                   __builtin_cpu_supports("avx512vnni");
+                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     }
     return false;
 }
 
 const char* quant_isa_name(QuantIsa isa) {
     switch (isa) {
-        case QuantIsa::kAuto: return "auto";
-        case QuantIsa::kPortable: return "portable";
-        case QuantIsa::kAvx2: return "avx2";
-        case QuantIsa::kAvx512Vnni: return "avx512-vnni";
+        case QuantIsa::kAuto:
+            return "auto";
+        case QuantIsa::kPortable:
+            return "portable";
+        case QuantIsa::kAvx2:
+            return "avx2";
+        case QuantIsa::kAvx512Vnni:
+            return "avx512-vnni";
     }
     return "?";
 }
 
 QuantIsa quant_isa_auto() {
     static const QuantIsa isa = quant_isa_available(QuantIsa::kAvx512Vnni) ? QuantIsa::kAvx512Vnni
-                                : quant_isa_available(QuantIsa::kAvx2)      ? QuantIsa::kAvx2
-                                                                            : QuantIsa::kPortable;
+                                : quant_isa_available(QuantIsa::kAvx2)     ? QuantIsa::kAvx2
+                                                                           : QuantIsa::kPortable;
     return isa;
 }
 
@@ -494,13 +511,14 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
         check_type(w->type);
         if (w->type != ws[0]->type) throw std::invalid_argument("quant_matmul_group: weights of different types");
         if (x.size(-1) != w->cols)
-            throw std::invalid_argument("quant_matmul: input has " + std::to_string(x.size(-1)) + " features, the weight " +
-                                        std::to_string(w->cols));
+            throw std::invalid_argument("quant_matmul: input has " + std::to_string(x.size(-1)) +
+                                        " features, the weight " + std::to_string(w->cols));
     }
     if (!x.device().is_cpu()) throw std::invalid_argument("quantized weights run on the CPU");
     if (isa == QuantIsa::kAuto) isa = quant_isa_auto();
     if (!quant_isa_available(isa))
-        throw std::invalid_argument(std::string("this CPU cannot run the ") + quant_isa_name(isa) + " quantized kernels");
+        throw std::invalid_argument(std::string("this CPU cannot run the ") + quant_isa_name(isa) +
+                                    " quantized kernels");
     const int64_t k = ws[0]->cols;
     const auto xf = x.reshape({-1, k}).to(torch::kFloat).contiguous();
     const int64_t m = xf.size(0);
@@ -511,9 +529,15 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
         ys.push_back(out.back().data_ptr<float>());
     }
     switch (ws[0]->type) {
-        case GgmlType::kQ4_0: matmul_typed<Q4_0>(xf.data_ptr<float>(), m, k, ws, ys, isa); break;
-        case GgmlType::kQ4_1: matmul_typed<Q4_1>(xf.data_ptr<float>(), m, k, ws, ys, isa); break;
-        default: matmul_typed<Q8_0>(xf.data_ptr<float>(), m, k, ws, ys, isa); break;
+        case GgmlType::kQ4_0:
+            matmul_typed<Q4_0>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            break;
+        case GgmlType::kQ4_1:
+            matmul_typed<Q4_1>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            break;
+        default:
+            matmul_typed<Q8_0>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            break;
     }
     for (size_t g = 0; g < ws.size(); ++g) {
         auto sizes = x.sizes().vec();
