@@ -14,18 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-LlmConfig tiny_config() {
-    LlmConfig c;
-    c.vocab_size = 61;
-    c.hidden_size = 32;
-    c.intermediate_size = 48;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.rms_norm_eps = 1e-5;
-    c.max_position_embeddings = 64;
-    return c;
-}
+LlmConfig tiny_config() { return test::tiny_llm_config(); }
 
 LoraConfig tiny_lora() {
     LoraConfig c;

@@ -150,6 +150,10 @@ TEST(QuantMatmul, QuantizedModelTracksF32AndDecodesLikeRecompute) {
         EXPECT_LT((step.select(1, 0) - b.select(1, s)).abs().max().item<float>(), 1e-4) << "position " << s;
     }
     EXPECT_THROW(q->resize_vocab(100, torch::zeros({4, 64}), torch::zeros({4, 64})), c10::Error);
+    LoadedModel held;  // blocks are not written back as a model directory
+    held.model = q;
+    EXPECT_THROW(save_model(held, (std::filesystem::temp_directory_path() / "diagecg-quant-save").string()),
+                 std::invalid_argument);
 }
 
 // The SmolLM2 GGUF (scripts/setup-python.sh caches it) loaded with its blocks kept: every kept matrix

@@ -1,5 +1,6 @@
 #include "diagecg/data/prompt.h"
 
+#include <atomic>
 #include <stdexcept>
 
 #include "diagecg/util/log.h"
@@ -87,9 +88,8 @@ std::optional<ChatTemplate> prompt_chat_template(const TextTokenizer& tok) {
     try {
         return ChatTemplate::from_source(tok.chat_template());
     } catch (const std::invalid_argument&) {
-        static bool warned = false;
-        if (!warned) log::warn("the model's chat template is not one diagecg knows: prompts use the plain layout");
-        warned = true;
+        static std::atomic<bool> warned{false};   // once per process
+        if (!warned.exchange(true)) log::warn("the model's chat template is not one diagecg knows: prompts use the plain layout");
         return std::nullopt;
     }
 }

@@ -192,10 +192,7 @@ int64_t keep_gguf_quantized(Llama& model, const std::shared_ptr<const GgufFile>&
     // tensor keeps the file mapped.
     const auto block_of = [&](const GgufTensorInfo& t) {
         const auto shape = t.shape();
-        const int64_t row_bytes = static_cast<int64_t>(ggml_row_bytes(t.type, shape.at(1)));
-        auto blocks = torch::from_blob(const_cast<uint8_t*>(f.tensor_data(t)), {shape.at(0), row_bytes},
-                                       [keep = file](void*) {}, torch::kUInt8);
-        return QuantWeight{t.type, shape.at(0), shape.at(1), blocks};
+        return quant_weight_from_blocks(t.type, shape.at(0), shape.at(1), f.tensor_data(t), file);
     };
     int64_t n = 0;
     for (auto& kv : model->named_modules("", false)) {

@@ -130,136 +130,82 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
 }
 
 // One body, compiled twice: for AVX2 (maddubs) and for AVX-512 VNNI (dpbusd on 256-bit vectors, as llama.cpp).
-// R activation rows (a, a + stride, ...) share each weight block's load and unpacking; each row's arithmetic is
-// the single-row one, so results do not depend on R.
-#define DIAGECG_QUANT_DOT(NAME, TARGET, US8)                                                                  \
-    template <typename F, int R>                                                                              \
-    __attribute__((target(TARGET))) void NAME(const typename F::W* w, const typename F::A* a, int64_t stride, \
-                                              int64_t nb, float* out) {                                       \
-        /* f16 scales by F16C (exact) */                                                                      \
-        __m256 acc[R];                                                                                        \
-        float summs[R];                                                                                       \
-        for (int i = 0; i < R; ++i) {                                                                         \
-            acc[i] = _mm256_setzero_ps();                                                                     \
-            summs[i] = 0;                                                                                     \
-        }                                                                                                     \
-        for (int64_t b = 0; b < nb; ++b) {                                                                    \
-            const float dw = _cvtsh_ss(w[b].d);                                                               \
-            __m256i x;                                                                                        \
-            if constexpr (std::is_same_v<F, Q4_1>)                                                            \
-                x = nibbles32(w[b].qs);                                                                       \
-            else if constexpr (std::is_same_v<F, Q4_0>)                                                       \
-                x = _mm256_sub_epi8(nibbles32(w[b].qs), _mm256_set1_epi8(8));                                 \
-            else                                                                                              \
-                x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));                            \
-            const __m256i ax = _mm256_sign_epi8(x, x); /* |x|, the sign moved onto y */                       \
-            for (int i = 0; i < R; ++i) {                                                                     \
-                const auto& ab = a[i * stride + b];                                                           \
-                const __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(ab.d));                                        \
-                const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));                \
-                __m256 q;                                                                                     \
-                if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
-                    summs[i] = std::fma(_cvtsh_ss(w[b].m), _cvtsh_ss(ab.s), summs[i]);                        \
-                    q = US8(x, y);                                                                            \
-                } else {                                                                                      \
-                    q = US8(ax, _mm256_sign_epi8(y, x));                                                      \
-                }                                                                                             \
-                acc[i] = _mm256_fmadd_ps(d, q, acc[i]);                                                       \
-            }                                                                                                 \
-        }                                                                                                     \
-        for (int i = 0; i < R; ++i) {                                                                         \
-            alignas(32) float l[8];                                                                           \
-            _mm256_store_ps(l, acc[i]);                                                                       \
-            out[i] = hsum8(l) + summs[i];                                                                     \
-        }                                                                                                     \
+// W weight rows (w, w + w_stride, ...) against R activation rows (a, a + a_stride, ...): each weight block is
+// loaded and unpacked once for the R rows (prefill), and the W x R sums are independent chains (decode has one
+// input row). Each pair's arithmetic is the single-pair one, so results do not depend on W or R.
+// out[i * R + j] = weight row i . activation row j.
+#define DIAGECG_QUANT_DOT(NAME, TARGET, US8)                                                                    \
+    template <typename F, int W, int R>                                                                         \
+    __attribute__((target(TARGET))) void NAME(const typename F::W* w, int64_t w_stride, const typename F::A* a, \
+                                              int64_t a_stride, int64_t nb, float* out) {                       \
+        __m256 acc[W * R];                                                                                      \
+        float summs[W * R];                                                                                     \
+        for (int k = 0; k < W * R; ++k) {                                                                       \
+            acc[k] = _mm256_setzero_ps();                                                                       \
+            summs[k] = 0;                                                                                       \
+        }                                                                                                       \
+        for (int64_t b = 0; b < nb; ++b) {                                                                      \
+            __m256i x[W], ax[W];                                                                                \
+            float dw[W];                                                                                        \
+            for (int i = 0; i < W; ++i) {                                                                       \
+                const auto& wb = w[i * w_stride + b];                                                           \
+                dw[i] = _cvtsh_ss(wb.d); /* f16 scales by F16C (exact) */                                       \
+                if constexpr (std::is_same_v<F, Q4_1>)                                                          \
+                    x[i] = nibbles32(wb.qs);                                                                    \
+                else if constexpr (std::is_same_v<F, Q4_0>)                                                     \
+                    x[i] = _mm256_sub_epi8(nibbles32(wb.qs), _mm256_set1_epi8(8));                              \
+                else                                                                                            \
+                    x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs));                         \
+                ax[i] = _mm256_sign_epi8(x[i], x[i]); /* |x|, the sign moved onto y */                          \
+            }                                                                                                   \
+            for (int j = 0; j < R; ++j) {                                                                       \
+                const auto& ab = a[j * a_stride + b];                                                           \
+                const float da = _cvtsh_ss(ab.d);                                                               \
+                const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));                  \
+                for (int i = 0; i < W; ++i) {                                                                   \
+                    const int k = i * R + j;                                                                    \
+                    const __m256 d = _mm256_set1_ps(dw[i] * da);                                                \
+                    __m256 q;                                                                                   \
+                    if constexpr (std::is_same_v<F, Q4_1>) {                                                    \
+                        summs[k] = std::fma(_cvtsh_ss(w[i * w_stride + b].m), _cvtsh_ss(ab.s), summs[k]);       \
+                        q = US8(x[i], y);                                                                       \
+                    } else {                                                                                    \
+                        q = US8(ax[i], _mm256_sign_epi8(y, x[i]));                                              \
+                    }                                                                                           \
+                    acc[k] = _mm256_fmadd_ps(d, q, acc[k]);                                                     \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int k = 0; k < W * R; ++k) {                                                                       \
+            alignas(32) float l[8];                                                                             \
+            _mm256_store_ps(l, acc[k]);                                                                         \
+            out[k] = hsum8(l) + summs[k];                                                                       \
+        }                                                                                                       \
     }
-// W weight rows (w, w + stride, ...) against one activation row: W independent accumulation chains (a decode
-// step has one input row); each row's arithmetic is the single-row one.
-#define DIAGECG_QUANT_DOTW(NAME, TARGET, US8)                                                                 \
-    template <typename F, int W>                                                                              \
-    __attribute__((target(TARGET))) void NAME(const typename F::W* w, int64_t stride, const typename F::A* a, \
-                                              int64_t nb, float* out) {                                       \
-        /* f16 scales by F16C (exact) */                                                                      \
-        __m256 acc[W];                                                                                        \
-        float summs[W];                                                                                       \
-        for (int i = 0; i < W; ++i) {                                                                         \
-            acc[i] = _mm256_setzero_ps();                                                                     \
-            summs[i] = 0;                                                                                     \
-        }                                                                                                     \
-        for (int64_t b = 0; b < nb; ++b) {                                                                    \
-            const float da = _cvtsh_ss(a[b].d);                                                               \
-            const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));                  \
-            for (int i = 0; i < W; ++i) {                                                                     \
-                const auto& wb = w[i * stride + b];                                                           \
-                const __m256 d = _mm256_set1_ps(_cvtsh_ss(wb.d) * da);                                        \
-                __m256 q;                                                                                     \
-                if constexpr (std::is_same_v<F, Q4_1>) {                                                      \
-                    summs[i] = std::fma(_cvtsh_ss(wb.m), _cvtsh_ss(a[b].s), summs[i]);                        \
-                    q = US8(nibbles32(wb.qs), y);                                                             \
-                } else {                                                                                      \
-                    __m256i x;                                                                                \
-                    if constexpr (std::is_same_v<F, Q4_0>)                                                    \
-                        x = _mm256_sub_epi8(nibbles32(wb.qs), _mm256_set1_epi8(8));                           \
-                    else                                                                                      \
-                        x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs));                      \
-                    q = US8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));                                  \
-                }                                                                                             \
-                acc[i] = _mm256_fmadd_ps(d, q, acc[i]);                                                       \
-            }                                                                                                 \
-        }                                                                                                     \
-        for (int i = 0; i < W; ++i) {                                                                         \
-            alignas(32) float l[8];                                                                           \
-            _mm256_store_ps(l, acc[i]);                                                                       \
-            out[i] = hsum8(l) + summs[i];                                                                     \
-        }                                                                                                     \
-    }
-DIAGECG_QUANT_DOTW(dotw_avx2, "avx2,fma,f16c", us8_avx2)
-DIAGECG_QUANT_DOTW(dotw_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnni)
-#undef DIAGECG_QUANT_DOTW
-
 DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma,f16c", us8_avx2)
 DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnni)
 #undef DIAGECG_QUANT_DOT
 
-template <typename F, int R>
-void dot_portable(const typename F::W* w, const typename F::A* a, int64_t stride, int64_t nb, float* out) {
-    for (int i = 0; i < R; ++i) out[i] = dot_portable1<F>(w, a + i * stride, nb);
+template <typename F, int W, int R>
+void dot_portable(const typename F::W* w, int64_t w_stride, const typename F::A* a, int64_t a_stride, int64_t nb,
+                  float* out) {
+    for (int i = 0; i < W; ++i)
+        for (int j = 0; j < R; ++j) out[i * R + j] = dot_portable1<F>(w + i * w_stride, a + j * a_stride, nb);
 }
 
-template <typename F, int W>
-void dotw_portable(const typename F::W* w, int64_t stride, const typename F::A* a, int64_t nb, float* out) {
-    for (int i = 0; i < W; ++i) out[i] = dot_portable1<F>(w + i * stride, a, nb);
-}
-
-// Dot products of W weight rows with one activation row.
+// W weight rows x R activation rows (see DIAGECG_QUANT_DOT).
 template <typename F>
-using DotWFn = void (*)(const typename F::W*, int64_t, const typename F::A*, int64_t, float*);
+using DotFn = void (*)(const typename F::W*, int64_t, const typename F::A*, int64_t, int64_t, float*);
 
-template <typename F, int W>
-DotWFn<F> pick_dotw(QuantIsa isa) {
-    switch (isa) {
-        case QuantIsa::kAvx512Vnni:
-            return dotw_vnni<F, W>;
-        case QuantIsa::kAvx2:
-            return dotw_avx2<F, W>;
-        default:
-            return dotw_portable<F, W>;
-    }
-}
-
-// Dot products of one weight row with R activation rows.
-template <typename F>
-using DotFn = void (*)(const typename F::W*, const typename F::A*, int64_t, int64_t, float*);
-
-template <typename F, int R>
+template <typename F, int W, int R>
 DotFn<F> pick_dot(QuantIsa isa) {
     switch (isa) {
         case QuantIsa::kAvx512Vnni:
-            return dot_vnni<F, R>;
+            return dot_vnni<F, W, R>;
         case QuantIsa::kAvx2:
-            return dot_avx2<F, R>;
+            return dot_avx2<F, W, R>;
         default:
-            return dot_portable<F, R>;
+            return dot_portable<F, W, R>;
     }
 }
 
@@ -311,8 +257,7 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
     }
     int64_t total = 0;
     for (const auto* w : ws) total += w->rows;
-    const DotFn<F> dot1 = pick_dot<F, 1>(isa), dot4 = pick_dot<F, 4>(isa);
-    const DotWFn<F> dotw4 = pick_dotw<F, 4>(isa);
+    const DotFn<F> dot1 = pick_dot<F, 1, 1>(isa), rows4 = pick_dot<F, 1, 4>(isa), weights4 = pick_dot<F, 4, 1>(isa);
     at::parallel_for(0, total, 16, [&](int64_t r0, int64_t r1) {
         float out[4];
         int64_t base = 0;
@@ -321,16 +266,16 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
             const auto* wb = static_cast<const typename F::W*>(ws[g]->blocks.data_ptr());
             float* y = ys[g];
             int64_t r = lo - base;
-            if (m == 1)  // one input row: four weight rows per pass (independent chains)
-                for (; r + 4 <= hi - base; r += 4) dotw4(wb + r * nb, nb, ap, nb, y + r);
+            if (m == 1)  // one input row: four weight rows per pass (independent chains), results in place
+                for (; r + 4 <= hi - base; r += 4) weights4(wb + r * nb, nb, ap, nb, nb, y + r);
             for (; r < hi - base; ++r) {
                 int64_t i = 0;
                 for (; i + 4 <= m; i += 4) {  // four input rows per pass over the weight row
-                    dot4(wb + r * nb, ap + i * nb, nb, nb, out);
+                    rows4(wb + r * nb, nb, ap + i * nb, nb, nb, out);
                     for (int j = 0; j < 4; ++j) y[(i + j) * n + r] = out[j];
                 }
                 for (; i < m; ++i) {
-                    dot1(wb + r * nb, ap + i * nb, nb, nb, out);
+                    dot1(wb + r * nb, nb, ap + i * nb, nb, nb, out);
                     y[i * n + r] = out[0];
                 }
             }
@@ -358,12 +303,18 @@ GgmlType quant_activation_type(GgmlType weight) {
     return weight == GgmlType::kQ4_1 ? GgmlType::kQ8_1 : GgmlType::kQ8_0;
 }
 
-QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data) {
+QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data,
+                                     std::shared_ptr<const void> owner) {
     check_type(t);
     if (rows <= 0 || cols <= 0 || cols % kQk != 0)
         throw std::invalid_argument("quantized weight of shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
                                     "]: rows must be whole blocks of 32");
-    QuantWeight w{t, rows, cols, torch::empty({rows, static_cast<int64_t>(ggml_row_bytes(t, cols))}, torch::kUInt8)};
+    const std::vector<int64_t> shape{rows, static_cast<int64_t>(ggml_row_bytes(t, cols))};
+    if (owner)  // never written: the blocks are only read
+        return {t, rows, cols,
+                torch::from_blob(
+                    const_cast<void*>(data), shape, [owner](void*) {}, torch::kUInt8)};
+    QuantWeight w{t, rows, cols, torch::empty(shape, torch::kUInt8)};
     std::memcpy(w.blocks.data_ptr(), data, static_cast<size_t>(w.blocks.numel()));
     return w;
 }

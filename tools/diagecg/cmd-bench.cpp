@@ -94,14 +94,13 @@ void run_bench_llm(const BenchLlmOptions& o) {
         // is separate (only B rows of it are gathered).
         double weight_bytes = 0;
         for (const auto& p : m.model->parameters()) weight_bytes += p.nbytes();
-        for (const auto& kv : m.model->named_modules("", false))   // matrices held in quantized blocks
-            if (const auto* l = kv.value()->as<LinearImpl>()) weight_bytes += l->qweight.n_bytes();
+        bool quantized = m.model->tied_head_q.defined();   // matrices held in quantized blocks
+        for (const auto& kv : m.model->named_modules("", false))
+            if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) {
+                weight_bytes += l->qweight.n_bytes();
+                quantized = true;
+            }
         weight_bytes += m.model->tied_head_q.n_bytes();
-        const bool quantized = m.model->tied_head_q.defined() || weight_bytes > 0 && [&] {
-            for (const auto& kv : m.model->named_modules("", false))
-                if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) return true;
-            return false;
-        }();
         if (m.model->lm_head || m.model->tied_head_q.defined()) weight_bytes -= m.model->embed_tokens->weight.nbytes();
         int64_t largest = 0;   // the kernel auto picks is shown for the largest weight matrix
         for (const auto& p : m.model->parameters()) largest = std::max(largest, p.numel());

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <torch/torch.h>
@@ -33,9 +34,11 @@ bool quant_matmul_supported(GgmlType t);
 // The activation blocks a weight type is dotted with: Q8_1 for Q4_1, Q8_0 otherwise.
 GgmlType quant_activation_type(GgmlType weight);
 
-// Copies `rows` rows of packed blocks (a GGUF tensor's bytes); throws std::invalid_argument for a type that
-// is not kept quantized or a row length that is not a multiple of 32.
-QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data);
+// `rows` rows of packed blocks (a GGUF tensor's bytes): copied, or, given `owner`, viewed in place (read-only,
+// e.g. a mapped file) and kept alive through it. Throws std::invalid_argument for a type that is not kept
+// quantized or a row length that is not a multiple of 32.
+QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data,
+                                     std::shared_ptr<const void> owner = nullptr);
 // f32/bf16 [N, K] -> blocks, with ggml's reference quantizers (quantize_row_*_ref).
 QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t);
 // Blocks -> f32 [N, K] (ggml's dequantizers).
