@@ -10,7 +10,7 @@ namespace diagecg {
 namespace {
 
 // Stands for the ECG blocks in a rendered chat turn; the rendered text is split there and the ECG ids go between.
-const std::string kEcgSlot = "\x01ECG\x01";
+const std::string kEcgSlot = "\x01" "ECG" "\x01";  // split: "\x01ECG" would read as one hex escape
 
 // Task lines, paraphrasing the reference's dataset and task descriptions.
 const char* task_line(PromptTask t) {
