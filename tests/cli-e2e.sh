@@ -223,6 +223,20 @@ check "eval header records model, hash, task and data" test "$(python3 -c "impor
 check "eval summary table" grep -q "^bleu4 " "$TMP/ev-all.txt"
 check "eval summary json" test "$(json_get "$TMP/ev-all.jsonl.summary.json" "j['n'] == 5 and 0 <= j['metrics']['meteor'] <= 1 and 'baseline_metrics' in j")" = "True"
 check "eval progress with ETA" grep -q "eval 5/5 samples.*ETA" "$TMP/ev-all.err"
+# clinical labels of reports (report-labels.h) and the shuffled-ECG ablation
+check "eval report: labels from the header's SNOMED-CT codes" test "$(python3 -c "import json; p=[json.loads(l) for l in open('$TMP/ev-all.jsonl')][1:]; h=[x for x in p if x['id'] == 'HR06000'][0]; print(h['labels']['source'].startswith('header') and sorted(h['labels']['positive']) == ['SR', 'STT'] and all('labels' not in x for x in p if x['id'] != 'HR06000'))")" = "True"
+check "eval report summary: clinical label table" grep -q "^clinical labels of the reports (1 records" "$TMP/ev-all.txt"
+printf '{"id": "E07500", "record": "%s/E07500.hea"}\n{"id": "JS20000", "record": "%s/JS20000.hea"}\n' "$ECG" "$ECG" >"$TMP/labels-only.jsonl"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$TMP/labels-only.jsonl" -o "$TMP/ev-lab.jsonl" -n 8 >"$TMP/ev-lab.txt" 2>&1
+check "eval report without reference reports: scored on labels only" test "$(json_get "$TMP/ev-lab.jsonl.summary.json" "j['n_with_reference'] == 0 and 'metrics' not in j and j['clinical_labels']['model']['classes']['STACH']['positives'] == 1 and j['clinical_labels']['model']['classes']['SBRAD']['positives'] == 1")" = "True"
+"$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-shuf.jsonl" -n 8 --shuffle-ecgs 7 >/dev/null 2>&1
+check "eval --shuffle-ecgs: each sample sees another record and keeps its labels and reference" test "$(python3 -c "
+import json
+a = {j['id']: j for j in map(json.loads, list(open('$TMP/ev-all.jsonl'))[1:])}
+b = {j['id']: j for j in map(json.loads, list(open('$TMP/ev-shuf.jsonl'))[1:])}
+print(a.keys() == b.keys() and all(b[i]['ecg_shuffled'] and b[i]['records'] != a[i]['records'] and b[i].get('labels') == a[i].get('labels') and b[i]['reference'] == a[i]['reference'] for i in a))")" = "True"
+check "eval --shuffle-ecgs recorded in the provenance" test "$(head -1 "$TMP/ev-shuf.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["options"]["shuffle_ecgs"])')" = "7"
+check "eval --shuffle-ecgs needs two ECGs" bash -c "head -1 '$REP' > '$TMP/one.jsonl' && '$BIN' eval -m '$TMP/ft/model' --task report --data '$TMP/one.jsonl' -o '$TMP/x1.jsonl' --shuffle-ecgs 1 2>&1 | grep -q 'at least two different ECGs'"
 "$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-all.jsonl" -n 8 >/dev/null 2>"$TMP/ev-again.err"
 check "eval re-run skips finished samples" grep -q "5 done already, 0 to run" "$TMP/ev-again.err"
 for i in 0 1; do "$BIN" eval -m "$TMP/ft/model" --task report --data "$REP" -o "$TMP/ev-$i.jsonl" --shard $i/2 -n 8 >/dev/null 2>&1; done

@@ -213,3 +213,48 @@ TEST(QuantMatmul, GroupEqualsOneCallEach) {
                       c = quantize_weight(torch::randn({8, 64}), GgmlType::kQ4_0);
     EXPECT_THROW(quant_matmul_group(torch::randn({1, 64}), {&a, &c}), std::invalid_argument);
 }
+
+// QLoRA: with autograd on, a quantized layer trains its adapter exactly as a layer holding the dequantized
+// weight does (same output, same gradients for the input and the adapter), and the base gets no gradient.
+TEST(QuantMatmul, QloraGradientsEqualTheDequantizedBase) {
+    torch::manual_seed(3);
+    for (const GgmlType t : {GgmlType::kQ4_1, GgmlType::kQ8_0}) {
+        Linear q(64, 24, false), ref(64, 24, false);
+        const QuantWeight qw = quantize_weight(q->weight.detach(), t);
+        {
+            torch::NoGradGuard ng;
+            ref->weight.copy_(dequantize_weight(qw));
+        }
+        q->set_quantized(qw);
+        for (Linear* l : {&q, &ref}) (*l)->attach_lora(4, 8.0, 0.0);
+        {
+            torch::NoGradGuard ng;
+            ref->lora_a.copy_(q->lora_a);
+            q->lora_b.normal_();  // a non-zero B: the adapter's output depends on A
+            ref->lora_b.copy_(q->lora_b);
+        }
+        ref->weight.set_requires_grad(false);
+        const auto x0 = torch::randn({3, 5, 64});
+        const auto r = torch::randn({3, 5, 24});
+        std::vector<torch::Tensor> grads;
+        for (Linear* l : {&q, &ref}) {
+            auto x = x0.clone().requires_grad_(true);
+            const auto y = (*l)->forward(x);
+            (y * r).sum().backward();
+            grads.push_back(y.detach());
+            grads.push_back(x.grad());
+            grads.push_back((*l)->lora_a.grad());
+            grads.push_back((*l)->lora_b.grad());
+        }
+        for (int k = 0; k < 4; ++k) {
+            const double scale = grads[4 + k].abs().max().item<double>();
+            EXPECT_LE((grads[k] - grads[4 + k]).abs().max().item<double>(), 1e-5 * scale)
+                << ggml_type_name(t) << " tensor " << k;
+        }
+        EXPECT_EQ(q->weight.numel(), 0);  // the f32 weight is gone: nothing for an optimizer to update
+        // Without autograd the layer runs the int8 kernels: close to, not equal to, the exact path.
+        torch::NoGradGuard ng;
+        const auto y_inf = q->forward(x0);
+        EXPECT_LT((y_inf - grads[4]).abs().max().item<double>(), 0.05 * grads[4].abs().max().item<double>());
+    }
+}

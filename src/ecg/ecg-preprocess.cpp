@@ -2,14 +2,17 @@
 //   1. to_canonical_leads: leads by name, extra channels dropped, limb leads derived if needed
 //   2. missing samples (NaN, inf): runs up to max_gap_s linearly interpolated, longer runs refused
 //   3. resample to cfg.sample_rate_hz (polyphase Kaiser sinc, resample.h)
-//   4. optional zero-phase filters: 0.5 Hz high-pass + 40 Hz low-pass (2nd-order Butterworth, run
-//      forward and backward: 4th-order magnitude, -6 dB at the corners), powerline notch (Q = 30)
+//   4. optional zero-phase filters: the 0.5-40 Hz band-pass the training data went through (4th-order
+//      Butterworth band-pass run forward and backward, as scipy's butter + filtfilt: ptbxl-processed's README),
+//      powerline notch (Q = 30)
 //   5. crop or zero-pad to duration_s by the length policy (inside [window_start_s, + window_duration_s) if set)
 //   6. per-lead z-normalisation (population std) over the recorded part; flat leads become zeros
 #include "diagecg/ecg/ecg-preprocess.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <complex>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -57,17 +60,10 @@ void fill_gaps(float* x, int64_t n, int64_t max_gap, double rate_hz, const std::
     }
 }
 
-// Second-order sections (RBJ cookbook), run forward then backward: zero phase.
+// The notch: a second-order section (RBJ cookbook), run forward then backward: zero phase.
 struct Biquad {
     double b0, b1, b2, a1, a2;
 };
-
-Biquad butter2(double fc, double fs, bool highpass) {
-    const double w0 = 2 * M_PI * fc / fs, c = std::cos(w0), alpha = std::sin(w0) / (2 * M_SQRT1_2);
-    const double a0 = 1 + alpha;
-    if (highpass) return {(1 + c) / 2 / a0, -(1 + c) / a0, (1 + c) / 2 / a0, -2 * c / a0, (1 - alpha) / a0};
-    return {(1 - c) / 2 / a0, (1 - c) / a0, (1 - c) / 2 / a0, -2 * c / a0, (1 - alpha) / a0};
-}
 
 Biquad notch(double f0, double fs, double q) {
     const double w0 = 2 * M_PI * f0 / fs, c = std::cos(w0), alpha = std::sin(w0) / (2 * q);
@@ -88,6 +84,82 @@ void run_biquad(const Biquad& f, std::vector<double>& x) {
         y1 = y;
         v = y;
     }
+}
+
+// The band-pass the training data went through (data README: 0.5-40 Hz, 4th-order Butterworth, zero phase),
+// designed as scipy.signal.butter(4, [lo, hi], btype="band") designs it: the analog prototype's poles, the
+// low-pass to band-pass transform at the pre-warped corners, the bilinear transform. Eight poles and the
+// zeros (4 at z = 1, 4 at z = -1) are run as four sections 1 - z^-2 over each conjugate pole pair (the gain on
+// the first), in direct form II transposed: the same transfer function, better conditioned than one order-8
+// polynomial pair.
+struct Section {
+    double b0, b1, b2, a1, a2;
+};
+
+std::vector<Section> butter4_bandpass(double lo_hz, double hi_hz, double fs) {
+    constexpr int kOrder = 4;
+    const double fs2 = 4.0;  // bilinear transform at fs = 2 (normalised frequencies), 2 * fs
+    const double w1 = fs2 * std::tan(M_PI * lo_hz / fs), w2 = fs2 * std::tan(M_PI * hi_hz / fs);  // pre-warped
+    const double bw = w2 - w1, wo2 = w1 * w2;
+    std::vector<std::complex<double>> poles;  // z-plane, upper half-plane member of each conjugate pair
+    double gain = std::pow(bw, kOrder);
+    std::complex<double> den = 1.0;
+    for (int k = 0; k < kOrder; ++k) {
+        const std::complex<double> p = -std::exp(std::complex<double>(0, M_PI * (2 * k - kOrder + 1) / (2.0 * kOrder)));
+        const std::complex<double> pl = p * bw / 2.0, r = std::sqrt(pl * pl - wo2);
+        for (const auto& s : {pl + r, pl - r}) {  // the band-pass's analog poles
+            den *= fs2 - s;
+            const std::complex<double> z = (fs2 + s) / (fs2 - s);
+            if (z.imag() > 0) poles.push_back(z);
+        }
+    }
+    gain *= std::pow(fs2, kOrder) / den.real();  // k * prod(fs2 - zeros) / prod(fs2 - poles); the 4 zeros at s = 0
+    std::vector<Section> out;
+    for (const auto& z : poles) out.push_back({1.0, 0.0, -1.0, -2.0 * z.real(), std::norm(z)});
+    out[0].b0 *= gain;
+    out[0].b2 *= gain;
+    return out;
+}
+
+// One pass of the cascade from the steady state of a constant input x[0] (scipy's lfilter_zi * x[0]).
+void run_sections(const std::vector<Section>& secs, std::vector<double>& x) {
+    double u = x[0];  // each section's constant input in the steady state
+    std::vector<std::array<double, 2>> st(secs.size());
+    for (size_t i = 0; i < secs.size(); ++i) {
+        const Section& f = secs[i];
+        const double y = u * (f.b0 + f.b1 + f.b2) / (1 + f.a1 + f.a2);
+        st[i][1] = f.b2 * u - f.a2 * y;
+        st[i][0] = f.b1 * u - f.a1 * y + st[i][1];
+        u = y;
+    }
+    for (auto& v : x) {
+        double in = v;
+        for (size_t i = 0; i < secs.size(); ++i) {
+            const Section& f = secs[i];
+            const double y = f.b0 * in + st[i][0];
+            st[i][0] = f.b1 * in - f.a1 * y + st[i][1];
+            st[i][1] = f.b2 * in - f.a2 * y;
+            in = y;
+        }
+        v = in;
+    }
+}
+
+// Zero phase as scipy.signal.filtfilt(b, a, x) runs it: odd extension by 3 * (order + 1) samples at both ends,
+// forward and backward passes from the steady state of the first sample, extension cut off.
+void filtfilt_bandpass(const std::vector<Section>& secs, float* data, int64_t n) {
+    const int64_t pad = std::min<int64_t>(3 * (2 * static_cast<int64_t>(secs.size()) + 1), n - 1);
+    std::vector<double> x(static_cast<size_t>(n + 2 * pad));
+    for (int64_t i = 0; i < pad; ++i) {
+        x[static_cast<size_t>(i)] = 2.0 * data[0] - data[pad - i];
+        x[static_cast<size_t>(n + pad + i)] = 2.0 * data[n - 1] - data[n - 2 - i];
+    }
+    for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(pad + i)] = data[i];
+    run_sections(secs, x);
+    std::reverse(x.begin(), x.end());
+    run_sections(secs, x);
+    std::reverse(x.begin(), x.end());
+    for (int64_t i = 0; i < n; ++i) data[i] = static_cast<float>(x[static_cast<size_t>(pad + i)]);
 }
 
 void filtfilt(const Biquad& f, float* data, int64_t n) {
@@ -224,10 +296,7 @@ PreprocessResult preprocess(const EcgRecord& rec, const PreprocessConfig& cfg) {
     if (cfg.bandpass || cfg.notch_hz > 0) {
         const double fs = cfg.sample_rate_hz;
         for (auto& x : leads) {
-            if (cfg.bandpass) {
-                filtfilt(butter2(0.5, fs, true), x.data(), n);
-                filtfilt(butter2(40.0, fs, false), x.data(), n);
-            }
+            if (cfg.bandpass && n >= 2) filtfilt_bandpass(butter4_bandpass(0.5, 40.0, fs), x.data(), n);
             if (cfg.notch_hz > 0) filtfilt(notch(cfg.notch_hz, fs, 30.0), x.data(), n);
         }
         if (cfg.bandpass) out.notes.push_back("band-pass 0.5-40 Hz (zero phase)");

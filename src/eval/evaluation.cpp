@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -10,6 +11,7 @@
 
 #include "diagecg/data/ecgqa.h"
 #include "diagecg/eval/jsonl-output.h"
+#include "diagecg/eval/report-labels.h"
 #include "diagecg/eval/wordnet.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/byte-reader.h"
@@ -56,8 +58,11 @@ nlohmann::json prediction_to_json(const Prediction& p) {
                         {"reference", p.reference}};
     if (!p.ecg_ids.empty()) j["ecg_id"] = p.ecg_ids;
     if (p.task == "qa") j["correct"] = p.correct;
-    else j["scores"] = scores_to_json(p.scores);
+    else if (!p.reference.empty())
+        j["scores"] = scores_to_json(p.scores);
+    if (!p.labels.is_null()) j["labels"] = p.labels;
     if (!p.signal_quality.is_null()) j["signal_quality"] = p.signal_quality;
+    if (p.ecg_shuffled) j["ecg_shuffled"] = true;
     return j;
 }
 
@@ -74,8 +79,15 @@ Prediction prediction_from_json(const nlohmann::json& j) {
     p.prediction = j.at("prediction").get<std::string>();
     p.reference = j.at("reference").get<std::string>();
     if (p.task == "qa") p.correct = j.at("correct").get<bool>();
-    else p.scores = scores_from_json(j.at("scores"));
+    else if (!p.reference.empty())
+        p.scores = scores_from_json(j.at("scores"));
+    if (j.contains("labels")) {
+        p.labels = j.at("labels");
+        p.labels.at("positive").get<std::vector<std::string>>();  // shape check: throws when malformed
+        p.labels.at("scorable").get<std::vector<std::string>>();
+    }
     if (j.contains("signal_quality")) p.signal_quality = j.at("signal_quality");
+    p.ecg_shuffled = j.value("ecg_shuffled", false);
     return p;
 }
 
@@ -95,7 +107,8 @@ Prediction score_prediction(PromptTask task, const TaskSample& s, const std::str
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
     p.prediction = text;
     if (task == PromptTask::kQa) p.correct = answers_match(split_answer(text), s.answers);
-    else p.scores = score_report(text, {s.target}, wordnet);
+    else if (!s.target.empty())
+        p.scores = score_report(text, {s.target}, wordnet);
     return p;
 }
 
@@ -106,6 +119,7 @@ void validate_prediction(Prediction& p) {
         return;
     }
     if (p.task != "report") throw std::runtime_error("task \"" + p.task + "\" is neither qa nor report");
+    if (p.reference.empty()) return;
     const ReportScores& s = p.scores;
     for (const double v : {s.bleu[0], s.bleu[1], s.bleu[2], s.bleu[3], s.meteor, s.rouge1, s.rouge2, s.rougeL})
         if (!(v >= 0.0 && v <= 1.0)) throw std::runtime_error("score " + std::to_string(v) + " is outside [0, 1]");
@@ -161,7 +175,8 @@ Baselines build_baselines(PromptTask task, const std::vector<TaskSample>& sample
         for (const auto& [t, c] : counts) b.qa_majority[t] = most_frequent(c);
     } else {
         std::map<std::string, int64_t> counts;   // distinct report -> copies
-        for (const auto& s : samples) ++counts[s.target];
+        for (const auto& s : samples)
+            if (!s.target.empty()) ++counts[s.target];  // label-only samples have no report
         std::vector<std::pair<std::string, int64_t>> distinct(counts.begin(), counts.end());
         if (distinct.size() > 2000) distinct.resize(2000);
         std::vector<Tokens> toks;
@@ -193,14 +208,15 @@ nlohmann::json summarize(const std::vector<Prediction>& preds_in, const Baseline
     if (task == "qa") {
         struct Acc { int64_t n = 0, ok = 0, base_ok = 0; };
         Acc all;
-        std::map<std::string, Acc> by_type, by_attr;
+        std::map<std::string, Acc> by_type, by_attr, by_template;
         for (const auto& [id, p] : by_id) {
             bool base_ok = false;
             if (baselines) {
                 const auto it = baselines->qa_majority.find(p->template_id);
                 base_ok = it != baselines->qa_majority.end() && answers_match(split_answer(it->second), split_answer(p->reference));
             }
-            for (Acc* a : {&all, &by_type[p->question_type], &by_attr[p->attribute_type]}) {
+            for (Acc* a : {&all, &by_type[p->question_type], &by_attr[p->attribute_type],
+                           &by_template[std::to_string(p->template_id)]}) {
                 ++a->n;
                 a->ok += p->correct;
                 a->base_ok += base_ok;
@@ -214,20 +230,90 @@ nlohmann::json summarize(const std::vector<Prediction>& preds_in, const Baseline
         s["overall"] = acc_json(all);
         for (const auto& [k, a] : by_type) s["by_question_type"][k] = acc_json(a);
         for (const auto& [k, a] : by_attr) s["by_attribute_type"][k] = acc_json(a);
+        for (const auto& [k, a] : by_template) s["by_template"][k] = acc_json(a);
     } else {
         std::vector<ReportScores> ours, base;
+        std::vector<LabelledReport> model_labels, reference_labels, baseline_labels;
+        const std::set<std::string> baseline_asserts =
+            baselines ? report_asserted_labels(baselines->report_consensus) : std::set<std::string>();
+        int64_t n_shuffled = 0;
         for (const auto& [id, p] : by_id) {
-            ours.push_back(p->scores);
-            if (baselines) base.push_back(score_report(baselines->report_consensus, {p->reference}, wordnet));
+            n_shuffled += p->ecg_shuffled;
+            if (!p->reference.empty()) {
+                ours.push_back(p->scores);
+                if (baselines) base.push_back(score_report(baselines->report_consensus, {p->reference}, wordnet));
+            }
+            if (p->labels.is_null()) continue;
+            LabelledReport r;
+            for (const auto& c : p->labels.at("positive")) r.truth.insert(c.get<std::string>());
+            for (const auto& c : p->labels.at("scorable")) r.scorable.insert(c.get<std::string>());
+            r.asserted = report_asserted_labels(p->prediction);
+            model_labels.push_back(r);
+            if (baselines) {
+                r.asserted = baseline_asserts;
+                baseline_labels.push_back(r);
+            }
+            if (!p->reference.empty()) {
+                r.asserted = report_asserted_labels(p->reference);
+                reference_labels.push_back(r);
+            }
         }
-        s["metrics"] = scores_to_json(mean_scores(ours));
+        s["n_with_reference"] = ours.size();
+        if (n_shuffled > 0) s["n_ecg_shuffled"] = n_shuffled;
+        if (!ours.empty()) s["metrics"] = scores_to_json(mean_scores(ours));
         if (baselines) {
-            s["baseline_metrics"] = scores_to_json(mean_scores(base));
+            if (!ours.empty()) s["baseline_metrics"] = scores_to_json(mean_scores(base));
             s["baseline_report"] = baselines->report_consensus;
+        }
+        if (!model_labels.empty()) {
+            s["clinical_labels"] = {{"model", label_accuracy(model_labels)}};
+            if (!reference_labels.empty()) s["clinical_labels"]["reference_reports"] = label_accuracy(reference_labels);
+            if (baselines) s["clinical_labels"]["baseline_report"] = label_accuracy(baseline_labels);
         }
     }
     return s;
 }
+
+namespace {
+
+std::string cell(const nlohmann::json& v) {
+    return v.is_null() ? std::string("-") : fmt::format("{:.3f}", v.get<double>());
+}
+
+// Per class: positives/n, then sensitivity and specificity for the model, the reference reports and the baseline.
+std::string format_label_accuracy(const nlohmann::json& cl) {
+    const auto& m = cl.at("model");
+    std::string out = fmt::format("clinical labels of the reports ({} records; sens/spec; report-labels.h)\n",
+                                  m.at("records").get<int64_t>());
+    std::vector<std::pair<std::string, const nlohmann::json*>> cols = {{"model", &m}};
+    if (cl.contains("reference_reports")) cols.push_back({"reference", &cl.at("reference_reports")});
+    if (cl.contains("baseline_report")) cols.push_back({"baseline", &cl.at("baseline_report")});
+    out += fmt::format("{:<6} {:>9}", "class", "pos/n");
+    for (const auto& [name, j] : cols) out += fmt::format("  {:>13}", name + " sens");
+    for (const auto& [name, j] : cols) out += fmt::format("  {:>13}", name + " spec");
+    out += "\n";
+    for (const auto& c : report_label_classes()) {
+        if (!m.at("classes").contains(c.name)) continue;
+        const auto& r = m.at("classes").at(c.name);
+        out += fmt::format("{:<6} {:>9}", c.name,
+                           fmt::format("{}/{}", r.at("positives").get<int64_t>(), r.at("n").get<int64_t>()));
+        for (const char* k : {"sensitivity", "specificity"})
+            for (const auto& [name, j] : cols) {
+                const auto& cls = j->at("classes");
+                out += fmt::format("  {:>13}", cls.contains(c.name) ? cell(cls.at(c.name).at(k)) : std::string("-"));
+            }
+        out += "\n";
+    }
+    out += fmt::format("{:<16}", "macro-F1");
+    for (const auto& [name, j] : cols) out += fmt::format("  {} {}", name, cell(j->at("macro_f1")));
+    out += "\n";
+    if (cl.contains("reference_reports"))
+        out += fmt::format("(reference: the cardiologists' reports of the {} labelled records that have one)\n",
+                           cl.at("reference_reports").at("records").get<int64_t>());
+    return out;
+}
+
+}  // namespace
 
 std::string format_summary(const nlohmann::json& s) {
     std::string out;
@@ -242,14 +328,24 @@ std::string format_summary(const nlohmann::json& s) {
         row("overall", s.at("overall"));
         for (const auto& [k, r] : s.at("by_question_type").items()) row("  " + k, r);
         for (const auto& [k, r] : s.at("by_attribute_type").items()) row("  attribute " + k, r);
-    } else {
-        out += fmt::format("{:<10} {:>8}{}\n", "report", "model", base ? "  baseline" : "");
-        for (const char* k : {"bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge1", "rouge2", "rougeL"}) {
-            out += fmt::format("{:<10} {:>8.4f}", k, s.at("metrics").at(k).get<double>());
-            if (base) out += fmt::format(" {:>9.4f}", s.at("baseline_metrics").at(k).get<double>());
-            out += "\n";
+        if (s.contains("by_template")) {
+            std::vector<std::pair<int, const nlohmann::json*>> ts;  // numeric order
+            for (const auto& [k, r] : s.at("by_template").items()) ts.push_back({std::stoi(k), &r});
+            std::sort(ts.begin(), ts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+            for (const auto& [t, r] : ts) row("  template " + std::to_string(t), *r);
         }
-        out += fmt::format("({} samples)\n", s.at("n").get<int64_t>());
+    } else {
+        if (s.contains("metrics")) {
+            out += fmt::format("{:<10} {:>8}{}\n", "report", "model", base ? "  baseline" : "");
+            for (const char* k : {"bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge1", "rouge2", "rougeL"}) {
+                out += fmt::format("{:<10} {:>8.4f}", k, s.at("metrics").at(k).get<double>());
+                if (base) out += fmt::format(" {:>9.4f}", s.at("baseline_metrics").at(k).get<double>());
+                out += "\n";
+            }
+        }
+        out += fmt::format("({} samples, {} with a reference report)\n", s.at("n").get<int64_t>(),
+                           s.value("n_with_reference", s.at("n").get<int64_t>()));
+        if (s.contains("clinical_labels")) out += format_label_accuracy(s.at("clinical_labels"));
     }
     if (base) out += "baseline: " + s.at("baseline_source").get<std::string>() + "\n";
     if (s.contains("covers")) {

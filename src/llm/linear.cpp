@@ -27,11 +27,41 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
     if (with_bias) bias.uniform_(-bound, bound);
 }
 
+namespace {
+
+// QLoRA (Dettmers et al. 2023): a frozen quantized base inside a model that trains. Forward and backward each
+// dequantize the weight and run an exact matmul in the input's dtype; only the input gets a gradient, and only
+// the blocks are kept for the backward pass (not an f32 copy of the weight).
+struct QuantLinearFunction : public torch::autograd::Function<QuantLinearFunction> {
+    static QuantWeight weight_of(torch::autograd::AutogradContext* ctx, const torch::Tensor& blocks) {
+        return {static_cast<GgmlType>(ctx->saved_data["type"].toInt()), ctx->saved_data["rows"].toInt(),
+                ctx->saved_data["cols"].toInt(), blocks};
+    }
+    static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                                 const torch::Tensor& blocks, int64_t type, int64_t rows, int64_t cols) {
+        ctx->save_for_backward({blocks});
+        ctx->saved_data["type"] = type;
+        ctx->saved_data["rows"] = rows;
+        ctx->saved_data["cols"] = cols;
+        return torch::matmul(x, dequantize_weight(weight_of(ctx, blocks)).to(x.scalar_type()).t());
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const auto w = dequantize_weight(weight_of(ctx, ctx->get_saved_variables()[0])).to(grads[0].scalar_type());
+        return {torch::matmul(grads[0], w), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    }
+};
+
+}  // namespace
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
     if (qweight.defined()) {
-        if (torch::GradMode::is_enabled() && x.requires_grad())
-            throw std::logic_error("a layer with quantized weights cannot train (load the model with --dtype f32)");
-        auto y = quant_matmul(x, qweight).to(x.scalar_type());
+        // Training (autograd on): the dequantized exact path, so that gradients are the base's own; inference:
+        // the int8 kernels.
+        auto y = torch::GradMode::is_enabled()
+                     ? QuantLinearFunction::apply(x, qweight.blocks, static_cast<int64_t>(qweight.type), qweight.rows,
+                                                  qweight.cols)
+                     : quant_matmul(x, qweight).to(x.scalar_type());
         return add_lora(x, bias.defined() ? y + bias : y);
     }
     return add_lora(x, diagecg::linear(x, weight, bias));

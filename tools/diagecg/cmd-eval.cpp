@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 
 #include <fmt/format.h>
@@ -16,7 +17,9 @@
 #include "commands.h"
 #include "diagecg/data/ecgqa.h"
 #include "diagecg/data/ptbxl-meta.h"
+#include "diagecg/ecg/read-ecg.h"
 #include "diagecg/eval/evaluation.h"
+#include "diagecg/eval/report-labels.h"
 #include "diagecg/eval/wordnet.h"
 #include "diagecg/model/batch-answer.h"
 #include "diagecg/model/ecg-llm.h"
@@ -44,6 +47,7 @@ struct EvalOptions {
     std::vector<std::string> baseline_data;
     std::vector<std::string> merge;
     int64_t n_predict = 0;
+    int64_t shuffle_ecgs = -1;  // < 0: off; else the seed
     bool no_patient = false;
     bool force_new = false;
     bool allow_missing = false;
@@ -64,12 +68,19 @@ nlohmann::json eval_provenance(const EvalOptions& o, PromptTask task) {
             {"loras", loras},
             {"data", data},
             // Only what changes a prediction: --shard and --limit choose samples, and a resume may choose others.
-            {"options", {{"n_predict", o.n_predict}, {"no_patient", o.no_patient},
-                         {"ecg_dir", o.ecg_dir.empty() ? "" : abs_path(o.ecg_dir)},
-                         {"ptbxl_database", o.ptbxl_database.empty() ? "" : abs_path(o.ptbxl_database)},
-                         {"dtype", o.model.dtype}, {"sample_rate", o.read.sample_rate_hz}, {"leads", o.read.leads},
-                         {"units", o.read.units}, {"layout", o.read.layout}, {"allow_poor_signal", o.read.allow_poor_signal},
-                         {"preprocess", o.window.settings()}}}};
+            {"options",
+             {{"n_predict", o.n_predict},
+              {"no_patient", o.no_patient},
+              {"shuffle_ecgs", o.shuffle_ecgs},
+              {"ecg_dir", o.ecg_dir.empty() ? "" : abs_path(o.ecg_dir)},
+              {"ptbxl_database", o.ptbxl_database.empty() ? "" : abs_path(o.ptbxl_database)},
+              {"dtype", o.model.dtype},
+              {"sample_rate", o.read.sample_rate_hz},
+              {"leads", o.read.leads},
+              {"units", o.read.units},
+              {"layout", o.read.layout},
+              {"allow_poor_signal", o.read.allow_poor_signal},
+              {"preprocess", o.window.settings()}}}};
 }
 
 // The first field in which two provenance records differ ("" when equal).
@@ -99,6 +110,55 @@ void finish(PromptTask task, const std::vector<Prediction>& preds, const std::ve
     write_file_atomic(summary_path(out), s.dump(2) + "\n");
     print_result(format_summary(s));
     log::info("summary written to {}", summary_path(out));
+}
+
+// --shuffle-ecgs: every distinct record set of the samples is mapped to another one (a seeded permutation
+// without fixed points), so each sample is asked about another sample's ECG(s). The question, the patient
+// features and the reference stay the sample's own: the drop in the figures is what the signal contributes.
+void shuffle_sample_ecgs(std::vector<TaskSample>& samples, uint64_t seed) {
+    std::vector<std::vector<std::string>> distinct;
+    for (const auto& s : samples)
+        if (std::find(distinct.begin(), distinct.end(), s.records) == distinct.end()) distinct.push_back(s.records);
+    if (distinct.size() < 2) throw std::invalid_argument("--shuffle-ecgs needs samples of at least two different ECGs");
+    std::sort(distinct.begin(), distinct.end());
+    std::vector<size_t> order(distinct.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::mt19937_64 rng(seed);
+    for (size_t i = order.size() - 1; i > 0; --i)
+        std::swap(order[i], order[rng() % (i + 1)]);  // Fisher-Yates, portable
+    // A cycle through the shuffled order: order[k] gets order[k+1]'s records; no record set keeps its own.
+    std::map<std::vector<std::string>, std::vector<std::string>> to;
+    for (size_t k = 0; k < order.size(); ++k) to[distinct[order[k]]] = distinct[order[(k + 1) % order.size()]];
+    for (auto& s : samples) s.records = to.at(s.records);
+}
+
+// A report sample's clinical labels: PTB-XL scp_codes of its ecg_id when the database is given, else the
+// SNOMED-CT codes in its record's header (CinC "# Dx:"); null when neither is known.
+nlohmann::json sample_labels(const TaskSample& s, const std::vector<std::string>& own_records,
+                             const std::map<int64_t, PtbxlRecord>& meta, const ReadOptions& read) {
+    auto as_json = [](const std::string& source, const std::set<std::string>& pos,
+                      const std::set<std::string>& scorable) {
+        return nlohmann::json{{"source", source}, {"positive", pos}, {"scorable", scorable}};
+    };
+    if (!s.ecg_ids.empty())
+        if (const auto m = meta.find(s.ecg_ids[0]); m != meta.end()) {
+            std::set<std::string> all;
+            for (const auto& c : report_label_classes()) all.insert(c.name);
+            return as_json("ptbxl scp_codes", labels_from_scp_codes(m->second.scp_codes), all);
+        }
+    if (own_records.size() != 1) return nullptr;
+    try {
+        const auto dx = read_ecg(own_records[0], read).patient.diagnoses;
+        if (dx.empty() || !std::all_of(dx.begin(), dx.end(), [](const std::string& c) {
+                return !c.empty() && std::all_of(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+            }))
+            return nullptr;
+        std::set<std::string> scorable;
+        const auto pos = labels_from_snomed(dx, &scorable);
+        return as_json("header SNOMED-CT Dx", pos, scorable);
+    } catch (const std::exception&) {
+        return nullptr;  // unreadable: the batch run reports it as skipped
+    }
 }
 
 void run_merge(const EvalOptions& o, PromptTask task) {
@@ -140,7 +200,11 @@ void run_eval(const EvalOptions& o) {
     if (const auto parent = std::filesystem::path(o.out).parent_path(); !parent.empty()) std::filesystem::create_directories(parent);
 
     int64_t n_missing = 0;
-    auto all = read_task_samples(task, o.data, o.ecg_dir, &n_missing);
+    // Report samples may lack a reference report: they are scored on their clinical labels only.
+    auto all = read_task_samples(task, o.data, o.ecg_dir, &n_missing, true, task == PromptTask::kQa);
+    std::map<std::string, std::vector<std::string>> own_records;  // id -> the sample's own records (labels)
+    for (const auto& s : all) own_records[s.id] = s.records;
+    if (o.shuffle_ecgs >= 0) shuffle_sample_ecgs(all, static_cast<uint64_t>(o.shuffle_ecgs));
     std::vector<TaskSample> samples;
     for (size_t i = 0; i < all.size(); ++i)
         if (static_cast<int64_t>(i) % shard_n == shard_i) samples.push_back(std::move(all[i]));
@@ -212,6 +276,13 @@ void run_eval(const EvalOptions& o) {
                     else preds.back().signal_quality.push_back(qj);
                 }
             }
+            for (size_t i = 0; i < preds.size(); ++i) {
+                preds[i].ecg_shuffled = o.shuffle_ecgs >= 0;
+                if (task == PromptTask::kReport) {
+                    const TaskSample& s = *todo[answers[i].index];
+                    preds[i].labels = sample_labels(s, own_records.at(s.id), meta, o.read.options());
+                }
+            }
             append_predictions(o.out, preds);
             if (o.sigkill_after_batches > 0 && ++n_batches >= o.sigkill_after_batches) {
                 log::warn("test hook: killing this process with SIGKILL after {} batches", o.sigkill_after_batches);
@@ -269,6 +340,11 @@ void add_eval(CLI::App& app, RunFn& run) {
     sub->add_option("--merge", o->merge, "merge these shard prediction files into -o and summarize them (no model run)");
     sub->add_option("-n,--n-predict", o->n_predict, "max new tokens (default: 32 for qa, 200 for report)");
     sub->add_flag("--no-patient", o->no_patient, "leave patient features out of the prompts");
+    sub->add_option(
+           "--shuffle-ecgs", o->shuffle_ecgs,
+           "ablation: ask each sample about another sample's ECG (a seeded permutation of the records without fixed "
+           "points; questions, patient features and references stay): how much comes from the signal")
+        ->check(CLI::NonNegativeNumber);
     sub->add_option("--test-sigkill-after-batches", o->sigkill_after_batches, "testing: SIGKILL after N batches")->group("");
     sub->callback([&run, o] { run = [o] { run_eval(*o); }; });
 }

@@ -4,7 +4,8 @@
 // Report text: PTB-XL's `report` column, lower-cased, whitespace collapsed, with annotator suffixes
 // (" Edit: ...") cut. PTB-XL's reports are German, English or Swedish; by default only English ones are kept,
 // by a documented heuristic (ASCII only, at least one English marker word, no German/Swedish marker word);
-// --all-languages keeps every report.
+// --all-languages keeps every report. --all-records also writes the records left without a report, with no
+// "report" field: `eval --task report` scores those on their clinical labels only (training refuses them).
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -31,6 +32,7 @@ struct ReportDataOptions {
     std::string split_file;
     std::string out;
     bool all_languages = false;
+    bool all_records = false;
 };
 
 void run_report_data(const ReportDataOptions& o) {
@@ -39,21 +41,31 @@ void run_report_data(const ReportDataOptions& o) {
     const auto records = index_ecg_records(o.ecg_dir);
     std::map<std::string, std::string> lines;   // split -> JSONL
     std::map<std::string, int64_t> counts;
-    int64_t no_record = 0, no_report = 0, foreign = 0;
+    int64_t no_record = 0, no_report = 0, foreign = 0, unreported = 0;
     for (const auto& [id_text, split] : splits) {
         const int64_t id = std::stoll(id_text);
         const auto it = db.find(id);
         if (it == db.end()) continue;
         if (!records.count(id)) { ++no_record; continue; }
         const std::string report = clean_ptbxl_report(it->second.report);
-        if (report.empty()) { ++no_report; continue; }
-        if (!o.all_languages && !looks_english_report(report)) { ++foreign; continue; }
+        const bool keep = !report.empty() && (o.all_languages || looks_english_report(report));
+        if (!keep) {
+            ++(report.empty() ? no_report : foreign);
+            if (!o.all_records) continue;
+            ++unreported;
+            lines[split] += nlohmann::json{{"ecg_id", id}}.dump() + "\n";
+            ++counts[split];
+            continue;
+        }
         lines[split] += nlohmann::json{{"ecg_id", id}, {"report", report}}.dump() + "\n";
         ++counts[split];
     }
     fs::create_directories(o.out);
-    nlohmann::json summary = {{"out", o.out}, {"splits", counts}, {"left_out", {{"no_record", no_record}, {"no_report", no_report},
-                                                                               {"not_english", foreign}}}};
+    nlohmann::json summary = {
+        {"out", o.out},
+        {"splits", counts},
+        {"left_out", {{"no_record", no_record}, {"no_report", no_report}, {"not_english", foreign}}},
+        {"written_without_report", unreported}};
     for (const auto& [split, text] : lines) write_file_atomic((fs::path(o.out) / (split + ".jsonl")).string(), text);
     print_result(summary.dump(2) + "\n");
 }
@@ -68,6 +80,9 @@ void add_report_data(CLI::App& app, RunFn& run) {
     sub->add_option("--split-file", o->split_file, "CSV of ecg_id,split rows (e.g. records.csv)")->required();
     sub->add_option("-o,--out", o->out, "output directory: <split>.jsonl")->required();
     sub->add_flag("--all-languages", o->all_languages, "keep German and Swedish reports too");
+    sub->add_flag(
+        "--all-records", o->all_records,
+        "also write the records left without a report (no \"report\" field): eval scores them on clinical labels only");
     sub->callback([&run, o] { run = [o] { run_report_data(*o); }; });
 }
 

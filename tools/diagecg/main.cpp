@@ -60,7 +60,7 @@ void add_preprocess_options(CLI::App* sub, PreprocessFlags& f) {
     sub->add_option("--config", f.config_path, "preprocessing config JSON (see configs/); flags below override it");
     sub->add_option("--length-policy", f.length_policy, "records not 10 s long: start (keep/pad at the end), center, error")
         ->check(CLI::IsMember({"start", "center", "error"}));
-    sub->add_flag("--bandpass", f.bandpass, "0.5-40 Hz zero-phase band-pass (off by default, as in the reference)");
+    sub->add_flag("--bandpass", f.bandpass, "0.5-40 Hz band-pass, the one the PTB-XL training data went through (4th-order Butterworth, zero phase; off by default, as in the reference)");
     sub->add_option("--notch", f.notch_hz, "powerline notch in Hz (50 or 60; 0 = off)");
 }
 

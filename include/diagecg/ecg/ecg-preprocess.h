@@ -24,7 +24,8 @@ struct PreprocessConfig {
     double duration_s = 10.0;           // model input length
     LengthPolicy length_policy = LengthPolicy::kStart;
     double max_gap_s = 0.1;             // NaN runs up to this long are linearly interpolated
-    bool bandpass = false;              // 0.5-40 Hz band-pass (off: the reference filters nothing)
+    bool bandpass = false;              // 0.5-40 Hz band-pass as the PTB-XL training data had (4th-order Butterworth,
+                                        // zero phase; off: the reference filters nothing)
     double notch_hz = 0.0;              // powerline notch (0 = off; 50 or 60)
     double flat_std = 1e-6;             // a lead with std below this is flat -> zeros
     bool normalize = true;              // per-lead z-normalisation

@@ -3,7 +3,9 @@
 // A predictions file is JSONL, one object per sample, appended as batches finish:
 //   {"id", "task", "records" (absolute paths), "ecg_id" (when known), "question_type", "attribute_type",
 //    "template_id", "question", "prediction", "reference", "correct" (QA), "scores" (report: bleu1..4, meteor,
-//    rouge1, rouge2, rougeL), "signal_quality"}
+//    rouge1, rouge2, rougeL; absent when the sample has no reference report), "labels" (report, when known:
+//    {"source", "positive", "scorable"}: the record's classes of report-labels.h), "signal_quality",
+//    "ecg_shuffled" (eval --shuffle-ecgs: the records shown came from another sample)}
 // A run killed mid-write leaves at most a partial last line; reading with `repair` drops it (and truncates the
 // file), so a restarted run redoes exactly the unfinished samples: nothing lost, nothing twice.
 //
@@ -36,13 +38,16 @@ struct Prediction {
     std::string prediction;             // generated text
     std::string reference;              // QA: join_answer(reference answers); report: the reference report
     bool correct = false;               // QA
-    ReportScores scores;                // report
+    ReportScores scores;                // report (meaningful only when `reference` is not empty)
+    nlohmann::json labels;              // report: {"source", "positive", "scorable"} or null (unknown)
+    bool ecg_shuffled = false;          // the records are another sample's (eval --shuffle-ecgs)
     nlohmann::json signal_quality;      // the ECG(s)' signal-quality verdict and reasons (null if not recorded)
 };
 nlohmann::json prediction_to_json(const Prediction& p);
 Prediction prediction_from_json(const nlohmann::json& j);
 
-// Scores a generated text against a sample (QA: answer sets; report: the metrics, `wordnet` required).
+// Scores a generated text against a sample (QA: answer sets; report: the metrics, `wordnet` required; a report
+// sample without a reference report gets no metrics, only its labels when the caller sets them).
 Prediction score_prediction(PromptTask task, const TaskSample& s, const std::string& generated, const WordNet* wordnet);
 
 // A predictions file: a header line {"diagecg_predictions": 1, ...provenance: model, weights hash, task, data,
@@ -76,8 +81,10 @@ struct Baselines {
 Baselines build_baselines(PromptTask task, const std::vector<TaskSample>& samples, const std::string& source);
 
 // Summary of a set of predictions (duplicated ids count once: the last one). QA: accuracy overall, per question
-// type and per attribute type, with the baseline's accuracy on the same samples. Reports: mean metrics and the
-// baseline's, scored against the same references.
+// type, per attribute type and per template, with the baseline's accuracy on the same samples. Reports: mean
+// metrics and the baseline's over the samples that have a reference report, and, over the samples with labels,
+// the clinical label accuracy (report-labels.h) of the generated reports, of the reference reports (same
+// samples, where they exist) and of the baseline report.
 nlohmann::json summarize(const std::vector<Prediction>& preds, const Baselines* baselines, const WordNet* wordnet);
 std::string format_summary(const nlohmann::json& summary);   // a plain-text table (+ "covers" when the summary has it)
 
