@@ -96,7 +96,7 @@ check "generate missing model dir" bash -c "'$BIN' generate -m '$TMP/nope' -p x 
     --n-prompt 8 --n-gen 4 --reps 1 >"$TMP/bench.txt" 2>/dev/null
 check "bench llm exit 0" test $? -eq 0
 check "bench llm probes bandwidth" grep -qE "^memory read bandwidth: [0-9]+ probes, [0-9.]+ to [0-9.]+ GB/s" "$TMP/bench.txt"
-check "bench llm rows" test "$(grep -cE '^stories260K +(f32|bf16) +[a-z0-9-]+ +[13] +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+%$' "$TMP/bench.txt")" -ge 6
+check "bench llm rows" test "$(grep -cE '^stories260K +(f32|bf16) +[a-z0-9-]+ +auto +[13] +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+%$' "$TMP/bench.txt")" -ge 6
 check "bench llm f32 skips bf16-dot" grep -q "kernel bf16-dot cannot run f32 weights on this CPU: skipped" "$TMP/bench.txt"
 check "bench llm bad kernel" bash -c "'$BIN' bench llm --kernel fastest 2>&1 | grep -q 'kernel must be auto, libtorch'"
 check "bench llm zero reps" bash -c "'$BIN' bench llm --reps 0 2>&1 | grep -q -- '--reps: Value 0 not in range 1'"
@@ -295,6 +295,28 @@ for f in "$DATA"/bad/*; do
   check "bad input $(basename "$f") exit 1" test $rc -eq 1
   check "bad input $(basename "$f") message" grep -q "^diagecg: error: " "$TMP/bad.err"
 done
+
+# --device: every command that runs a model takes it; a CUDA device with a CPU-only LibTorch (Debian's) or with no
+# visible GPU (the PyPI LibTorch 2.x build on this machine) is one usage error line, exit 2, before any work.
+# bench llm --attention: manual and sdpa side by side where LibTorch >= 2.0, else sdpa is one clear error.
+R="$ECG/00009.hea"
+M="$DATA/models/stories260K"
+for cmd in "generate -m $M -p x" "qa $R -q x" "report $R" "eval -m x --task qa --data x -o $TMP/p.jsonl" "tokenize $R" \
+           "train-tokenizer --config $DATA/../../configs/tokenizer-tiny.json" "pretrain --config $DATA/../../configs/pretrain-tiny.json" \
+           "finetune --config $DATA/../../configs/finetune-report-tiny.json" "bench llm" "bench tokenizer"; do
+  # shellcheck disable=SC2086
+  "$BIN" $cmd --device cuda >/dev/null 2>"$TMP/dev.err"
+  rc=$?
+  check "${cmd%% *} --device cuda exit 2" test $rc -eq 2
+  check "${cmd%% *} --device cuda one line" bash -c "test \$(wc -l <'$TMP/dev.err') -eq 1 && grep -qE '^diagecg: error: --device.*cuda: (this diagecg is built with a CPU-only LibTorch|no CUDA GPU is visible)' '$TMP/dev.err'"
+done
+"$BIN" generate -m "$M" -p x --device cuda:x >/dev/null 2>"$TMP/dev.err"
+check "--device cuda:x is refused" grep -q 'device must be cpu, cuda or cuda:N, got "cuda:x"' "$TMP/dev.err"
+if "$BIN" bench llm -m "$M" --attention manual sdpa --dtype f32 --batch 2 --n-prompt 8 --n-gen 2 --reps 1 >"$TMP/attn.txt" 2>"$TMP/attn.err"; then
+  check "bench llm --attention manual and sdpa rows" test "$(grep -cE '^stories260K +f32 +[a-z0-9-]+ +(manual|sdpa) +2 ' "$TMP/attn.txt")" -eq 2
+else
+  check "bench llm --attention sdpa on LibTorch 1.13: one error" grep -q "has no scaled_dot_product_attention" "$TMP/attn.err"
+fi
 
 echo "cli-e2e: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -188,6 +188,15 @@ private:
     std::string d_;
 };
 
+// put("...{}...", args...): appends to `out`, the format string checked at compile time (C++20, fmt 9).
+struct SvgOut {
+    std::string& out;
+    template <typename... Args>
+    void operator()(fmt::format_string<Args...> f, Args&&... args) {
+        fmt::format_to(std::back_inserter(out), f, std::forward<Args>(args)...);
+    }
+};
+
 }  // namespace
 
 std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts, PlotClipping* clipping) {
@@ -242,9 +251,7 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts, PlotCl
     const double page_h = gy + grid_h + footer_h + kMarginMm;
 
     std::string out;
-    auto put = [&out](auto&&... args) {
-        fmt::format_to(std::back_inserter(out), std::forward<decltype(args)>(args)...);
-    };
+    SvgOut put{out};
     put("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     put("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0:.2f}mm\" height=\"{1:.2f}mm\" "
         "viewBox=\"0 0 {0:.2f} {1:.2f}\" font-family=\"Helvetica, Arial, sans-serif\">\n",
@@ -382,7 +389,8 @@ std::string render_ecg_svg(const EcgRecord& rec, const PlotOptions& opts, PlotCl
     return out;
 }
 
-std::string render_overlay_svg(const float* a, const float* b, int64_t n_samples, double fs, const OverlayOptions& opts) {
+std::string render_overlay_svg(const float* a, const float* b, int64_t n_samples, double fs,
+                               const OverlayOptions& opts) {
     if (!(fs > 0) || n_samples <= 0 || !(opts.speed_mm_per_s > 0) || !(opts.gain_mm_per_unit > 0))
         throw std::invalid_argument("render_overlay_svg: sample rate, length, speed and gain must be positive");
     if (!opts.lead_labels.empty() && opts.lead_labels.size() != kNLeads)
@@ -393,15 +401,19 @@ std::string render_overlay_svg(const float* a, const float* b, int64_t n_samples
     const double gx = kMarginMm + kLabelW, gw = trace_w, gh = kStripH * kNLeads;
     const double page_w = gx + gw + kMarginMm, page_h = kTop + gh + kMarginMm;
     std::string out;
-    auto put = [&out](auto&&... args) { fmt::format_to(std::back_inserter(out), std::forward<decltype(args)>(args)...); };
+    SvgOut put{out};
     put("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    put("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0:.1f}mm\" height=\"{1:.1f}mm\" viewBox=\"0 0 {0:.2f} {1:.2f}\" "
+    put("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0:.1f}mm\" height=\"{1:.1f}mm\" viewBox=\"0 0 {0:.2f} "
+        "{1:.2f}\" "
         "font-family=\"Helvetica, Arial, sans-serif\">\n",
         page_w, page_h);
     put("<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n");
-    put("<text x=\"{:.2f}\" y=\"7\" font-size=\"4.5\" font-weight=\"bold\">{}</text>\n", kMarginMm, xml_escape(opts.title));
-    put("<text x=\"{:.2f}\" y=\"13\" font-size=\"3.2\" fill=\"#333\" xml:space=\"preserve\">{:g} mm/s    {:g} mm per unit    "
-        "{:g} Hz    {:.1f} s    <tspan fill=\"#000\">\u2014 {}</tspan>    <tspan fill=\"#d01010\">\u2014 {}</tspan></text>\n",
+    put("<text x=\"{:.2f}\" y=\"7\" font-size=\"4.5\" font-weight=\"bold\">{}</text>\n", kMarginMm,
+        xml_escape(opts.title));
+    put("<text x=\"{:.2f}\" y=\"13\" font-size=\"3.2\" fill=\"#333\" xml:space=\"preserve\">{:g} mm/s    {:g} mm per "
+        "unit    "
+        "{:g} Hz    {:.1f} s    <tspan fill=\"#000\">\u2014 {}</tspan>    <tspan fill=\"#d01010\">\u2014 "
+        "{}</tspan></text>\n",
         kMarginMm, opts.speed_mm_per_s, opts.gain_mm_per_unit, fs, duration, xml_escape(opts.legend_a),
         xml_escape(opts.legend_b));
     std::string minor, major;
@@ -424,7 +436,8 @@ std::string render_overlay_svg(const float* a, const float* b, int64_t n_samples
                 xml_escape(opts.lead_labels[static_cast<size_t>(l)]));
         for (int which = 0; which < 2; ++which) {
             TracePath path(top, top + kStripH);
-            path.add_segment((which == 0 ? a : b) + static_cast<ptrdiff_t>(l) * n_samples, 0, n_samples, fs, 1.0, gx, base, po);
+            path.add_segment((which == 0 ? a : b) + static_cast<ptrdiff_t>(l) * n_samples, 0, n_samples, fs, 1.0, gx,
+                             base, po);
             put("<path class=\"{}\" data-lead=\"{}\" d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" "
                 "stroke-linejoin=\"round\"/>\n",
                 which == 0 ? "original" : "reconstruction", kLeadNames[l], path.d(), which == 0 ? "#000" : "#d01010",

@@ -225,7 +225,7 @@ torch::Tensor sample_like(const torch::Tensor& weight, int64_t n, at::Generator&
     const int64_t d = e.size(1);
     auto cov = c.t().matmul(c) / static_cast<double>(e.size(0)) * 1e-5;
     cov = cov + torch::eye(d, torch::kDouble) * 1e-12;
-    const auto chol = torch::linalg::cholesky(cov);
+    const auto chol = at::linalg_cholesky(cov);
     const auto z = torch::randn({n, d}, gen, torch::kDouble);
     return (mean + z.matmul(chol.t())).to(torch::kFloat);
 }

@@ -1,10 +1,13 @@
 #include "diagecg/llm/llm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
 #include <ATen/Parallel.h>
+
+#include "diagecg/util/torch-compat.h"
 
 namespace diagecg {
 
@@ -172,6 +175,36 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 }  // namespace
 
+namespace {
+std::atomic<AttentionKernel> g_attention_kernel{AttentionKernel::kAuto};
+}  // namespace
+
+AttentionKernel parse_attention_kernel(const std::string& name) {
+    if (name == "auto") return AttentionKernel::kAuto;
+    if (name == "manual") return AttentionKernel::kManual;
+    if (name == "sdpa") return AttentionKernel::kSdpa;
+    throw std::invalid_argument("attention kernel must be auto, manual or sdpa, got \"" + name + "\"");
+}
+
+const char* attention_kernel_name(AttentionKernel kernel) {
+    switch (kernel) {
+        case AttentionKernel::kAuto: return "auto";
+        case AttentionKernel::kManual: return "manual";
+        case AttentionKernel::kSdpa: return "sdpa";
+    }
+    return "?";
+}
+
+bool attention_kernel_available(AttentionKernel kernel) { return kernel != AttentionKernel::kSdpa || compat::kHasSdpa; }
+
+void set_attention_kernel(AttentionKernel kernel) {
+    if (!attention_kernel_available(kernel))
+        throw std::invalid_argument(std::string("attention kernel ") + attention_kernel_name(kernel) + " needs LibTorch >= 2.0");
+    g_attention_kernel = kernel;
+}
+
+AttentionKernel attention_kernel() { return g_attention_kernel; }
+
 AttentionImpl::AttentionImpl(const LlmConfig& cfg)
     : n_head_(cfg.num_attention_heads), n_kv_head_(cfg.num_key_value_heads), head_dim_(cfg.dim_head()) {
     const int64_t d = cfg.hidden_size;
@@ -199,6 +232,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     // took ~70 us for each in bf16 and ~27 us in f32 (bench llm, TinyLlama, 160 keys); the loops of
     // small_bmm take them in f32. Long prompts keep the input dtype (oneDNN's bf16 kernels win there).
     const bool small = small_cpu_step(q, b * n);
+    const AttentionKernel kernel = attention_kernel();
+    if (compat::kHasSdpa && (kernel == AttentionKernel::kSdpa || (kernel == AttentionKernel::kAuto && !small))) {
+        const auto out = compat::sdpa(q, k, v, mask, 1.0 / std::sqrt(static_cast<double>(head_dim_)));   // [B, H, N, Dh]
+        return o_proj(out.transpose(1, 2).reshape({b, n, n_head_ * head_dim_}).to(x.scalar_type()));
+    }
     const auto adt = small ? torch::kFloat : q.scalar_type();
     // Query heads h = j*g + i share kv head j: fold the g query heads into the row dimension.
     const auto qg = q.reshape({b, n_kv_head_, g * n, head_dim_}).to(adt);

@@ -14,6 +14,7 @@
 #endif
 
 #include "diagecg/util/log.h"
+#include "diagecg/util/torch-compat.h"
 
 namespace diagecg {
 
@@ -74,7 +75,7 @@ public:
 private:
     int64_t rank_, world_;
     c10::intrusive_ptr<c10d::TCPStore> store_;
-    c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+    c10::intrusive_ptr<compat::C10dBackend> pg_;
     bool nccl_ = false;
 };
 

@@ -12,7 +12,8 @@ namespace diagecg {
 DataConfig data_config_from_json(const nlohmann::json& j, const std::string& path) {
     DataConfig c;
     JsonObject o(j, path);
-    if (!o.get("path", c.path) || c.path.empty()) throw std::invalid_argument(path + ".path: required (records to train on)");
+    if (!o.get("path", c.path) || c.path.empty())
+        throw std::invalid_argument(path + ".path: required (records to train on)");
     o.get("split_file", c.split_file);
     o.get("train_split", c.train_split);
     o.get("val_split", c.val_split);
@@ -20,14 +21,19 @@ DataConfig data_config_from_json(const nlohmann::json& j, const std::string& pat
     o.get("val_fraction", c.val_fraction);
     o.get("max_records", c.max_records);
     o.finish();
-    if (!(c.val_fraction >= 0 && c.val_fraction < 1)) throw std::invalid_argument(path + ".val_fraction: must be in [0, 1)");
+    if (!(c.val_fraction >= 0 && c.val_fraction < 1))
+        throw std::invalid_argument(path + ".val_fraction: must be in [0, 1)");
     if (c.max_records < 0) throw std::invalid_argument(path + ".max_records: must be >= 0");
     return c;
 }
 
 nlohmann::json data_config_to_json(const DataConfig& c) {
-    return {{"path", c.path},           {"split_file", c.split_file}, {"train_split", c.train_split},
-            {"val_split", c.val_split}, {"val_path", c.val_path},     {"val_fraction", c.val_fraction},
+    return {{"path", c.path},
+            {"split_file", c.split_file},
+            {"train_split", c.train_split},
+            {"val_split", c.val_split},
+            {"val_path", c.val_path},
+            {"val_fraction", c.val_fraction},
             {"max_records", c.max_records}};
 }
 
@@ -37,7 +43,8 @@ void resolve_data(const DataConfig& c, uint64_t seed, std::vector<std::string>& 
         const auto splits = read_split_file(c.split_file);
         train = select_split(all, splits, c.train_split);
         if (train.empty())
-            throw std::runtime_error(c.split_file + ": no record under " + c.path + " has split \"" + c.train_split + "\"");
+            throw std::runtime_error(c.split_file + ": no record under " + c.path + " has split \"" + c.train_split +
+                                     "\"");
         val = c.val_path.empty() ? select_split(all, splits, c.val_split) : list_records(c.val_path);
     } else if (!c.val_path.empty()) {
         train = all;
@@ -45,7 +52,8 @@ void resolve_data(const DataConfig& c, uint64_t seed, std::vector<std::string>& 
     } else {
         split_by_fraction(all, c.val_fraction, seed, train, val);
     }
-    if (c.max_records > 0 && static_cast<int64_t>(train.size()) > c.max_records) train.resize(static_cast<size_t>(c.max_records));
+    if (c.max_records > 0 && static_cast<int64_t>(train.size()) > c.max_records)
+        train.resize(static_cast<size_t>(c.max_records));
     if (train.empty()) throw std::runtime_error(c.path + ": no training records");
 }
 
@@ -62,9 +70,10 @@ TokenizerRunConfig tokenizer_run_config_from_json(const nlohmann::json& j, const
     if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
     const auto n = static_cast<int64_t>(c.preprocess.sample_rate_hz * c.preprocess.duration_s + 0.5);
     if (n != c.model.n_samples)
-        throw std::invalid_argument(path + ": preprocessing gives " + std::to_string(n) + " samples per lead but model.n_samples is " +
-                                    std::to_string(c.model.n_samples));
-    if (!c.preprocess.normalize) log::warn("{}: preprocess.normalize is false; the reference trains on z-normalised leads", path);
+        throw std::invalid_argument(path + ": preprocessing gives " + std::to_string(n) +
+                                    " samples per lead but model.n_samples is " + std::to_string(c.model.n_samples));
+    if (!c.preprocess.normalize)
+        log::warn("{}: preprocess.normalize is false; the reference trains on z-normalised leads", path);
     return c;
 }
 
@@ -91,14 +100,16 @@ namespace {
 
 class TokenizerTask : public TrainTask {
 public:
-    TokenizerTask(const TokenizerRunConfig& c, EcgTensor train, EcgTensor val)
-        : c_(c), net_(c.model), train_(std::move(train)), val_(std::move(val)) {}
+    TokenizerTask(const TokenizerRunConfig& c, EcgTensor train, EcgTensor val, torch::Device device)
+        : c_(c), net_(c.model), train_(std::move(train)), val_(std::move(val)), device_(device) {
+        net_->to(device_);
+    }
 
     torch::nn::Module& module() override { return *net_; }
     int64_t n_train() const override { return train_.x.size(0); }
 
     torch::Tensor train_loss(const std::vector<int64_t>& idx) override {
-        const auto x = train_.x.index_select(0, torch::tensor(idx, torch::kLong));   // [B, L, T]
+        const auto x = train_.x.index_select(0, torch::tensor(idx, torch::kLong)).to(device_);  // [B, L, T]
         const auto recon = net_->decode(net_->encode(x).levels);
         return torch::mse_loss(recon, x);
     }
@@ -109,8 +120,8 @@ public:
         const int64_t chunk = std::max<int64_t>(1, c_.train.micro_batch_size > 0 ? c_.train.micro_batch_size : 8);
         for (int64_t i = 0; i < val_.x.size(0); i += chunk) {
             const auto x = val_.x.narrow(0, i, std::min(chunk, val_.x.size(0) - i));
-            const auto e = net_->encode(x);
-            meter.add(x, net_->decode(e.levels), e.codes);
+            const auto e = net_->encode(x.to(device_));
+            meter.add(x, net_->decode(e.levels).to(torch::kCPU), e.codes.to(torch::kCPU));
         }
         nlohmann::json j = meter.summary();
         j["val_loss"] = meter.mse();
@@ -118,9 +129,8 @@ public:
     }
 
     void save(const std::string& dir) override {
-        nlohmann::json info = {{"trained_on", c_.data.path},
-                               {"n_train_records", n_train()},
-                               {"n_val_records", val_.x.size(0)}};
+        nlohmann::json info = {
+            {"trained_on", c_.data.path}, {"n_train_records", n_train()}, {"n_val_records", val_.x.size(0)}};
         save_ecg_tokenizer(net_, c_.preprocess, info, dir);
     }
 
@@ -128,6 +138,7 @@ private:
     TokenizerRunConfig c_;
     EcgTokenizer net_;
     EcgTensor train_, val_;
+    torch::Device device_;
 };
 
 EcgTensor load_split(const std::vector<std::string>& paths, const TokenizerRunConfig& c, const char* what) {
@@ -140,19 +151,23 @@ EcgTensor load_split(const std::vector<std::string>& paths, const TokenizerRunCo
 
 }  // namespace
 
-TrainResult train_tokenizer(const TokenizerRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks) {
+TrainResult train_tokenizer(const TokenizerRunConfig& c, const std::string& run_dir, bool resume,
+                            const TrainHooks& hooks, torch::Device device) {
     std::vector<std::string> train_paths, val_paths;
     resolve_data(c.data, c.train.seed, train_paths, val_paths);
     EcgTensor train_set = load_split(train_paths, c, "training");
     if (train_set.x.size(0) == 0) throw std::runtime_error("no training record could be read (see the warnings above)");
     EcgTensor val = load_split(val_paths, c, "validation");
-    torch::manual_seed(c.train.seed);   // model initialisation
-    TokenizerTask task(c, std::move(train_set), std::move(val));
-    log::info("ECG tokenizer: {} parameters, {} codes per ECG, codebook {}", [&] {
-        int64_t n = 0;
-        for (const auto& p : task.module().parameters()) n += p.numel();
-        return n;
-    }(), c.model.n_steps(), c.model.codebook_size());
+    torch::manual_seed(c.train.seed);  // model initialisation
+    TokenizerTask task(c, std::move(train_set), std::move(val), device);
+    log::info(
+        "ECG tokenizer: {} parameters, {} codes per ECG, codebook {}",
+        [&] {
+            int64_t n = 0;
+            for (const auto& p : task.module().parameters()) n += p.numel();
+            return n;
+        }(),
+        c.model.n_steps(), c.model.codebook_size());
     return diagecg::train(task, c.train, tokenizer_run_config_to_json(c), run_dir, resume, hooks);
 }
 

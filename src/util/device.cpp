@@ -1,5 +1,8 @@
 #include "diagecg/util/device.h"
 
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/version.h>
+
 // GCC 12 reports a false "used uninitialized" inside _mm512_reduce_add_ps.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -31,12 +34,24 @@ int init_threads(int requested) {
 
 torch::Device parse_device(const std::string& s) {
     if (s == "cpu") return torch::kCPU;
-    if (s.rfind("cuda", 0) == 0) {
-        if (!torch::cuda::is_available())
-            throw std::invalid_argument("--device " + s + ": this build of LibTorch has no CUDA device available");
-        return torch::Device(s);
-    }
-    throw std::invalid_argument("--device must be cpu, cuda or cuda:N, got \"" + s + "\"");
+    const bool index = s.size() > 5 && s.rfind("cuda:", 0) == 0 &&
+                       s.find_first_not_of("0123456789", 5) == std::string::npos && s.size() <= 8;
+    if (s != "cuda" && !index) throw std::invalid_argument("--device must be cpu, cuda or cuda:N, got \"" + s + "\"");
+    // libtorch_cuda registers its hooks when it is loaded: absent in a CPU-only LibTorch such as Debian's.
+    if (!at::CUDAHooksRegistry()->Has("CUDAHooks"))
+        throw std::invalid_argument("--device " + s +
+                                    ": this diagecg is built with a CPU-only LibTorch (" TORCH_VERSION
+                                    "); build with scripts/build.sh --torch pip for CUDA");
+    const int64_t n = static_cast<int64_t>(torch::cuda::device_count());
+    if (n == 0)
+        throw std::invalid_argument("--device " + s +
+                                    ": no CUDA GPU is visible (LibTorch " TORCH_VERSION " has CUDA; 0 devices)");
+    if (!index) return torch::Device(torch::kCUDA);  // the current device (training: cuda:LOCAL_RANK)
+    const int64_t i = std::stoll(s.substr(5));
+    if (i >= n)
+        throw std::invalid_argument("--device " + s + ": there are " + std::to_string(n) + " CUDA devices (0.." +
+                                    std::to_string(n - 1) + ")");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i));
 }
 
 torch::Dtype parse_dtype_flag(const std::string& s) {
@@ -48,10 +63,14 @@ torch::Dtype parse_dtype_flag(const std::string& s) {
 
 std::string dtype_string(torch::Dtype d) {
     switch (d) {
-        case torch::kFloat: return "f32";
-        case torch::kBFloat16: return "bf16";
-        case torch::kHalf: return "f16";
-        default: return std::string(c10::toString(d));
+        case torch::kFloat:
+            return "f32";
+        case torch::kBFloat16:
+            return "bf16";
+        case torch::kHalf:
+            return "f16";
+        default:
+            return std::string(c10::toString(d));
     }
 }
 
@@ -59,7 +78,9 @@ namespace {
 
 constexpr size_t kHugePage = size_t(2) << 20;
 
-size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+size_t round_up(size_t n, size_t to) {
+    return (n + to - 1) / to * to;
+}
 
 // A 2 MiB-aligned buffer advised for transparent huge pages (advice only: where THP is off it has no effect).
 std::shared_ptr<void> alloc_huge(size_t bytes) {
@@ -131,8 +152,8 @@ void place_parameters_in_huge_pages(torch::nn::Module& module) {
     for (auto& p : params) {
         if (!p.device().is_cpu()) continue;
         // Each view keeps the whole buffer alive; its pages fill as the old parameters are freed one by one.
-        auto t = torch::from_blob(static_cast<char*>(arena.get()) + off, p.sizes(), [arena](void*) {},
-                                  p.options().requires_grad(false));
+        auto t = torch::from_blob(
+            static_cast<char*>(arena.get()) + off, p.sizes(), [arena](void*) {}, p.options().requires_grad(false));
         t.copy_(p.detach());
         p.set_data(t);
         off += round_up(p.nbytes(), kAlign);
@@ -143,7 +164,8 @@ BandwidthProbe::BandwidthProbe(size_t bytes)
     : n_(static_cast<int64_t>(bytes / sizeof(float)) / 1024 * 1024),
       mem_(alloc_huge(static_cast<size_t>(n_) * sizeof(float))) {
     auto* buf = static_cast<float*>(mem_.get());
-    at::parallel_for(0, n_, 1 << 16, [&](int64_t b, int64_t e) { std::fill(buf + b, buf + e, 1.0f); });  // no page faults while timing
+    at::parallel_for(0, n_, 1 << 16,
+                     [&](int64_t b, int64_t e) { std::fill(buf + b, buf + e, 1.0f); });  // no page faults while timing
 }
 
 double BandwidthProbe::measure(int reps) const {
@@ -160,11 +182,15 @@ double BandwidthProbe::measure(int reps) const {
                 b *= 1024;
                 e *= 1024;
                 float s;
-                if (avx512) s = streams == 1 ? sum_avx512<1>(buf, b, e) : sum_avx512<4>(buf, b, e);
-                else if (avx2) s = streams == 1 ? sum_avx2<1>(buf, b, e) : sum_avx2<4>(buf, b, e);
-                else s = sum_scalar(buf, b, e);
+                if (avx512)
+                    s = streams == 1 ? sum_avx512<1>(buf, b, e) : sum_avx512<4>(buf, b, e);
+                else if (avx2)
+                    s = streams == 1 ? sum_avx2<1>(buf, b, e) : sum_avx2<4>(buf, b, e);
+                else
+                    s = sum_scalar(buf, b, e);
                 double cur = total.load();
-                while (!total.compare_exchange_weak(cur, cur + s)) {}
+                while (!total.compare_exchange_weak(cur, cur + s)) {
+                }
             });
             const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (total.load() != static_cast<double>(n)) throw std::logic_error("bandwidth probe: wrong sum");

@@ -14,12 +14,14 @@ struct FinetuneOptions {
     TrainRunFlags run;
     std::string model;
     std::string precision;
+    std::string device;
 };
 
 void run_finetune_cmd(const FinetuneOptions& o) {
     FinetuneRunConfig c = load_finetune_run_config(o.run.config);
     if (!o.model.empty()) c.model = o.model;
     if (!o.precision.empty()) c.precision = o.precision;
+    if (!o.device.empty()) c.device = o.device;
     o.run.apply(c.train);
     const std::string out = o.run.out_dir();
     auto dist = init_distributed_from_env(training_device(c.device).is_cuda());
@@ -35,6 +37,7 @@ void add_finetune(CLI::App& app, RunFn& run) {
     o->run.add(sub, "configs/finetune-*.json");
     sub->add_option("-m,--model", o->model, "stage-2 model directory; overrides model");
     sub->add_option("--precision", o->precision, "f32 or bf16 (autocast); overrides precision");
+    add_device_flag(sub, o->device, "overrides device");
     sub->callback([&run, o] { run = [o] { run_finetune_cmd(*o); }; });
 }
 

@@ -72,7 +72,7 @@ void add_tokenize(CLI::App& app, RunFn& run) {
     sub->add_option("--split", o->split, "split to keep with --split-file")->capture_default_str();
     sub->add_flag("--json", o->json, "one JSON object per record: record, n_tokens, tokens, codebook_size");
     sub->add_option("--batch", o->batch, "records per forward pass")->capture_default_str();
-    sub->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
+    add_device_flag(sub, o->device);
     sub->add_option("--dtype", o->dtype, "f32 or bf16")->capture_default_str();
     add_read_options(sub, o->read);
     sub->callback([&run, o] { run = [o] { run_tokenize(*o); }; });

@@ -107,6 +107,10 @@ struct TrainRunFlags {
 // Prints the run's result as JSON (rank 0 only) and throws when it was interrupted.
 void finish_training(const TrainResult& r, const std::string& out, bool print);
 
+// --device cpu|cuda|cuda:N, checked while the flags are parsed (parse_device): a CUDA device with a CPU-only
+// LibTorch or without a visible GPU is one usage error. `what` is appended to the help ("overrides device").
+void add_device_flag(CLI::App* sub, std::string& device, const std::string& what = "");
+
 // Flags of the commands that run a DiagECG model: -m, --lora, --dtype, --device, --token-cache.
 struct ModelFlags {
     std::string model_dir = default_model_dir();

@@ -147,13 +147,28 @@ TrainHooks TrainRunFlags::hooks() const {
     return h;
 }
 
+void add_device_flag(CLI::App* sub, std::string& device, const std::string& what) {
+    sub->add_option("--device", device, "cpu, cuda or cuda:N" + (what.empty() ? std::string() : "; " + what))
+        ->check(CLI::Validator(
+            [](std::string& s) {
+                try {
+                    (void)parse_device(s);
+                } catch (const std::invalid_argument& e) {
+                    return std::string(e.what());
+                }
+                return std::string();
+            },
+            "DEVICE", "device"))
+        ->capture_default_str();
+}
+
 void ModelFlags::add(CLI::App* sub) {
     sub->add_option("-m,--model", model_dir, "DiagECG model directory (stage-2/merged model, or a stage-3 run's model/ with adapter.json); "
                     "default: $DIAGECG_MODEL, else the bundled model beside the binary")
         ->capture_default_str();
     sub->add_option("--lora", loras, "extra LoRA adapter FILE or FILE:SCALE (repeatable)");
     sub->add_option("--dtype", dtype, "weights dtype: f32 or bf16")->capture_default_str();
-    sub->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
+    add_device_flag(sub, device);
     sub->add_option("--token-cache", token_cache, "directory caching ECG codes between runs (default: none)");
 }
 

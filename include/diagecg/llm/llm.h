@@ -39,6 +39,16 @@ private:
 };
 TORCH_MODULE(RmsNorm);
 
+// How attention's two products and softmax run. kAuto: scaled_dot_product_attention (LibTorch >= 2.0, one fused
+// kernel) for prefill and training, the small-step loops for a few decoding rows on the CPU; kManual: matmul,
+// softmax, matmul (the only path on LibTorch 1.13); kSdpa: scaled_dot_product_attention for every step.
+enum class AttentionKernel { kAuto, kManual, kSdpa };
+AttentionKernel parse_attention_kernel(const std::string& name);   // auto | manual | sdpa; throws std::invalid_argument
+const char* attention_kernel_name(AttentionKernel kernel);
+bool attention_kernel_available(AttentionKernel kernel);            // kSdpa: LibTorch >= 2.0
+void set_attention_kernel(AttentionKernel kernel);                  // process-wide (bench llm compares them)
+AttentionKernel attention_kernel();
+
 class AttentionImpl : public torch::nn::Module {
 public:
     explicit AttentionImpl(const LlmConfig& cfg);

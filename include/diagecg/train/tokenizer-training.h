@@ -52,7 +52,8 @@ TokenizerRunConfig load_tokenizer_run_config(const std::string& file);
 nlohmann::json tokenizer_run_config_to_json(const TokenizerRunConfig& c);
 
 // Trains (or resumes) into run_dir; the best model ends up in run_dir/model (a tokenizer model directory).
+// device: where the network and each batch live (the records stay in host memory).
 TrainResult train_tokenizer(const TokenizerRunConfig& c, const std::string& run_dir, bool resume,
-                            const TrainHooks& hooks = {});
+                            const TrainHooks& hooks = {}, torch::Device device = torch::kCPU);
 
 }  // namespace diagecg

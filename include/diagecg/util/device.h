@@ -11,7 +11,9 @@ namespace diagecg {
 // Sets LibTorch's intra-op threads: requested > 0, else the number of cores. Returns the count used.
 int init_threads(int requested);
 
-torch::Device parse_device(const std::string& s);        // "cpu" | "cuda" | "cuda:N"
+// "cpu" | "cuda" | "cuda:N"; std::invalid_argument with one line saying why not: a CPU-only LibTorch, no visible GPU,
+// an index past the last device.
+torch::Device parse_device(const std::string& s);
 torch::Dtype parse_dtype_flag(const std::string& s);     // "f32"/"fp32"/"float32" | "bf16"/"bfloat16" | "f16"
 std::string dtype_string(torch::Dtype d);
 // Memory read bandwidth in bytes/s (the roofline of a decode step, which reads every weight once) over one
