@@ -61,26 +61,29 @@ nlohmann::json eval_provenance(const EvalOptions& o, PromptTask task) {
     nlohmann::json data = nlohmann::json::array(), loras = nlohmann::json::array();
     for (const auto& d : o.data) data.push_back({{"path", abs_path(d)}, {"sha256", sha256_tree(d)}});
     for (const auto& l : o.model.loras) loras.push_back(l);
-    return {{"diagecg_predictions", 1},
-            {"task", prompt_task_name(task)},
-            {"model", abs_path(o.model.model_dir)},
-            {"model_sha256", std::filesystem::exists(o.model.model_dir) ? sha256_tree(o.model.model_dir) : "(missing)"},
-            {"loras", loras},
-            {"data", data},
-            // Only what changes a prediction: --shard and --limit choose samples, and a resume may choose others.
-            {"options",
-             {{"n_predict", o.n_predict},
-              {"no_patient", o.no_patient},
-              {"shuffle_ecgs", o.shuffle_ecgs},
-              {"ecg_dir", o.ecg_dir.empty() ? "" : abs_path(o.ecg_dir)},
-              {"ptbxl_database", o.ptbxl_database.empty() ? "" : abs_path(o.ptbxl_database)},
-              {"dtype", o.model.dtype},
-              {"sample_rate", o.read.sample_rate_hz},
-              {"leads", o.read.leads},
-              {"units", o.read.units},
-              {"layout", o.read.layout},
-              {"allow_poor_signal", o.read.allow_poor_signal},
-              {"preprocess", o.window.settings()}}}};
+    nlohmann::json j = {
+        {"diagecg_predictions", 1},
+        {"task", prompt_task_name(task)},
+        {"model", abs_path(o.model.model_dir)},
+        {"model_sha256", std::filesystem::exists(o.model.model_dir) ? sha256_tree(o.model.model_dir) : "(missing)"},
+        {"loras", loras},
+        {"data", data},
+        // Only what changes a prediction: --shard and --limit choose samples, and a resume may choose others.
+        {"options",
+         {{"n_predict", o.n_predict},
+          {"no_patient", o.no_patient},
+          {"ecg_dir", o.ecg_dir.empty() ? "" : abs_path(o.ecg_dir)},
+          {"ptbxl_database", o.ptbxl_database.empty() ? "" : abs_path(o.ptbxl_database)},
+          {"dtype", o.model.dtype},
+          {"sample_rate", o.read.sample_rate_hz},
+          {"leads", o.read.leads},
+          {"units", o.read.units},
+          {"layout", o.read.layout},
+          {"allow_poor_signal", o.read.allow_poor_signal},
+          {"preprocess", o.window.settings()}}}};
+    // Only when used: predictions files written before the option existed still resume.
+    if (o.shuffle_ecgs >= 0) j["options"]["shuffle_ecgs"] = o.shuffle_ecgs;
+    return j;
 }
 
 // The first field in which two provenance records differ ("" when equal).
