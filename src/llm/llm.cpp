@@ -354,8 +354,18 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
                    .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
     }
 
-    auto x = embed_q.defined() ? dequantize_rows(embed_q, tokens).to(dev)
-                               : embed_tokens(tokens.to(dev));                         // [B, N, D]
+    torch::Tensor x;                                                                   // [B, N, D]
+    if (!embed_q.defined()) {
+        x = embed_tokens(tokens.to(dev));
+    } else if (!embed_extra.defined()) {
+        x = dequantize_rows(embed_q, tokens).to(dev);
+    } else {  // base rows from the blocks, appended rows from embed_extra (with their gradient)
+        const int64_t nb = embed_q.rows;
+        const auto t = tokens.to(torch::kCPU);
+        const auto base = dequantize_rows(embed_q, t.clamp_max(nb - 1)).to(dev);
+        const auto extra = torch::embedding(embed_extra, (t - nb).clamp_min(0).to(dev));
+        x = torch::where(t.ge(nb).to(dev).unsqueeze(-1), extra.to(base.scalar_type()), base);
+    }
     for (size_t l = 0; l < layers->size(); ++l) {
         x = layers[l]->as<Block>()->forward(x, cos, sin, mask, cache, static_cast<int64_t>(l));
     }
@@ -364,9 +374,11 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
 }
 
 torch::Tensor LlamaImpl::logits(const torch::Tensor& h) {
-    const auto out = lm_head                  ? lm_head(h)
-                     : tied_head_q.defined() ? quant_matmul(h, tied_head_q)
-                                             : diagecg::linear(h, embed_tokens->weight);
+    auto out = lm_head                  ? lm_head(h)
+               : tied_head_q.defined() ? quant_linear(h, tied_head_q, quant_exact_)
+                                       : diagecg::linear(h, embed_tokens->weight);
+    const torch::Tensor& extra = lm_head ? head_extra : embed_extra;
+    if (extra.defined()) out = torch::cat({out.to(torch::kFloat), diagecg::linear(h, extra).to(torch::kFloat)}, -1);
     return out.to(torch::kFloat);
 }
 
@@ -375,13 +387,35 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& tokens, KvCache* cache, co
     return logits(hidden(tokens, cache, positions, key_mask));
 }
 
+void LlamaImpl::set_quant_exact(bool on) {
+    quant_exact_ = on;
+    for (auto& kv : named_modules("", false))
+        if (auto* l = kv.value()->as<LinearImpl>()) l->quant_exact = on;
+}
+
 void LlamaImpl::resize_vocab(int64_t new_vocab, const torch::Tensor& new_embed_rows, const torch::Tensor& new_head_rows) {
     const int64_t old = cfg_.vocab_size;
     TORCH_CHECK(new_vocab >= old, "llm: cannot shrink vocabulary from ", old, " to ", new_vocab);
-    TORCH_CHECK(!tied_head_q.defined() && !(lm_head && lm_head->qweight.defined()),
-                "llm: the vocabulary of a model with quantized weights cannot grow (load it with --dtype f32)");
     TORCH_CHECK(new_embed_rows.size(0) == new_vocab - old, "llm: expected ", new_vocab - old, " new embedding rows");
     torch::NoGradGuard ng;
+    if (embed_q.defined()) {  // the base rows stay in their blocks; the new ones are f32 parameters beside them
+        const bool quant_head = lm_head && lm_head->qweight.defined();
+        TORCH_CHECK(!lm_head || quant_head, "llm: a quantized embedding with an f32 head cannot grow");
+        TORCH_CHECK(!quant_head || (new_head_rows.defined() && new_head_rows.size(0) == new_vocab - old),
+                    "llm: expected ", new_vocab - old, " new head rows");
+        const auto grow = [&](torch::Tensor& extra, const char* name, const torch::Tensor& rows) {
+            const auto r = rows.to(torch::kFloat).to(device());
+            const auto w = extra.defined() ? torch::cat({extra.detach(), r}, 0) : r.clone();
+            if (extra.defined()) extra.set_data(w);
+            else extra = register_parameter(name, w, /*requires_grad=*/false);
+        };
+        grow(embed_extra, "embed_extra", new_embed_rows);
+        if (quant_head) grow(head_extra, "head_extra", new_head_rows);
+        cfg_.vocab_size = new_vocab;
+        return;
+    }
+    TORCH_CHECK(!tied_head_q.defined() && !(lm_head && lm_head->qweight.defined()),
+                "llm: the vocabulary of a model with quantized weights cannot grow (load it with --dtype f32)");
     const auto w = torch::cat({embed_tokens->weight.detach(), new_embed_rows.to(embed_tokens->weight.options())}, 0);
     embed_tokens->weight.set_data(w);
     embed_tokens->options.num_embeddings(new_vocab);

@@ -23,6 +23,7 @@
 #include "diagecg/util/device.h"
 #include "diagecg/util/json-config.h"
 #include "diagecg/util/log.h"
+#include "diagecg/util/torch-compat.h"
 
 namespace diagecg {
 
@@ -46,17 +47,15 @@ class AutocastScope {
 public:
     explicit AutocastScope(Precision p) : on_(p == Precision::kBf16) {
         if (!on_) return;
-        cpu_was_ = at::autocast::is_cpu_enabled();
-        at::autocast::set_cpu_enabled(true);
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        gpu_was_ = at::autocast::is_enabled();
-        at::autocast::set_enabled(true);
-        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+        cpu_was_ = compat::autocast_enabled(c10::DeviceType::CPU);
+        gpu_was_ = compat::autocast_enabled(c10::DeviceType::CUDA);
+        compat::set_autocast(c10::DeviceType::CPU, true, at::kBFloat16);
+        compat::set_autocast(c10::DeviceType::CUDA, true, at::kBFloat16);
     }
     ~AutocastScope() {
         if (!on_) return;
-        at::autocast::set_cpu_enabled(cpu_was_);
-        at::autocast::set_enabled(gpu_was_);
+        compat::set_autocast(c10::DeviceType::CPU, cpu_was_, at::kBFloat16);
+        compat::set_autocast(c10::DeviceType::CUDA, gpu_was_, at::kBFloat16);
         at::autocast::clear_cache();
     }
 private:
@@ -71,7 +70,8 @@ std::vector<std::string> set_trainable(Llama& model, bool embeddings, bool norms
         bool on;
         if (all) on = true;
         else if (n.find("lora_") != std::string::npos) on = lora;
-        else if (n == "embed_tokens.weight" || n == "lm_head.weight") on = embeddings;
+        else if (n == "embed_tokens.weight" || n == "lm_head.weight" || n == "embed_extra" || n == "head_extra")
+            on = embeddings && kv.value().numel() > 0;   // (a vocabulary held in blocks trains its appended rows)
         else if (n.find("norm") != std::string::npos) on = norms;
         else on = false;
         kv.value().set_requires_grad(on);
@@ -86,6 +86,10 @@ void log_trainable(Llama& model) {
         n_all += p.numel();
         if (p.requires_grad()) n_train += p.numel();
     }
+    // matrices held in blocks (QLoRA) are frozen weights too
+    for (const auto& kv : model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) n_all += l->qweight.rows * l->qweight.cols;
+    if (model->embed_q.defined()) n_all += model->embed_q.rows * model->embed_q.cols;
     log::info("parameters: {} in all, {} trained ({:.2f}%)", n_all, n_train, 100.0 * static_cast<double>(n_train) / static_cast<double>(n_all));
 }
 
@@ -94,9 +98,11 @@ void log_trainable(Llama& model) {
 torch::Tensor lm_loss(Llama& model, const torch::Tensor& tokens, const torch::Tensor& target_mask) {
     const int64_t n = tokens.size(1) - 1;
     const auto input = tokens.slice(1, 0, n), target = tokens.slice(1, 1, n + 1);
-    const auto logits = model->forward(input).to(torch::kFloat);               // [B, N, V]
+    const auto h = model->hidden(input);                                        // [B, N, D]
     const auto sel = target_mask.reshape(-1);
-    const auto lg = logits.reshape({-1, logits.size(-1)}).index({sel});
+    // The output projection only where a target carries loss (stage 3: the answer's few tokens of a long
+    // prompt): the same logits as forward()'s at those positions, without the rest's matmul and memory.
+    const auto lg = model->logits(h.reshape({-1, h.size(-1)}).index({sel}));   // [T, V] f32
     const auto tg = target.reshape(-1).index({sel});
     return torch::nn::functional::cross_entropy(lg, tg);
 }
@@ -335,7 +341,18 @@ std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vec
     return out;
 }
 
-LoadOptions load_options() { return {torch::kFloat, torch::kCPU}; }   // f32 master weights; bf16 via autocast
+// f32 master weights (bf16 via autocast); with QLoRA the GGUF's blocks are kept.
+LoadedModel load_training_model(const std::string& path, bool qlora, const std::string& device) {
+    LoadOptions o{torch::kFloat, torch::kCPU};
+    o.keep_quantized = qlora;
+    if (qlora && training_device(device).is_cuda())
+        throw std::invalid_argument("qlora: quantized blocks train on the CPU only (set \"qlora\": false for CUDA)");
+    LoadedModel m = load_model(path, o);
+    if (qlora && m.base_gguf.empty())
+        throw std::invalid_argument("qlora: " + path + " holds no Q4_0/Q4_1/Q8_0 matrices (a GGUF, or a directory on one, is needed)");
+    m.model->set_quant_exact(qlora);   // validation in the arithmetic training uses
+    return m;
+}
 
 }  // namespace
 
@@ -367,6 +384,7 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     o.get("window_stride", c.window_stride);
     o.get("precision", c.precision);
     o.get("device", c.device);
+    o.get("qlora", c.qlora);
     parse_device(c.device);
     if (!j.contains("data")) throw std::invalid_argument(path + ".data: required (ECG records to pretrain on)");
     c.data = data_config_from_json(j["data"], path + ".data");
@@ -381,18 +399,22 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
     for (const auto& [k, v] : j.items())
         if (k != "base_model" && k != "ecg_tokenizer" && k != "token_cache" && k != "seq_len" && k != "window_stride" &&
-            k != "precision" && k != "device" && k != "data" && k != "text" && k != "trainable" && k != "lora" && k != "train")
+            k != "precision" && k != "device" && k != "qlora" && k != "data" && k != "text" && k != "trainable" &&
+            k != "lora" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     if (c.seq_len < 2) throw std::invalid_argument(path + ".seq_len: must be >= 2");
     if (c.window_stride < 0) throw std::invalid_argument(path + ".window_stride: must be >= 0");
     parse_precision(c.precision);
     if (!c.trainable.all && !c.trainable.embeddings && !c.trainable.norms && !c.trainable.lora)
         throw std::invalid_argument(path + ".trainable: nothing would train");
+    if (c.qlora && (c.trainable.all || c.trainable.lora))
+        throw std::invalid_argument(path + ".trainable: with qlora stage 2 trains embeddings and norms only (the base stays "
+                                    "in its blocks, and a LoRA could not be merged into them)");
     return c;
 }
 
 nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c) {
-    return {{"base_model", c.base_model},
+    nlohmann::json j = {{"base_model", c.base_model},
             {"ecg_tokenizer", c.ecg_tokenizer},
             {"token_cache", c.token_cache},
             {"data", data_config_to_json(c.data)},
@@ -405,6 +427,8 @@ nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c) {
             {"precision", c.precision},
             {"device", c.device},
             {"train", train_config_to_json(c.train)}};
+    if (c.qlora) j["qlora"] = true;   // only when set: runs recorded before the option still resume
+    return j;
 }
 
 PretrainRunConfig load_pretrain_run_config(const std::string& file) { return pretrain_run_config_from_json(read_json_file(file), file); }
@@ -415,7 +439,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     for (const auto& [k, v] : j.items())
         if (k != "model" && k != "ecg_tokenizer" && k != "token_cache" && k != "task" && k != "data" && k != "prompt" &&
             k != "max_len" && k != "lora" && k != "train_norms" && k != "train_embeddings" && k != "precision" &&
-            k != "device" && k != "train")
+            k != "device" && k != "qlora" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     JsonObject o(j, path);
     if (!o.get("model", c.model) || c.model.empty()) throw std::invalid_argument(path + ".model: required");
@@ -429,6 +453,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     o.get("precision", c.precision);
     parse_precision(c.precision);
     o.get("device", c.device);
+    o.get("qlora", c.qlora);
     parse_device(c.device);
     if (!j.contains("data")) throw std::invalid_argument(path + ".data: required");
     {
@@ -454,7 +479,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
 }
 
 nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
-    return {{"model", c.model},
+    nlohmann::json j = {{"model", c.model},
             {"ecg_tokenizer", c.ecg_tokenizer},
             {"token_cache", c.token_cache},
             {"task", c.task},
@@ -468,13 +493,15 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
             {"precision", c.precision},
             {"device", c.device},
             {"train", train_config_to_json(c.train)}};
+    if (c.qlora) j["qlora"] = true;
+    return j;
 }
 
 FinetuneRunConfig load_finetune_run_config(const std::string& file) { return finetune_run_config_from_json(read_json_file(file), file); }
 
 TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks,
                          Distributed* dist) {
-    LoadedModel m = load_model(c.base_model, load_options());
+    LoadedModel m = load_training_model(c.base_model, c.qlora, c.device);
     EcgTokenCache cache(c.ecg_tokenizer, c.token_cache);
     extend_vocab(m, cache.codebook_size(), c.train.seed);
     std::vector<std::string> train_paths, val_paths;
@@ -495,7 +522,7 @@ TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir,
 
 TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks,
                          Distributed* dist) {
-    LoadedModel m = load_model(c.model, load_options());
+    LoadedModel m = load_training_model(c.model, c.qlora, c.device);
     const std::string tok_dir = c.ecg_tokenizer.empty() ? model_ecg_tokenizer_dir(c.model) : c.ecg_tokenizer;
     if (!fs::exists(fs::path(tok_dir) / "config.json"))
         throw std::runtime_error("no ECG tokenizer at " + tok_dir + " (set \"ecg_tokenizer\" or use a stage-2 model)");

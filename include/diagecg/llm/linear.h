@@ -42,6 +42,9 @@ public:
     // dequantized in forward and again in backward: the base stays frozen, adapters and inputs get gradients.
     // Such a layer cannot merge an adapter.
     QuantWeight qweight;
+    // The blocks dequantized for every matmul, with or without autograd (training and its validation: one
+    // arithmetic for both), instead of the int8 kernels when autograd is off.
+    bool quant_exact = false;
     void set_quantized(QuantWeight q);
     int64_t in_features() const { return qweight.defined() ? qweight.cols : weight.size(1); }
     int64_t out_features() const { return qweight.defined() ? qweight.rows : weight.size(0); }
@@ -59,6 +62,11 @@ public:
     double lora_dropout = 0;
 };
 TORCH_MODULE(Linear);
+
+// x W^T for weights held in blocks: with autograd on (QLoRA training) or `exact`, a matmul on the weight
+// dequantized in forward and again in backward (x gets a gradient, the blocks none); otherwise quant_matmul's
+// int8 kernels. [.., K] -> [.., N] in x's dtype.
+torch::Tensor quant_linear(const torch::Tensor& x, const QuantWeight& w, bool exact = false);
 
 // x W^T + b, with the fast path when it applies (see above); b may be undefined.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});

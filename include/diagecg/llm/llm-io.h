@@ -37,6 +37,9 @@ struct LoadedModel {
     Llama model{nullptr};
     std::shared_ptr<TextTokenizer> tokenizer;
     Vocab vocab;                 // id layout (extended or not)
+    // The GGUF whose quantized blocks the model holds (loaded with keep_quantized), "" otherwise. save_model then
+    // writes a directory that refers to it (base-model.json) instead of copying it.
+    std::string base_gguf;
 };
 
 // The one table from our parameter names to HF tensor names: "layers.3.self_attn.q_proj.weight"
@@ -47,10 +50,17 @@ std::string hf_tensor_name(const std::string& param_name);
 // tensor is reported in one std::runtime_error.
 void load_weights(Llama& model, const std::string& dir);
 
+// A model directory, a .gguf file, or a directory on a GGUF base (base-model.json, below).
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts);
 
 // Writes DIR/config.json, DIR/model.safetensors (HF names, the model's dtype) and copies the
 // tokenizer model; each file is written atomically. Creates DIR.
+// A model holding a GGUF's blocks (base_gguf set: QLoRA on a quantized backbone) is written as a directory on
+// that base: base-model.json ({"format": "diagecg-gguf-base", "file", "bytes", "sha256", optional "source"}),
+// config.json, and model.safetensors with only the parameters outside the blocks (norms, the ECG rows as
+// "diagecg.embed_extra"); attached adapters must be saved apart. load_model finds the GGUF beside the
+// directory's files or in the cache's models/ (DIAGECG_CACHE, else ~/.cache/diagecg) and checks its size and
+// sha256, each a one-line error.
 void save_model(const LoadedModel& m, const std::string& dir);
 
 // Appends the ECG code tokens and specials (vocab.h) after the text vocabulary. New embedding

@@ -97,7 +97,8 @@ public:
 
     const LlmConfig& config() const { return cfg_; }
     void set_config(const LlmConfig& cfg) { cfg_ = cfg; }   // metadata only (e.g. the ECG extension record)
-    // Grows embedding (and untied head) to cfg.vocab_size = new_vocab rows; see llm-io.h for init.
+    // Grows embedding (and untied head) to cfg.vocab_size = new_vocab rows; see llm-io.h for init. With the
+    // embedding held in blocks (embed_q) the new rows go to embed_extra / head_extra and the blocks stay.
     void resize_vocab(int64_t new_vocab, const torch::Tensor& new_embed_rows, const torch::Tensor& new_head_rows);
     torch::Dtype dtype() const { return embed_tokens->weight.scalar_type(); }
     torch::Device device() const { return embed_tokens->weight.device(); }
@@ -112,7 +113,14 @@ public:
     // The input embedding held in blocks (a GGUF's token_embd in Q4_0/Q4_1/Q8_0, --dtype native): rows are
     // dequantized at lookup, as llama.cpp's get_rows, and embed_tokens->weight is [V, 0].
     QuantWeight embed_q;
+    // Rows appended to a vocabulary whose base rows are held in blocks (ECG tokens on a quantized GGUF: QLoRA),
+    // f32 parameters [V_new - V_base, D]: the lookup of ids >= embed_q.rows reads embed_extra, and the output
+    // projection appends h embed_extra^T (tied) or h head_extra^T (a quantized untied head). Undefined otherwise.
+    torch::Tensor embed_extra, head_extra;
+    // Every matrix held in blocks (layers, tied head) runs dequantized (LinearImpl::quant_exact): QLoRA training.
+    void set_quant_exact(bool on);
 private:
+    bool quant_exact_ = false;
     LlmConfig cfg_;
     torch::Tensor inv_freq_;                // [Dh/2] f32, rope scaling applied
 };

@@ -55,6 +55,10 @@ struct PretrainRunConfig {
     TextDataConfig text;                // optional; documents and ECG blocks are shuffled together (seeded)
     TrainableConfig trainable;
     LoraConfig lora;
+    // QLoRA: base_model is a GGUF (or a directory on one) whose Q4_0/Q4_1/Q8_0 matrices stay frozen in their
+    // blocks, dequantized on the fly in forward and backward (CPU); the ECG rows, norms train; saved as a
+    // directory on that GGUF (llm-io.h). Stage 2 then trains no LoRA (it could not merge into the blocks).
+    bool qlora = false;
     std::string precision = "f32";
     std::string device = "cpu";         // "cpu" | "cuda" | "cuda:N" (data parallel on CUDA: cuda:LOCAL_RANK)
     TrainConfig train;
@@ -86,6 +90,7 @@ struct FinetuneRunConfig {
     bool train_embeddings = false;      // also the embedding matrix / output head, stored whole in the adapter file
                                         // (off in the reference; needed when the backbone never learned EOS, as
                                         // stories260K, whose TinyStories training separates stories by BOS only)
+    bool qlora = false;                 // as in stage 2: the model's GGUF blocks stay frozen and quantized
     std::string precision = "f32";
     std::string device = "cpu";         // as in stage 2
     TrainConfig train;

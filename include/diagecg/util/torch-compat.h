@@ -2,6 +2,7 @@
 // (the PyPI wheel with CUDA: scripts/build.sh --torch pip). Code elsewhere uses these names and no version test.
 #pragma once
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -24,6 +25,30 @@ using C10dBackend = c10d::Backend;
 #else
 using C10dBackend = c10d::ProcessGroup;
 #endif
+
+// Autocast state per device type (kCPU, kCUDA): one setter per device since 2.4; the older per-device names
+// still exist there but warn at every call.
+inline bool autocast_enabled(c10::DeviceType d) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    return at::autocast::is_autocast_enabled(d);
+#else
+    return d == c10::DeviceType::CPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+#endif
+}
+inline void set_autocast(c10::DeviceType d, bool on, at::ScalarType dtype) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(d, on);
+    if (on) at::autocast::set_autocast_dtype(d, dtype);
+#else
+    if (d == c10::DeviceType::CPU) {
+        at::autocast::set_cpu_enabled(on);
+        if (on) at::autocast::set_autocast_cpu_dtype(dtype);
+    } else {
+        at::autocast::set_enabled(on);
+        if (on) at::autocast::set_autocast_gpu_dtype(dtype);
+    }
+#endif
+}
 
 // at::scaled_dot_product_attention (2.0+): the fused CPU kernel (flash attention for CPU), and flash /
 // memory-efficient kernels on CUDA. GQA without repeating k/v (enable_gqa) from 2.5.
