@@ -16,6 +16,7 @@
 #include "diagecg/llm/linear.h"
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/llm/llm.h"
+#include "diagecg/llm/lora.h"
 #include "diagecg/llm/quant-matmul.h"
 
 using namespace diagecg;
@@ -286,7 +287,8 @@ TEST(QuantMatmul, QloraVocabExtensionOnKeptBlocks) {
     f.model->embed_tokens->weight.set_requires_grad(true);
     for (auto& p : f.model->parameters()) p.set_requires_grad(false);
     f.model->embed_tokens->weight.set_requires_grad(true);
-    const std::vector<int64_t> seq{1, 504, q.vocab.start_ecg(), q.vocab.ecg_id(3), q.vocab.ecg_id(15), q.vocab.end_ecg(), 2};
+    const std::vector<int64_t> seq{
+        1, 504, q.vocab.start_ecg(), q.vocab.ecg_id(3), q.vocab.ecg_id(15), q.vocab.end_ecg(), 2};
     const auto ids = torch::tensor(seq, torch::kLong).view({1, -1});
     const auto in = ids.slice(1, 0, 6), tg = ids.slice(1, 1, 7);
     std::vector<torch::Tensor> logits;
@@ -309,18 +311,29 @@ TEST(QuantMatmul, QloraVocabExtensionOnKeptBlocks) {
     fs::remove_all(dir);
     {
         torch::NoGradGuard ng;
-        q.model->embed_extra.add_(0.25);   // as if trained
+        q.model->embed_extra.add_(0.25);  // as if trained
     }
     save_model(q, dir.string());
     ASSERT_TRUE(fs::exists(dir / "base-model.json"));
-    EXPECT_LT(fs::file_size(dir / "model.safetensors"), 1u << 20);   // rows and norms, not the 100 MB of blocks
+    EXPECT_LT(fs::file_size(dir / "model.safetensors"), 1u << 20);  // rows and norms, not the 100 MB of blocks
     LoadedModel back = load_model(dir.string(), parse_load_dtype("native"));
     EXPECT_EQ(back.vocab.size(), q.vocab.size());
     EXPECT_EQ(back.base_gguf, path);
     torch::NoGradGuard ng;
     EXPECT_TRUE(torch::equal(back.model->forward(in), q.model->forward(in)));
-    LoadedModel back32 = load_model(dir.string(), parse_load_dtype("f32"));   // the same rows appended to f32
-    EXPECT_TRUE(torch::equal(back32.model->embed_tokens->weight.slice(0, 0, base), f.model->embed_tokens->weight.slice(0, 0, base)));
+    LoadedModel back32 = load_model(dir.string(), parse_load_dtype("f32"));  // the same rows appended to f32
+    EXPECT_TRUE(torch::equal(back32.model->embed_tokens->weight.slice(0, 0, base),
+                             f.model->embed_tokens->weight.slice(0, 0, base)));
+    EXPECT_TRUE(torch::equal(back32.model->embed_tokens->weight.slice(0, base), q.model->embed_extra));
+
+    // Rows trained as part of a stage-3 adapter (train_embeddings) apply to the f32 load's last rows.
+    {
+        torch::NoGradGuard g;
+        q.model->embed_extra.add_(0.5);
+    }
+    add_lora(q.model, LoraConfig{}, 1);
+    save_adapter(q.model, LoraConfig{}, {"embed_extra"}, (dir / "adapter").string());
+    apply_adapter(back32.model, (dir / "adapter").string(), 1.0);
     EXPECT_TRUE(torch::equal(back32.model->embed_tokens->weight.slice(0, base), q.model->embed_extra));
 
     // A different file under the base's name, and a base that is nowhere: one clear error each.

@@ -32,7 +32,7 @@ std::string hf_tensor_name(const std::string& param_name) {
         {"embed_tokens.weight", "model.embed_tokens.weight"},
         {"norm.weight", "model.norm.weight"},
         {"lm_head.weight", "lm_head.weight"},
-        {"embed_extra", "diagecg.embed_extra"},   // rows appended to a vocabulary held in blocks (llm.h)
+        {"embed_extra", "diagecg.embed_extra"},  // rows appended to a vocabulary held in blocks (llm.h)
         {"head_extra", "diagecg.head_extra"},
     };
     if (const auto it = kTopLevel.find(param_name); it != kTopLevel.end()) return it->second;
@@ -112,8 +112,10 @@ std::string find_base_gguf(const std::string& dir, const nlohmann::json& j) {
     const std::string sha = get("sha256").get<std::string>();
     const std::string source = j.value("source", std::string());
     std::vector<fs::path> dirs{fs::path(dir)};
-    if (const char* c = std::getenv("DIAGECG_CACHE"); c && *c) dirs.push_back(fs::path(c) / "models");
-    else if (const char* h = std::getenv("HOME"); h && *h) dirs.push_back(fs::path(h) / ".cache/diagecg/models");
+    if (const char* c = std::getenv("DIAGECG_CACHE"); c && *c)
+        dirs.push_back(fs::path(c) / "models");
+    else if (const char* h = std::getenv("HOME"); h && *h)
+        dirs.push_back(fs::path(h) / ".cache/diagecg/models");
     std::string looked;
     for (const auto& d : dirs) {
         const fs::path p = fs::path(file).is_absolute() ? fs::path(file) : d / file;
@@ -124,13 +126,15 @@ std::string find_base_gguf(const std::string& dir, const nlohmann::json& j) {
         }
         const auto size = fs::file_size(p);
         if (size != bytes || sha256_file(p.string()) != sha)
-            throw std::runtime_error(p.string() + " is not the base model " + where + " names (" + std::to_string(bytes) +
-                                     " bytes, sha256 " + sha + (source.empty() ? "" : ", from " + source) +
+            throw std::runtime_error(p.string() + " is not the base model " + where + " names (" +
+                                     std::to_string(bytes) + " bytes, sha256 " + sha +
+                                     (source.empty() ? "" : ", from " + source) +
                                      "): a different file under the same name");
         return p.string();
     }
-    throw std::runtime_error(dir + ": its base model " + file + " is not in " + looked +
-                             (source.empty() ? "" : " (it comes from " + source + "; scripts/setup-python.sh installs it)"));
+    throw std::runtime_error(
+        dir + ": its base model " + file + " is not in " + looked +
+        (source.empty() ? "" : " (it comes from " + source + "; scripts/setup-python.sh installs it)"));
 }
 
 // A model on a quantized GGUF base (QLoRA runs): the base from its GGUF, then this directory's own tensors (the
@@ -155,7 +159,13 @@ LoadedModel load_gguf_based_model(const std::string& dir, const LoadOptions& opt
         const TensorInfo* e = st.find("diagecg.embed_extra");
         const TensorInfo* h = st.find("diagecg.head_extra");
         if (!e) throw std::runtime_error(dir + "/model.safetensors: no diagecg.embed_extra (the ECG token rows)");
-        m.model->resize_vocab(vocab.size(), tensor(*e), h ? tensor(*h) : torch::Tensor());
+        // an untied f32 head is stored whole (lm_head.weight, copied below); a quantized one's rows as head_extra
+        const auto& head = m.model->lm_head;
+        const torch::Tensor head_rows = h ? tensor(*h)
+                                        : head && !head->qweight.defined()
+                                            ? torch::zeros({vocab.size() - cfg.vocab_size, cfg.hidden_size})
+                                            : torch::Tensor();
+        m.model->resize_vocab(vocab.size(), tensor(*e), head_rows);
         cfg.vocab_size = vocab.size();
         cfg.ecg = own.ecg;
         m.model->set_config(cfg);
@@ -277,8 +287,9 @@ namespace {
 void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
     for (const auto& kv : m.model->named_modules("", false))
         if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora())
-            throw std::invalid_argument("LoRA adapters on quantized blocks cannot be merged into the saved model: "
-                                        "save them as an adapter");
+            throw std::invalid_argument(
+                "LoRA adapters on quantized blocks cannot be merged into the saved model: "
+                "save them as an adapter");
     fs::create_directories(dir);
     std::vector<torch::Tensor> keep;
     std::vector<TensorView> views;
@@ -368,10 +379,13 @@ void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed) {
     auto gen = at::detail::createCPUGenerator(seed);
     // (a base held in blocks: drawn from its dequantized rows)
     const auto& mod = m.model;
-    const auto embed_rows = sample_like(mod->embed_q.defined() ? dequantize_weight(mod->embed_q) : mod->embed_tokens->weight, n_new, gen);
+    const auto embed_rows =
+        sample_like(mod->embed_q.defined() ? dequantize_weight(mod->embed_q) : mod->embed_tokens->weight, n_new, gen);
     torch::Tensor head_rows;
     if (mod->lm_head)
-        head_rows = sample_like(mod->lm_head->qweight.defined() ? dequantize_weight(mod->lm_head->qweight) : mod->lm_head->weight, n_new, gen);
+        head_rows = sample_like(
+            mod->lm_head->qweight.defined() ? dequantize_weight(mod->lm_head->qweight) : mod->lm_head->weight, n_new,
+            gen);
     m.model->resize_vocab(vocab.size(), embed_rows, head_rows);
     LlmConfig cfg = m.model->config();
     cfg.ecg.n_ecg_codes = n_ecg_codes;

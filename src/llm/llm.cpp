@@ -354,7 +354,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
                    .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
     }
 
-    torch::Tensor x;                                                                   // [B, N, D]
+    torch::Tensor x;  // [B, N, D]
     if (!embed_q.defined()) {
         x = embed_tokens(tokens.to(dev));
     } else if (!embed_extra.defined()) {
@@ -374,7 +374,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
 }
 
 torch::Tensor LlamaImpl::logits(const torch::Tensor& h) {
-    auto out = lm_head                  ? lm_head(h)
+    auto out = lm_head                 ? lm_head(h)
                : tied_head_q.defined() ? quant_linear(h, tied_head_q, quant_exact_)
                                        : diagecg::linear(h, embed_tokens->weight);
     const torch::Tensor& extra = lm_head ? head_extra : embed_extra;
@@ -400,14 +400,18 @@ void LlamaImpl::resize_vocab(int64_t new_vocab, const torch::Tensor& new_embed_r
     torch::NoGradGuard ng;
     if (embed_q.defined()) {  // the base rows stay in their blocks; the new ones are f32 parameters beside them
         const bool quant_head = lm_head && lm_head->qweight.defined();
-        TORCH_CHECK(!lm_head || quant_head, "llm: a quantized embedding with an f32 head cannot grow");
-        TORCH_CHECK(!quant_head || (new_head_rows.defined() && new_head_rows.size(0) == new_vocab - old),
-                    "llm: expected ", new_vocab - old, " new head rows");
+        TORCH_CHECK(!lm_head || (new_head_rows.defined() && new_head_rows.size(0) == new_vocab - old), "llm: expected ",
+                    new_vocab - old, " new head rows");
+        if (lm_head && !quant_head)  // an untied head the file does not hold in blocks (e.g. Q6_K): it grows itself
+            lm_head->weight.set_data(
+                torch::cat({lm_head->weight.detach(), new_head_rows.to(lm_head->weight.options())}, 0));
         const auto grow = [&](torch::Tensor& extra, const char* name, const torch::Tensor& rows) {
             const auto r = rows.to(torch::kFloat).to(device());
             const auto w = extra.defined() ? torch::cat({extra.detach(), r}, 0) : r.clone();
-            if (extra.defined()) extra.set_data(w);
-            else extra = register_parameter(name, w, /*requires_grad=*/false);
+            if (extra.defined())
+                extra.set_data(w);
+            else
+                extra = register_parameter(name, w, /*requires_grad=*/false);
         };
         grow(embed_extra, "embed_extra", new_embed_rows);
         if (quant_head) grow(head_extra, "head_extra", new_head_rows);

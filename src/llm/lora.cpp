@@ -255,6 +255,18 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale) {
         torch::Tensor* target = nullptr;
         for (auto& kv : params)
             if (kv.key().find("lora_") == std::string::npos && hf_tensor_name(kv.key()) == hf_name) target = &kv.value();
+        // ECG rows trained beside quantized blocks (QLoRA), applied to a model loaded in f32: its matrix's last rows
+        torch::Tensor rows;
+        const TensorInfo* info = file.find(file_name);
+        if (!target && info && info->shape.size() == 2 &&
+            (hf_name == "diagecg.embed_extra" || hf_name == "diagecg.head_extra")) {
+            const torch::Tensor& w = hf_name == "diagecg.head_extra" && model->lm_head ? model->lm_head->weight
+                                                                                       : model->embed_tokens->weight;
+            if (w.dim() == 2 && info->shape[0] < w.size(0)) {
+                rows = w.narrow(0, w.size(0) - info->shape[0], info->shape[0]);
+                target = &rows;
+            }
+        }
         if (!target) {
             problems.push_back("tensor '" + file_name + "' matches no parameter of the model");
             used.insert(file_name);

@@ -71,7 +71,7 @@ std::vector<std::string> set_trainable(Llama& model, bool embeddings, bool norms
         if (all) on = true;
         else if (n.find("lora_") != std::string::npos) on = lora;
         else if (n == "embed_tokens.weight" || n == "lm_head.weight" || n == "embed_extra" || n == "head_extra")
-            on = embeddings && kv.value().numel() > 0;   // (a vocabulary held in blocks trains its appended rows)
+            on = embeddings && kv.value().numel() > 0;  // (a vocabulary held in blocks trains its appended rows)
         else if (n.find("norm") != std::string::npos) on = norms;
         else on = false;
         kv.value().set_requires_grad(on);
@@ -88,7 +88,8 @@ void log_trainable(Llama& model) {
     }
     // matrices held in blocks (QLoRA) are frozen weights too
     for (const auto& kv : model->named_modules("", false))
-        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) n_all += l->qweight.rows * l->qweight.cols;
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined())
+            n_all += l->qweight.rows * l->qweight.cols;
     if (model->embed_q.defined()) n_all += model->embed_q.rows * model->embed_q.cols;
     log::info("parameters: {} in all, {} trained ({:.2f}%)", n_all, n_train, 100.0 * static_cast<double>(n_train) / static_cast<double>(n_all));
 }
@@ -98,11 +99,11 @@ void log_trainable(Llama& model) {
 torch::Tensor lm_loss(Llama& model, const torch::Tensor& tokens, const torch::Tensor& target_mask) {
     const int64_t n = tokens.size(1) - 1;
     const auto input = tokens.slice(1, 0, n), target = tokens.slice(1, 1, n + 1);
-    const auto h = model->hidden(input);                                        // [B, N, D]
+    const auto h = model->hidden(input);  // [B, N, D]
     const auto sel = target_mask.reshape(-1);
     // The output projection only where a target carries loss (stage 3: the answer's few tokens of a long
     // prompt): the same logits as forward()'s at those positions, without the rest's matmul and memory.
-    const auto lg = model->logits(h.reshape({-1, h.size(-1)}).index({sel}));   // [T, V] f32
+    const auto lg = model->logits(h.reshape({-1, h.size(-1)}).index({sel}));  // [T, V] f32
     const auto tg = target.reshape(-1).index({sel});
     return torch::nn::functional::cross_entropy(lg, tg);
 }
@@ -349,8 +350,9 @@ LoadedModel load_training_model(const std::string& path, bool qlora, const std::
         throw std::invalid_argument("qlora: quantized blocks train on the CPU only (set \"qlora\": false for CUDA)");
     LoadedModel m = load_model(path, o);
     if (qlora && m.base_gguf.empty())
-        throw std::invalid_argument("qlora: " + path + " holds no Q4_0/Q4_1/Q8_0 matrices (a GGUF, or a directory on one, is needed)");
-    m.model->set_quant_exact(qlora);   // validation in the arithmetic training uses
+        throw std::invalid_argument("qlora: " + path +
+                                    " holds no Q4_0/Q4_1/Q8_0 matrices (a GGUF, or a directory on one, is needed)");
+    m.model->set_quant_exact(qlora);  // validation then runs the dequantized arithmetic training runs
     return m;
 }
 
@@ -408,26 +410,30 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     if (!c.trainable.all && !c.trainable.embeddings && !c.trainable.norms && !c.trainable.lora)
         throw std::invalid_argument(path + ".trainable: nothing would train");
     if (c.qlora && (c.trainable.all || c.trainable.lora))
-        throw std::invalid_argument(path + ".trainable: with qlora stage 2 trains embeddings and norms only (the base stays "
+        throw std::invalid_argument(path +
+                                    ".trainable: with qlora stage 2 trains embeddings and norms only (the base stays "
                                     "in its blocks, and a LoRA could not be merged into them)");
     return c;
 }
 
 nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c) {
     nlohmann::json j = {{"base_model", c.base_model},
-            {"ecg_tokenizer", c.ecg_tokenizer},
-            {"token_cache", c.token_cache},
-            {"data", data_config_to_json(c.data)},
-            {"seq_len", c.seq_len},
-            {"window_stride", c.window_stride},
-            {"text", {{"train", c.text.train}, {"val", c.text.val}}},
-            {"trainable", {{"all", c.trainable.all}, {"embeddings", c.trainable.embeddings}, {"norms", c.trainable.norms},
-                           {"lora", c.trainable.lora}}},
-            {"lora", lora_config_to_json(c.lora)},
-            {"precision", c.precision},
-            {"device", c.device},
-            {"train", train_config_to_json(c.train)}};
-    if (c.qlora) j["qlora"] = true;   // only when set: runs recorded before the option still resume
+                        {"ecg_tokenizer", c.ecg_tokenizer},
+                        {"token_cache", c.token_cache},
+                        {"data", data_config_to_json(c.data)},
+                        {"seq_len", c.seq_len},
+                        {"window_stride", c.window_stride},
+                        {"text", {{"train", c.text.train}, {"val", c.text.val}}},
+                        {"trainable",
+                         {{"all", c.trainable.all},
+                          {"embeddings", c.trainable.embeddings},
+                          {"norms", c.trainable.norms},
+                          {"lora", c.trainable.lora}}},
+                        {"lora", lora_config_to_json(c.lora)},
+                        {"precision", c.precision},
+                        {"device", c.device},
+                        {"train", train_config_to_json(c.train)}};
+    if (c.qlora) j["qlora"] = true;  // only when set: runs recorded before the option still resume
     return j;
 }
 
@@ -480,19 +486,24 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
 
 nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
     nlohmann::json j = {{"model", c.model},
-            {"ecg_tokenizer", c.ecg_tokenizer},
-            {"token_cache", c.token_cache},
-            {"task", c.task},
-            {"data", {{"train", c.data.train}, {"val", c.data.val}, {"ecg_dir", c.data.ecg_dir},
-                      {"ptbxl_database", c.data.ptbxl_database}, {"max_train", c.data.max_train}, {"max_val", c.data.max_val}}},
-            {"prompt", {{"patient_features", c.prompt.patient_features}}},
-            {"max_len", c.max_len},
-            {"lora", lora_config_to_json(c.lora)},
-            {"train_norms", c.train_norms},
-            {"train_embeddings", c.train_embeddings},
-            {"precision", c.precision},
-            {"device", c.device},
-            {"train", train_config_to_json(c.train)}};
+                        {"ecg_tokenizer", c.ecg_tokenizer},
+                        {"token_cache", c.token_cache},
+                        {"task", c.task},
+                        {"data",
+                         {{"train", c.data.train},
+                          {"val", c.data.val},
+                          {"ecg_dir", c.data.ecg_dir},
+                          {"ptbxl_database", c.data.ptbxl_database},
+                          {"max_train", c.data.max_train},
+                          {"max_val", c.data.max_val}}},
+                        {"prompt", {{"patient_features", c.prompt.patient_features}}},
+                        {"max_len", c.max_len},
+                        {"lora", lora_config_to_json(c.lora)},
+                        {"train_norms", c.train_norms},
+                        {"train_embeddings", c.train_embeddings},
+                        {"precision", c.precision},
+                        {"device", c.device},
+                        {"train", train_config_to_json(c.train)}};
     if (c.qlora) j["qlora"] = true;
     return j;
 }

@@ -119,6 +119,7 @@ public:
     torch::Tensor embed_extra, head_extra;
     // Every matrix held in blocks (layers, tied head) runs dequantized (LinearImpl::quant_exact): QLoRA training.
     void set_quant_exact(bool on);
+
 private:
     bool quant_exact_ = false;
     LlmConfig cfg_;
