@@ -157,13 +157,20 @@ TEST(QuantMatmul, QuantizedModelTracksF32AndDecodesLikeRecompute) {
                  std::invalid_argument);
 }
 
+namespace {
+// Where scripts/setup-python.sh caches the SmolLM2 GGUF (tests skip without it).
+std::string smollm2_gguf() {
+    const char* cache = std::getenv("DIAGECG_CACHE");
+    const char* home = std::getenv("HOME");
+    return (cache && *cache ? cache : std::string(home ? home : "") + "/.cache/diagecg") +
+           "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+}  // namespace
+
 // The SmolLM2 GGUF (scripts/setup-python.sh caches it) loaded with its blocks kept: every kept matrix
 // dequantizes to the weight the f32 load gives (Q/K rows un-permuted alike).
 TEST(QuantMatmul, KeptGgufBlocksAreTheF32LoadsWeights) {
-    const char* cache = std::getenv("DIAGECG_CACHE");
-    const char* home = std::getenv("HOME");
-    const std::string path = (cache && *cache ? cache : std::string(home ? home : "") + "/.cache/diagecg") +
-                             "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    const std::string path = smollm2_gguf();
     if (!std::filesystem::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
     auto f32 = load_model(path, parse_load_dtype("f32"));
     auto q = load_model(path, parse_load_dtype("native"));
@@ -265,10 +272,7 @@ TEST(QuantMatmul, QloraGradientsEqualTheDequantizedBase) {
 // as a small directory on the GGUF (base-model.json) that loads back to the same logits, and a missing or
 // different base file is one clear error.
 TEST(QuantMatmul, QloraVocabExtensionOnKeptBlocks) {
-    const char* cache = std::getenv("DIAGECG_CACHE");
-    const char* home = std::getenv("HOME");
-    const std::string path = (cache && *cache ? cache : std::string(home ? home : "") + "/.cache/diagecg") +
-                             "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    const std::string path = smollm2_gguf();
     if (!std::filesystem::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
     LoadedModel q = load_model(path, parse_load_dtype("native")), f = load_model(path, parse_load_dtype("f32"));
     ASSERT_EQ(q.base_gguf, path);

@@ -282,6 +282,23 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
 
 namespace {
 
+// DIR/model.safetensors (HF names) from the model's parameters: `pick` gives the tensor written for a parameter,
+// undefined to leave it out.
+void write_parameters(const Llama& model, const std::string& dir,
+                      const std::function<torch::Tensor(const std::string&, const torch::Tensor&)>& pick) {
+    std::vector<torch::Tensor> keep;
+    std::vector<TensorView> views;
+    for (const auto& kv : model->named_parameters(true)) {
+        const torch::Tensor p = pick(kv.key(), kv.value());
+        if (!p.defined()) continue;
+        const auto t = p.detach().to(torch::kCPU).contiguous();
+        keep.push_back(t);
+        views.push_back({hf_tensor_name(kv.key()), dtype_from_torch(t.scalar_type()), t.sizes().vec(), t.data_ptr(),
+                         static_cast<size_t>(t.nbytes())});
+    }
+    write_safetensors((fs::path(dir) / "model.safetensors").string(), views, {{"format", "pt"}});
+}
+
 // A model whose matrices are a GGUF's blocks: base-model.json names the GGUF (file name, size, sha256), and
 // model.safetensors holds every parameter outside the blocks (norms, appended ECG rows).
 void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
@@ -291,16 +308,9 @@ void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
                 "LoRA adapters on quantized blocks cannot be merged into the saved model: "
                 "save them as an adapter");
     fs::create_directories(dir);
-    std::vector<torch::Tensor> keep;
-    std::vector<TensorView> views;
-    for (const auto& kv : m.model->named_parameters(true)) {
-        if (kv.value().numel() == 0) continue;  // a matrix held in blocks
-        auto t = kv.value().detach().to(torch::kCPU).contiguous();
-        keep.push_back(t);
-        views.push_back({hf_tensor_name(kv.key()), dtype_from_torch(t.scalar_type()), t.sizes().vec(), t.data_ptr(),
-                         static_cast<size_t>(t.nbytes())});
-    }
-    write_safetensors((fs::path(dir) / "model.safetensors").string(), views, {{"format", "pt"}});
+    // a matrix held in blocks is an empty parameter: left out
+    write_parameters(m.model, dir,
+                     [](const std::string&, const torch::Tensor& p) { return p.numel() ? p : torch::Tensor(); });
     nlohmann::json base = {{"format", "diagecg-gguf-base"},
                            {"file", fs::path(m.base_gguf).filename().string()},
                            {"bytes", static_cast<uint64_t>(fs::file_size(m.base_gguf))},
@@ -324,23 +334,16 @@ void save_model(const LoadedModel& m, const std::string& dir) {
         if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined())
             throw std::invalid_argument("a model with quantized weights cannot be saved as a directory (load it with --dtype f32)");
     fs::create_directories(dir);
-    std::vector<torch::Tensor> keep;
-    std::vector<TensorView> views;
     // Attached LoRA adapters are merged into the weights written (the model itself is left as it is).
     std::map<std::string, const LinearImpl*> adapted;
     for (const auto& kv : m.model->named_modules("", false))
         if (const auto* lin = kv.value()->as<LinearImpl>(); lin && lin->has_lora()) adapted[kv.key() + ".weight"] = lin;
-    for (const auto& kv : m.model->named_parameters(true)) {
-        const std::string& name = kv.key();
+    write_parameters(m.model, dir, [&](const std::string& name, const torch::Tensor& p) {
         if (name.size() > 7 && (name.compare(name.size() - 7, 7, ".lora_A") == 0 || name.compare(name.size() - 7, 7, ".lora_B") == 0))
-            continue;
+            return torch::Tensor();
         const auto it = adapted.find(name);
-        auto t = (it != adapted.end() ? it->second->merged_weight() : kv.value().detach()).to(torch::kCPU).contiguous();
-        keep.push_back(t);
-        views.push_back({hf_tensor_name(kv.key()), dtype_from_torch(t.scalar_type()),
-                         t.sizes().vec(), t.data_ptr(), static_cast<size_t>(t.nbytes())});
-    }
-    write_safetensors((fs::path(dir) / "model.safetensors").string(), views, {{"format", "pt"}});
+        return it != adapted.end() ? it->second->merged_weight() : p;
+    });
     // The tokenizer goes with the weights: the source directory's tokenizer files, or a GGUF's tokenizer.
     if (is_gguf_file(m.dir)) {
         write_tokenizer_gguf(m.dir, (fs::path(dir) / "tokenizer.gguf").string());
