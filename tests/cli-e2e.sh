@@ -205,6 +205,7 @@ check "lora merge refuses a missing adapter" bash -c "'$BIN' lora merge -m '$TMP
 printf '{"base_model": "x", "ecg_tokenizer": "y", "data": {"path": "z"}, "seq_lenn": 4}' >"$TMP/bad-pre.json"
 check "pretrain config typo named" bash -c "'$BIN' pretrain --config '$TMP/bad-pre.json' 2>&1 | grep -q 'seq_lenn'"
 check "finetune bad task" bash -c "printf '{\"model\": \"m\", \"task\": \"summarise\", \"data\": {\"train\": [\"a\"]}}' > '$TMP/bad-ft.json' && '$BIN' finetune --config '$TMP/bad-ft.json' 2>&1 | grep -q 'task must be'"
+check "finetune bad subset" bash -c "printf '{\"model\": \"m\", \"data\": {\"train\": [\"a\"], \"max_val\": 4, \"subset\": \"random\"}}' > '$TMP/bad-ft2.json' && '$BIN' finetune --config '$TMP/bad-ft2.json' 2>&1 | grep -q 'data.subset: \"first\" or \"spread\", got \"random\"'"
 check "data parallel: bad RANK refused" bash -c "cd '$SRC' && WORLD_SIZE=2 RANK=5 '$BIN' pretrain --config configs/pretrain-tiny.json -o '$TMP/ddp-bad' 2>&1 | grep -q 'needs RANK in \[0, 1\]'"
 
 # qa / report / eval with the tiny stage-2 model and its stage-3 adapter (a stage-3 model/ stands for base + adapter)

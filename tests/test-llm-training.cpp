@@ -15,6 +15,7 @@
 #include "test-util.h"
 #include "diagecg/data/ptbxl-meta.h"
 #include "diagecg/data/text-corpus.h"
+#include "diagecg/train/llm-training.h"
 #include "diagecg/util/safetensors.h"
 
 using namespace diagecg;
@@ -125,6 +126,23 @@ TEST(Stage3, AdapterTrainedOnTheStage2ModelAppliesAndMerges) {
     EXPECT_TRUE(fs::exists(dir / "merged/ecg-tokenizer/model.safetensors"));
     EXPECT_GT(max_abs_diff((dir / "pre/model/model.safetensors").string(), (dir / "merged/model.safetensors").string()), 0.0);
     fs::remove_all(dir);
+}
+
+// A capped "subset": "spread" keeps samples from the whole file (ECG-QA files list each record's questions
+// together: the first 96 of the v2 validation file ask about 4 of its 183 ECGs, the spread 96 about 96 ECGs and
+// 25 of its 26 templates).
+TEST(Stage3, SpreadSubsetKeepsEvenlySpacedSamples) {
+    EXPECT_EQ(spread_indices(10, 3), (std::vector<size_t>{0, 3, 6}));
+    const auto v = spread_indices(4512, 96);
+    ASSERT_EQ(v.size(), 96u);
+    EXPECT_EQ(v.front(), 0u);
+    EXPECT_EQ(v.back(), 4465u);   // 95 * 4512 / 96
+    for (size_t i = 1; i < v.size(); ++i) EXPECT_EQ(v[i] - v[i - 1], 47u);
+    const std::vector<size_t> all{0, 1, 2, 3, 4};
+    EXPECT_EQ(spread_indices(5, 0), all);   // no cap
+    EXPECT_EQ(spread_indices(5, 5), all);
+    EXPECT_EQ(spread_indices(5, 9), all);
+    EXPECT_TRUE(spread_indices(0, 3).empty());
 }
 
 // The bundled model's path (models/diagecg): a text corpus without held-out reports, SentencePiece + a random

@@ -307,8 +307,11 @@ private:
 std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vector<TaskSample>& raw, EcgTokenCache& cache,
                                       const TextTokenizer& tok, const std::map<int64_t, PtbxlRecord>& meta, int64_t cap,
                                       const char* what) {
+    // A cap keeps the first examples in file order, or ("subset": "spread") samples spread evenly over the files.
+    std::vector<const TaskSample*> picked;
+    for (const size_t i : spread_indices(raw.size(), c.data.subset == "spread" ? cap : 0)) picked.push_back(&raw[i]);
     std::vector<std::string> paths;
-    for (const auto& s : raw) paths.insert(paths.end(), s.records.begin(), s.records.end());
+    for (const TaskSample* s : picked) paths.insert(paths.end(), s->records.begin(), s->records.end());
     std::vector<std::pair<std::string, std::string>> failed;
     const auto codes = cache.codes(paths, &failed);
     std::map<std::string, const std::vector<int64_t>*> by_path;
@@ -317,7 +320,8 @@ std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vec
     const PromptTask task = parse_prompt_task(c.task);
     std::vector<Example> out;
     int64_t too_long = 0, unreadable = 0;
-    for (const auto& s : raw) {
+    for (const TaskSample* sp : picked) {
+        const TaskSample& s = *sp;
         if (cap > 0 && static_cast<int64_t>(out.size()) >= cap) break;
         PromptInput in;
         in.task = task;
@@ -341,6 +345,20 @@ std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vec
     log::info("{}: {} examples", what, out.size());
     return out;
 }
+
+}  // namespace
+
+std::vector<size_t> spread_indices(size_t n, int64_t k) {
+    std::vector<size_t> out;
+    if (k <= 0 || static_cast<size_t>(k) >= n) {
+        for (size_t i = 0; i < n; ++i) out.push_back(i);
+        return out;
+    }
+    for (size_t i = 0; i < static_cast<size_t>(k); ++i) out.push_back(i * n / static_cast<size_t>(k));
+    return out;
+}
+
+namespace {
 
 // f32 master weights (bf16 via autocast); with QLoRA the GGUF's blocks are kept.
 LoadedModel load_training_model(const std::string& path, bool qlora, const std::string& device) {
@@ -470,7 +488,10 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
         d.get("ptbxl_database", c.data.ptbxl_database);
         d.get("max_train", c.data.max_train);
         d.get("max_val", c.data.max_val);
+        d.get("subset", c.data.subset);
         d.finish();
+        if (c.data.subset != "first" && c.data.subset != "spread")
+            throw std::invalid_argument(path + ".data.subset: \"first\" or \"spread\", got \"" + c.data.subset + "\"");
         if (c.data.train.empty()) throw std::invalid_argument(path + ".data.train: at least one file");
     }
     if (j.contains("prompt")) {
@@ -505,6 +526,7 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
                         {"device", c.device},
                         {"train", train_config_to_json(c.train)}};
     if (c.qlora) j["qlora"] = true;
+    if (c.data.subset != "first") j["data"]["subset"] = c.data.subset;   // older runs' provenance stays as it was
     return j;
 }
 

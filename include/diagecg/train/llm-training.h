@@ -67,6 +67,10 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
 nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c);
 PretrainRunConfig load_pretrain_run_config(const std::string& file);
 
+// `k` of `n` indices spread evenly over [0, n), ascending (floor(i n / k)): what a capped `"subset": "spread"`
+// keeps. All n when k <= 0 or k >= n.
+std::vector<size_t> spread_indices(size_t n, int64_t k);
+
 struct FinetuneDataConfig {
     std::vector<std::string> train;     // QA: ECG-QA JSON files; report: JSON array or JSONL of {ecg_id|record, report,
                                         // patient?}; a directory stands for its .json/.jsonl files
@@ -75,6 +79,8 @@ struct FinetuneDataConfig {
     std::string ptbxl_database;         // optional ptbxl_database.csv: patient features (age, sex, height, weight)
     int64_t max_train = 0;              // caps (0 = all)
     int64_t max_val = 0;
+    std::string subset = "first";       // what a cap keeps: "first" N in file order, or N "spread" evenly over the
+                                        // files (every record and template represented; deterministic)
 };
 
 struct FinetuneRunConfig {
