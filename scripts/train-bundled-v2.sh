@@ -11,7 +11,8 @@
 #   assemble  models/diagecg-v2/{base,qa,report}: only what is ours (rows, norms, adapters, the ECG tokenizer
 #             with the band-pass the training data went through recorded in its preprocessing), the base by
 #             file name, size and sha256
-#   eval      STAGES=eval: held-out figures of v1 and v2 side by side -> models/diagecg-v2/eval/
+#   eval      STAGES=eval: held-out figures of v1 and v2 side by side -> models/diagecg-v2/eval/ (EVAL_MODELS=v1
+#             or v2 for one of them; predictions resume where an interrupted run stopped)
 # Stage 1 (the ECG tokenizer) is the bundled models/ecg-tokenizer. An interrupted stage resumes from its
 # checkpoint when the script is run again; a finished stage is skipped (delete its runs/bundled-v2/ directory to
 # redo it). STAGES (default "train assemble") picks what runs. The trainer is the LibTorch 2.x build
@@ -111,6 +112,7 @@ if want eval; then
     # v1 as on its model card (f32); v2 in bf16, the precision it was trained in (autocast), 2x f32's prefill here
     for v in v1:models/diagecg:f32 v2:$OUT:bf16; do
         IFS=: read -r n m dtype <<< "$v"
+        [[ " ${EVAL_MODELS:-v1 v2} " == *" $n "* ]] || continue
         DT=(--dtype "$dtype")
         ev $n-qa-ptbxl-test "$m" qa "${QA[@]}"
         ev $n-qa-ptbxl-test-shuffled-ecgs "$m" qa "${QA[@]}" --shuffle-ecgs 1

@@ -2,6 +2,7 @@
 # End-to-end tests of the diagecg binary on real records: run it, check what it prints.
 # usage: cli-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
 source "$(dirname "$0")/e2e-lib.sh"
+SRC=$(cd "$(dirname "$DATA")/.." && pwd)   # the repository (configs, tools)
 json_get() {  # json_get FILE PYTHON-EXPR-ON-j
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
 }
@@ -120,6 +121,35 @@ if [ -f "$SMOL" ]; then
   # ids as llama.cpp gives them (tools/compare-llamacpp.py checks whole chat prompts)
   check "gguf tokenize-text" test "$("$BIN" tokenize-text -m "$SMOL" "What does an ECG measure?" 2>/dev/null)" = "1780 1072 354 42163 2621 47"
   check "gguf tokenize-text special tokens" test "$("$BIN" tokenize-text -m "$SMOL" --escaped '<|im_start|>user\nHi<|im_end|>' 2>/dev/null)" = "1 4093 198 26843 2"
+  # quantize: GGUF export that llama.cpp runs (llama-cpp-python, installed by scripts/setup-python.sh): the F32
+  # export gives llama.cpp's greedy tokens = diagecg's f32 run of the source; a Q8_0 export runs; an ECG-extended
+  # model (one QLoRA stage-2 step on SmolLM2) keeps its extra ids and logits
+  "$BIN" quantize -m "$SMOL" -o "$TMP/smol-f32.gguf" --type f32 >"$TMP/quantize.json" 2>/dev/null
+  check "quantize f32 exit 0" test $? -eq 0
+  check "quantize prints the file" grep -q '"type": "f32", "bytes": [1-9]' "$TMP/quantize.json"
+  "$BIN" quantize -m "$SMOL" -o "$TMP/smol-q8.gguf" --type q8_0 >/dev/null 2>&1
+  check "quantize q8_0 exit 0" test $? -eq 0
+  check "quantize q8_0 is smaller" test "$(stat -c %s "$TMP/smol-q8.gguf")" -lt "$(stat -c %s "$TMP/smol-f32.gguf")"
+  check "quantize bad type" bash -c "'$BIN' quantize -m '$SMOL' -o '$TMP/x.gguf' --type q3_k 2>&1 | grep -q 'unknown GGUF type \"q3_k\" (q8_0, q4_0, q4_1, f16, bf16 or f32)'"
+  check "quantize SentencePiece model refused" bash -c "'$BIN' quantize -m '$DATA/models/stories260K' -o '$TMP/x.gguf' 2>&1 | grep -q 'its tokenizer is not a GGUF'"
+  printf '{"base_model": "%s", "qlora": true, "ecg_tokenizer": "models/ecg-tokenizer", "token_cache": "%s/tc",
+    "data": {"path": "tests/data/tokenizer-tiny.txt", "val_fraction": 0.2}, "seq_len": 64,
+    "trainable": {"embeddings": true, "norms": false, "lora": false},
+    "train": {"epochs": 1, "batch_size": 2, "lr": 0.01, "max_steps": 1, "patience": 0, "seed": 1}}' "$SMOL" "$TMP" >"$TMP/qpre.json"
+  (cd "$SRC" && "$BIN" --log-level warn pretrain --config "$TMP/qpre.json" -o "$TMP/qpre" >/dev/null 2>&1)
+  check "qlora stage 2 on SmolLM2 exit 0" test -f "$TMP/qpre/model/base-model.json"
+  "$BIN" quantize -m "$TMP/qpre/model" -o "$TMP/ext-f32.gguf" --type f32 >/dev/null 2>&1
+  check "quantize ECG-extended model exit 0" test $? -eq 0
+  PYREF=${DIAGECG_CACHE:-$HOME/.cache/diagecg}/venv/bin/python
+  if [ -x "$PYREF" ] && "$PYREF" -c 'import llama_cpp' 2>/dev/null; then
+    "$PYREF" "$SRC/tools/check-gguf-export.py" --diagecg "$BIN" --source "$SMOL" --exact "$TMP/smol-f32.gguf" \
+      --quantized "$TMP/smol-q8.gguf" --extended "$TMP/ext-f32.gguf" --extended-source "$TMP/qpre/model" -n 16 >"$TMP/gguf-export.txt" 2>&1
+    check "llama.cpp runs the exports (tools/check-gguf-export.py)" grep -qx ok "$TMP/gguf-export.txt"
+    cat "$TMP/gguf-export.txt" >&2
+  else
+    echo "cli-e2e: skipping the llama.cpp check of the GGUF exports (no llama-cpp-python in $PYREF)" >&2
+  fi
+  rm -f "$TMP"/smol-f32.gguf "$TMP"/smol-q8.gguf "$TMP"/ext-f32.gguf
   head -c 100000 "$SMOL" >"$TMP/smol-head.gguf"         # ends inside the tokenizer metadata
   head -c 50000000 "$SMOL" >"$TMP/smol-half.gguf"        # ends inside the tensor data
   for cut in head half; do
@@ -133,7 +163,6 @@ fi
 
 # ECG tokenizer (stage 1): train the tiny config, kill it with SIGKILL mid-run, resume, and get the very
 # same weights and metrics as an uninterrupted run.
-SRC=$(cd "$(dirname "$DATA")/.." && pwd)
 TINY=$SRC/configs/tokenizer-tiny.json
 (cd "$SRC" && "$BIN" -t 1 train-tokenizer --config "$TINY" -o "$TMP/tok-a" >"$TMP/tok-a.json" 2>"$TMP/tok-a.err")
 check "train-tokenizer exit 0" test $? -eq 0

@@ -9,11 +9,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "diagecg/llm/chat-template.h"
 #include "diagecg/llm/generate.h"
+#include "diagecg/llm/gguf-export.h"
 #include "diagecg/llm/gguf-model.h"
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/util/gguf-writer.h"
@@ -268,4 +271,63 @@ TEST(GgufModel, SmolLM2GreedyMatchesLlamaCpp) {
         EXPECT_EQ(got[i].tokens, want["ids"].get<std::vector<int64_t>>()) << want["prompt"];
         EXPECT_EQ(got[i].stop_reason, want["eos"].get<bool>() ? "eos" : "length") << want["prompt"];
     }
+}
+
+// diagecg quantize's writer read back by the GGUF loader: F32 gives every parameter bit for bit (so the Q/K
+// interleave is the inverse of the loader's), Q8_0 within its rounding; an extended vocabulary's ids follow the
+// tokenizer's as diagecg spells them. (cli_e2e runs the exports in llama.cpp itself.)
+TEST(GgufExport, WrittenModelLoadsBackToTheSameWeights) {
+    const fs::path dir = fs::temp_directory_path() / ("diagecg-test-gguf-export-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    LlmConfig cfg;
+    cfg.vocab_size = 256 + 41 + Vocab::kNumSpecials;
+    cfg.hidden_size = 64;
+    cfg.intermediate_size = 96;
+    cfg.num_hidden_layers = 2;
+    cfg.num_attention_heads = 4;
+    cfg.num_key_value_heads = 2;
+    cfg.max_position_embeddings = 128;
+    cfg.tie_word_embeddings = true;
+    LoadedModel m;
+    m.dir = (dir / "tiny").string();
+    m.model = random_llama(cfg, 7, LoadOptions{});
+    m.vocab = Vocab(256, 41);
+    GgufWriter tw;   // a tokenizer of 256 text tokens
+    std::vector<std::string> tokens;
+    for (int i = 0; i < 256; ++i) tokens.push_back("t" + std::to_string(i));
+    tw.set("tokenizer.ggml.model", GgufValue::of_string("gpt2"));
+    tw.set("tokenizer.ggml.tokens", GgufValue::of_strings(tokens));
+    tw.set("tokenizer.ggml.token_type", GgufValue::of_i32s(std::vector<int32_t>(256, 1)));
+    tw.write((dir / "tok.gguf").string());
+
+    for (const GgmlType t : {GgmlType::kF32, GgmlType::kQ8_0}) {
+        const std::string out = (dir / (std::string(ggml_type_name(t)) + ".gguf")).string();
+        export_gguf(m, (dir / "tok.gguf").string(), out, t);
+        const GgufFile f(out);
+        const auto& toks = f.get_strings("tokenizer.ggml.tokens");
+        ASSERT_EQ(static_cast<int64_t>(toks.size()), cfg.vocab_size);
+        EXPECT_EQ(toks[255], "t255");
+        EXPECT_EQ(toks[256 + 40], "<ecg_0040>");
+        EXPECT_EQ(toks[cfg.vocab_size - 1], "<|pad|>");
+        EXPECT_EQ(f.get_ints("tokenizer.ggml.token_type")[256], 4);
+        EXPECT_EQ(f.get_int("diagecg.vocab.n_ecg_codes"), 41);
+        EXPECT_EQ(f.find_tensor("output.weight"), nullptr);   // tied
+        EXPECT_EQ(f.find_tensor("blk.1.attn_q.weight")->type, t);
+        EXPECT_EQ(f.find_tensor("blk.1.attn_norm.weight")->type, GgmlType::kF32);
+        const Llama back = llama_from_gguf(f);
+        const auto want = m.model->named_parameters();
+        const auto got = back->named_parameters();
+        ASSERT_EQ(want.size(), got.size());
+        for (const auto& p : want) {
+            const torch::Tensor g = got[p.key()];
+            ASSERT_EQ(g.sizes(), p.value().sizes()) << p.key();
+            const double d = (g - p.value()).abs().max().item<double>();
+            if (t == GgmlType::kF32 || p.value().dim() == 1)
+                EXPECT_EQ(d, 0.0) << p.key();
+            else   // Q8_0: half a step of each block scale, amax / 127
+                EXPECT_LE(d, p.value().abs().max().item<double>() / 127 * 0.6) << p.key();   // + the f16 scale
+        }
+    }
+    EXPECT_THROW(parse_export_type("q4_k"), std::invalid_argument);
+    fs::remove_all(dir);
 }

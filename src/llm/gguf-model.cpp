@@ -145,6 +145,20 @@ std::string hf_name_of_gguf(const std::string& name) {
     return it == layer_names().end() ? "" : "model.layers." + layer + "." + it->second;
 }
 
+std::string gguf_name_of_hf(const std::string& hf) {
+    if (hf == "model.embed_tokens.weight") return "token_embd.weight";
+    if (hf == "model.norm.weight") return "output_norm.weight";
+    if (hf == "lm_head.weight") return "output.weight";
+    const std::string prefix = "model.layers.";
+    if (hf.rfind(prefix, 0) != 0) return "";
+    const size_t dot = hf.find('.', prefix.size());
+    if (dot == std::string::npos) return "";
+    const std::string layer = hf.substr(prefix.size(), dot - prefix.size());
+    for (const auto& [g, h] : layer_names())
+        if (hf.compare(dot + 1, std::string::npos, h) == 0) return "blk." + layer + "." + g;
+    return "";
+}
+
 torch::Tensor gguf_tensor_as_hf(const GgufFile& f, const LlmConfig& cfg, const GgufTensorInfo& t, torch::Dtype dtype) {
     const GgmlTypeInfo& info = ggml_type_info(t.type);
     if (!info.dequantizable)

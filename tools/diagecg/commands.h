@@ -29,6 +29,7 @@ void add_bench(CLI::App& app, RunFn& run);
 void add_train_tokenizer(CLI::App& app, RunFn& run);
 void add_tokenize(CLI::App& app, RunFn& run);
 void add_tokenize_text(CLI::App& app, RunFn& run);
+void add_quantize(CLI::App& app, RunFn& run);
 void add_reconstruct(CLI::App& app, RunFn& run);
 void add_convert_tokenizer(CLI::App& app, RunFn& run);
 void add_pretrain(CLI::App& app, RunFn& run);

@@ -271,6 +271,7 @@ int main(int argc, char** argv) {
     cli::add_train_tokenizer(app, run);
     cli::add_tokenize(app, run);
     cli::add_tokenize_text(app, run);
+    cli::add_quantize(app, run);
     cli::add_reconstruct(app, run);
     cli::add_convert_tokenizer(app, run);
     cli::add_pretrain(app, run);

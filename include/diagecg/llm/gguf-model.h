@@ -24,6 +24,8 @@ LlmConfig llm_config_from_gguf(const GgufFile& f);
 // The HF name of a GGUF tensor ("blk.3.attn_q.weight" -> "model.layers.3.self_attn.q_proj.weight"), or ""
 // for a tensor the model does not use.
 std::string hf_name_of_gguf(const std::string& gguf_name);
+// The inverse: the GGUF name of an HF tensor name, or "" for one GGUF has no name for.
+std::string gguf_name_of_hf(const std::string& hf_name);
 
 // One tensor, HF name and layout ([out, in] for weights), dequantized to f32 then cast to dtype.
 torch::Tensor gguf_tensor_as_hf(const GgufFile& f, const LlmConfig& cfg, const GgufTensorInfo& t,
