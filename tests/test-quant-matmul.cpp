@@ -362,3 +362,77 @@ TEST(QuantMatmul, QloraVocabExtensionOnKeptBlocks) {
     }
     fs::remove_all(dir);
 }
+
+// Stage 2 with a LoRA beside the blocks (the reference trains embeddings, norms and LoRA in stage 2): the
+// directory on the GGUF keeps it as lora.json + lora.safetensors; loading keeps blocks and attaches it (the same
+// logits), merges it into an f32 load (the dequantized arithmetic's logits), or leaves it out (base_lora false,
+// what an adapter that continued it asks for); merging an adapter into blocks is one clear error.
+TEST(QuantMatmul, Stage2LoraBesideBlocksSavesAttachesAndMerges) {
+    const std::string path = smollm2_gguf();
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no SmolLM2 GGUF at " << path << " (scripts/setup-python.sh)";
+    namespace fs = std::filesystem;
+    LoadedModel q = load_model(path, parse_load_dtype("native"));
+    extend_vocab(q, 16, 5);
+    LoraConfig lc;
+    lc.rank = 4;
+    lc.alpha = 8;
+    lc.targets = {"q_proj", "v_proj", "down_proj"};
+    add_lora(q.model, lc, 3);
+    {
+        torch::NoGradGuard ng;
+        for (auto& kv : q.model->named_parameters(true))
+            if (kv.key().find("lora_B") != std::string::npos) kv.value().normal_(0.0, 0.02);   // as if trained
+    }
+    q.model->eval();
+    const auto in = torch::tensor(std::vector<int64_t>{1, 504, q.vocab.start_ecg(), q.vocab.ecg_id(3), q.vocab.end_ecg(), 2},
+                                  torch::kLong).view({1, -1});
+    torch::NoGradGuard ng;
+    const auto l0 = q.model->forward(in);
+    const fs::path dir = fs::temp_directory_path() / "diagecg-stage2-lora";
+    fs::remove_all(dir);
+    save_model(q, dir.string());
+    ASSERT_TRUE(fs::exists(dir / "lora.json"));
+    ASSERT_TRUE(fs::exists(dir / "lora.safetensors"));
+    EXPECT_EQ(attached_lora_config(q.model).targets, lc.targets);
+
+    LoadedModel kept = load_model(dir.string(), parse_load_dtype("native"));
+    kept.model->eval();
+    EXPECT_EQ(attached_lora_config(kept.model).rank, 4);
+    EXPECT_TRUE(torch::equal(kept.model->forward(in), l0));
+
+    torch::Tensor exact;
+    {
+        torch::AutoGradMode on(true);   // the dequantized arithmetic training runs (embedding/head included)
+        exact = q.model->forward(in).detach();
+    }
+    LoadedModel merged = load_model(dir.string(), parse_load_dtype("f32"));
+    merged.model->eval();
+    EXPECT_THROW(attached_lora_config(merged.model), std::logic_error);   // merged, not attached
+    const double scale = exact.abs().max().item<double>();
+    EXPECT_LT((merged.model->forward(in) - exact).abs().max().item<double>(), 1e-4 * scale);
+
+    LoadOptions without = parse_load_dtype("f32");
+    without.base_lora = false;
+    LoadedModel bare = load_model(dir.string(), without);
+    bare.model->eval();
+    EXPECT_GT((bare.model->forward(in) - exact).abs().max().item<double>(), 1e-3 * scale);   // the LoRA mattered
+
+    // an adapter that continued it says so, and asks for the base without it
+    save_adapter(kept.model, attached_lora_config(kept.model), {}, (dir / "continued").string());
+    EXPECT_FALSE(adapter_replaces_base_lora((dir / "continued").string()));
+    auto j = nlohmann::json::parse(std::ifstream(dir / "continued.json"));
+    j["replaces_base_lora"] = true;
+    std::ofstream(dir / "continued.json") << j.dump();
+    EXPECT_TRUE(adapter_replaces_base_lora((dir / "continued").string()));
+
+    LoadOptions blocks = parse_load_dtype("native");
+    blocks.base_lora = false;
+    LoadedModel on_blocks = load_model(dir.string(), blocks);
+    try {
+        apply_adapter(on_blocks.model, (dir / "lora").string(), 1.0);
+        ADD_FAILURE() << "an adapter merged into quantized blocks";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("quantized blocks"), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+}

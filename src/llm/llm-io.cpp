@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diagecg/llm/gguf-model.h"
+#include "diagecg/llm/lora.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/byte-reader.h"
 #include "diagecg/util/device.h"
@@ -97,6 +98,7 @@ LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
 }
 
 constexpr const char* kBaseModelFile = "base-model.json";
+constexpr const char* kBaseLoraName = "lora";   // DIR/lora.json + lora.safetensors: a LoRA kept beside the blocks
 
 // The GGUF a model directory's base-model.json names: found beside the directory's files or in the cache
 // (DIAGECG_CACHE or ~/.cache/diagecg, models/), and checked by size and sha256.
@@ -188,6 +190,10 @@ LoadedModel load_gguf_based_model(const std::string& dir, const LoadOptions& opt
         }
     }
     if (!problems.empty()) throw std::runtime_error(dir + "/model.safetensors:" + problems);
+    // its own LoRA (stage 2 trained one beside the blocks): merged into dense weights, attached to kept blocks
+    const fs::path lora = fs::path(dir) / kBaseLoraName;
+    if (opts.base_lora && fs::exists(lora.string() + ".json"))
+        apply_adapter(m.model, read_adapter_spec(lora.string()), 1.0, opts.keep_quantized);
     m.dir = dir;
     return m;
 }
@@ -302,15 +308,23 @@ void write_parameters(const Llama& model, const std::string& dir,
 // A model whose matrices are a GGUF's blocks: base-model.json names the GGUF (file name, size, sha256), and
 // model.safetensors holds every parameter outside the blocks (norms, appended ECG rows).
 void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
+    bool lora = false;
     for (const auto& kv : m.model->named_modules("", false))
-        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora())
-            throw std::invalid_argument(
-                "LoRA adapters on quantized blocks cannot be merged into the saved model: "
-                "save them as an adapter");
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora()) lora = true;
     fs::create_directories(dir);
-    // a matrix held in blocks is an empty parameter: left out
-    write_parameters(m.model, dir,
-                     [](const std::string&, const torch::Tensor& p) { return p.numel() ? p : torch::Tensor(); });
+    // a matrix held in blocks is an empty parameter: left out; attached adapters go to lora.json/.safetensors
+    const auto is_lora = [](const std::string& n) { return n.find(".lora_A") != n.npos || n.find(".lora_B") != n.npos; };
+    write_parameters(m.model, dir, [&](const std::string& name, const torch::Tensor& p) {
+        return p.numel() && !is_lora(name) ? p : torch::Tensor();
+    });
+    const std::string lora_path = (fs::path(dir) / kBaseLoraName).string();
+    if (lora) {
+        Llama model = m.model;   // a handle: the adapters are read, not changed
+        save_adapter(model, attached_lora_config(model), {}, lora_path);
+    } else {
+        fs::remove(lora_path + ".json");
+        fs::remove(lora_path + ".safetensors");
+    }
     nlohmann::json base = {{"format", "diagecg-gguf-base"},
                            {"file", fs::path(m.base_gguf).filename().string()},
                            {"bytes", static_cast<uint64_t>(fs::file_size(m.base_gguf))},
@@ -347,6 +361,10 @@ void save_model(const LoadedModel& m, const std::string& dir) {
     // The tokenizer goes with the weights: the source directory's tokenizer files, or a GGUF's tokenizer.
     if (is_gguf_file(m.dir)) {
         write_tokenizer_gguf(m.dir, (fs::path(dir) / "tokenizer.gguf").string());
+    } else if (const fs::path base = fs::path(m.dir) / kBaseModelFile; fs::is_regular_file(base)) {
+        // a directory on a GGUF base (loaded dense, e.g. by `lora merge`): its tokenizer is the GGUF's
+        write_tokenizer_gguf(find_base_gguf(m.dir, read_json_file(base.string())),
+                             (fs::path(dir) / "tokenizer.gguf").string());
     } else {
         for (const char* name : kTokenizerFiles) {
             const fs::path src_tok = fs::path(m.dir) / name, dst_tok = fs::path(dir) / name;
@@ -359,13 +377,13 @@ void save_model(const LoadedModel& m, const std::string& dir) {
 
 namespace {
 
-// rows ~ N(mean(E), 1e-5 * cov(E)): [n, D] f32
-torch::Tensor sample_like(const torch::Tensor& weight, int64_t n, at::Generator& gen) {
+// rows ~ N(mean(E), cov_scale * cov(E)): [n, D] f32
+torch::Tensor sample_like(const torch::Tensor& weight, int64_t n, double cov_scale, at::Generator& gen) {
     const auto e = weight.detach().to(torch::kCPU, torch::kDouble);
     const auto mean = e.mean(0);
     const auto c = e - mean;
     const int64_t d = e.size(1);
-    auto cov = c.t().matmul(c) / static_cast<double>(e.size(0)) * 1e-5;
+    auto cov = c.t().matmul(c) / static_cast<double>(e.size(0)) * cov_scale;
     cov = cov + torch::eye(d, torch::kDouble) * 1e-12;
     const auto chol = at::linalg_cholesky(cov);
     const auto z = torch::randn({n, d}, gen, torch::kDouble);
@@ -374,7 +392,8 @@ torch::Tensor sample_like(const torch::Tensor& weight, int64_t n, at::Generator&
 
 }  // namespace
 
-void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed) {
+void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed, double cov_scale) {
+    if (!(cov_scale > 0)) throw std::invalid_argument("extend_vocab: the covariance scale must be > 0");
     if (m.vocab.extended()) throw std::invalid_argument("model " + m.dir + " is already extended with ECG tokens");
     const int64_t base = m.model->config().vocab_size;
     const Vocab vocab(base, n_ecg_codes);
@@ -383,12 +402,12 @@ void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed) {
     // (a base held in blocks: drawn from its dequantized rows)
     const auto& mod = m.model;
     const auto embed_rows =
-        sample_like(mod->embed_q.defined() ? dequantize_weight(mod->embed_q) : mod->embed_tokens->weight, n_new, gen);
+        sample_like(mod->embed_q.defined() ? dequantize_weight(mod->embed_q) : mod->embed_tokens->weight, n_new, cov_scale, gen);
     torch::Tensor head_rows;
     if (mod->lm_head)
         head_rows = sample_like(
             mod->lm_head->qweight.defined() ? dequantize_weight(mod->lm_head->qweight) : mod->lm_head->weight, n_new,
-            gen);
+            cov_scale, gen);
     m.model->resize_vocab(vocab.size(), embed_rows, head_rows);
     LlmConfig cfg = m.model->config();
     cfg.ecg.n_ecg_codes = n_ecg_codes;

@@ -1,9 +1,12 @@
 #include "diagecg/llm/lora.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/llm/peft-adapter.h"
@@ -158,6 +161,8 @@ AdapterSpec read_our_adapter(const std::string& path) {
         s.whole_tensors.push_back(t.get<std::string>());
     s.vocab_size = meta.value("vocab_size", int64_t{-1});
     s.base_model = meta.value("base_model", "");
+    s.dropout = meta.value("lora_dropout", 0.0);
+    s.replaces_base_lora = meta.value("replaces_base_lora", false);
     return s;
 }
 
@@ -197,8 +202,38 @@ void apply_adapter(Llama& model, const std::string& path, double scale) {
     apply_adapter(model, read_adapter_spec(path), scale);
 }
 
-void apply_adapter(Llama& model, const AdapterSpec& spec, double scale) {
+bool adapter_replaces_base_lora(const std::string& path) {
+    try {
+        return read_adapter_spec(path).replaces_base_lora;
+    } catch (const std::exception&) {
+        return false;  // no readable adapter: apply_adapter reports the problem
+    }
+}
+
+LoraConfig attached_lora_config(Llama& model) {
+    LoraConfig c;
+    c.targets.clear();
+    bool any = false;
+    for (const auto& [name, lin] : target_layers(model, LoraConfig{}.targets)) {
+        if (!lin->has_lora()) continue;
+        const std::string proj = name.substr(name.rfind('.') + 1);
+        const int64_t r = lin->lora_a.size(0);
+        const double alpha = lin->lora_scale * static_cast<double>(r);
+        if (any && (r != c.rank || std::abs(alpha - c.alpha) > 1e-9 * std::abs(alpha) || lin->lora_dropout != c.dropout))
+            throw std::logic_error("the attached LoRA adapters differ in rank, alpha or dropout");
+        c.rank = r;
+        c.alpha = alpha;
+        c.dropout = lin->lora_dropout;
+        if (std::find(c.targets.begin(), c.targets.end(), proj) == c.targets.end()) c.targets.push_back(proj);
+        any = true;
+    }
+    if (!any) throw std::logic_error("attached_lora_config: the model has no LoRA adapters attached");
+    return c;
+}
+
+void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool attach) {
     const std::string& path = spec.path;
+    if (attach && scale != 1.0) throw std::logic_error("apply_adapter: an attached adapter has scale 1");
     const int64_t r = spec.r;
     if (r <= 0) throw std::runtime_error(path + ": LoRA rank r must be > 0, got " + std::to_string(r));
     if (spec.vocab_size >= 0 && spec.vocab_size != model->config().vocab_size)
@@ -242,11 +277,19 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale) {
     };
     torch::NoGradGuard ng;
     std::vector<std::pair<LinearImpl*, torch::Tensor>> deltas;
+    std::vector<std::tuple<LinearImpl*, torch::Tensor, torch::Tensor>> pairs;   // attach: kept unmerged
     for (const auto& [name, lin] : target_layers(model, spec.targets)) {
         if (!layers.empty() && !layers.count(layer_index(name))) continue;
-        const auto a = read(peft_name(name, "lora_A"), {r, lin->weight.size(1)});
-        const auto b = read(peft_name(name, "lora_B"), {lin->weight.size(0), r});
-        if (a.defined() && b.defined()) deltas.emplace_back(lin, b.matmul(a) * (spec.scaling * scale));
+        const auto a = read(peft_name(name, "lora_A"), {r, lin->in_features()});
+        const auto b = read(peft_name(name, "lora_B"), {lin->out_features(), r});
+        if (!a.defined() || !b.defined()) continue;
+        if (!attach && lin->qweight.defined())
+            throw std::runtime_error(path + ": a LoRA adapter cannot be merged into weights held in quantized blocks "
+                                            "(load the model with --dtype f32 or bf16)");
+        if (attach)
+            pairs.emplace_back(lin, a, b);
+        else
+            deltas.emplace_back(lin, b.matmul(a) * (spec.scaling * scale));
     }
     auto params = model->named_parameters(true);
     std::vector<std::pair<torch::Tensor, torch::Tensor>> whole;
@@ -284,9 +327,15 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale) {
     }
     for (auto& [lin, delta] : deltas)
         lin->weight.copy_((lin->weight.to(torch::kFloat) + delta.to(lin->weight.device())).to(lin->weight.scalar_type()));
+    for (auto& [lin, a, b] : pairs) {
+        lin->attach_lora(r, spec.scaling * static_cast<double>(r), spec.dropout);
+        lin->lora_a.copy_(a.to(lin->lora_a.device()));
+        lin->lora_b.copy_(b.to(lin->lora_b.device()));
+    }
     for (auto& [dst, src] : whole) dst.copy_(src.to(dst.device(), dst.scalar_type()));
-    log::info("applied LoRA adapter {} (r {}, scaling {}, scale {}) to {} projections, {} whole tensors", path, r,
-              spec.scaling, scale, deltas.size(), whole.size());
+    log::info("{} LoRA adapter {} (r {}, scaling {}, scale {}) to {} projections, {} whole tensors",
+              attach ? "attached" : "applied", path, r, spec.scaling, scale, attach ? pairs.size() : deltas.size(),
+              whole.size());
 }
 
 std::pair<std::string, double> parse_lora_arg(const std::string& arg) {

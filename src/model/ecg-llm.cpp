@@ -37,7 +37,9 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
         adapters.emplace_back(adapter, 1.0);
     }
     for (const auto& a : opts.loras) adapters.push_back(parse_lora_arg(a));
-    model_ = load_model(base, {opts.dtype, opts.device});
+    LoadOptions lo{opts.dtype, opts.device};
+    for (const auto& a : adapters) lo.base_lora = lo.base_lora && !adapter_replaces_base_lora(a.first);
+    model_ = load_model(base, lo);
     if (!model_.vocab.extended())
         throw std::runtime_error(base + " has no ECG tokens: it is a base LLM, not a DiagECG model (run stage 2 first)");
     for (const auto& [file, scale] : adapters) apply_adapter(model_.model, file, scale);

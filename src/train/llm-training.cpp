@@ -3,6 +3,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -61,6 +62,12 @@ public:
 private:
     bool on_, cpu_was_ = false, gpu_was_ = false;
 };
+
+bool has_lora(Llama& model) {
+    for (const auto& kv : model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora()) return true;
+    return false;
+}
 
 // Marks which parameters train; returns the names of trained non-LoRA tensors.
 std::vector<std::string> set_trainable(Llama& model, bool embeddings, bool norms, bool lora, bool all = false) {
@@ -234,9 +241,9 @@ struct Example {
 class FinetuneTask : public TrainTask {
 public:
     FinetuneTask(const FinetuneRunConfig& c, LoadedModel m, std::vector<Example> train, std::vector<Example> val,
-                 std::vector<std::string> extra, std::string base_dir)
+                 std::vector<std::string> extra, std::string base_dir, bool replaces_base_lora)
         : c_(c), m_(std::move(m)), precision_(parse_precision(c.precision)), train_(std::move(train)), val_(std::move(val)),
-          extra_(std::move(extra)), base_dir_(std::move(base_dir)) {}
+          extra_(std::move(extra)), base_dir_(std::move(base_dir)), replaces_base_lora_(replaces_base_lora) {}
     torch::nn::Module& module() override { return *m_.model; }
     int64_t n_train() const override { return static_cast<int64_t>(train_.size()); }
     int64_t last_tokens() const override { return last_tokens_; }
@@ -268,6 +275,7 @@ public:
         auto meta = nlohmann::json::parse(read_file_text((fs::path(dir) / "adapter.json").string()));
         meta["base_model"] = fs::absolute(base_dir_).lexically_normal().string();
         meta["task"] = c_.task;
+        if (replaces_base_lora_) meta["replaces_base_lora"] = true;
         write_file_atomic((fs::path(dir) / "adapter.json").string(), meta.dump(2) + "\n");
         // The same adapter in Hugging Face PEFT's layout (adapter_config.json + adapter_model.safetensors)
         export_peft_adapter((fs::path(dir) / "adapter").string(), dir);
@@ -301,6 +309,7 @@ private:
     std::vector<Example> train_, val_;
     std::vector<std::string> extra_;
     std::string base_dir_;
+    bool replaces_base_lora_ = false;   // the adapter continued the base's own LoRA (AdapterSpec)
     int64_t last_tokens_ = 0;
 };
 
@@ -405,7 +414,9 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     o.get("precision", c.precision);
     o.get("device", c.device);
     o.get("qlora", c.qlora);
+    o.get("new_rows_cov_scale", c.new_rows_cov_scale);
     parse_device(c.device);
+    if (!(c.new_rows_cov_scale > 0)) throw std::invalid_argument(path + ".new_rows_cov_scale: must be > 0");
     if (!j.contains("data")) throw std::invalid_argument(path + ".data: required (ECG records to pretrain on)");
     c.data = data_config_from_json(j["data"], path + ".data");
     if (j.contains("text")) {
@@ -419,18 +430,17 @@ PretrainRunConfig pretrain_run_config_from_json(const nlohmann::json& j, const s
     if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
     for (const auto& [k, v] : j.items())
         if (k != "base_model" && k != "ecg_tokenizer" && k != "token_cache" && k != "seq_len" && k != "window_stride" &&
-            k != "precision" && k != "device" && k != "qlora" && k != "data" && k != "text" && k != "trainable" &&
-            k != "lora" && k != "train")
+            k != "precision" && k != "device" && k != "qlora" && k != "new_rows_cov_scale" && k != "data" &&
+            k != "text" && k != "trainable" && k != "lora" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     if (c.seq_len < 2) throw std::invalid_argument(path + ".seq_len: must be >= 2");
     if (c.window_stride < 0) throw std::invalid_argument(path + ".window_stride: must be >= 0");
     parse_precision(c.precision);
     if (!c.trainable.all && !c.trainable.embeddings && !c.trainable.norms && !c.trainable.lora)
         throw std::invalid_argument(path + ".trainable: nothing would train");
-    if (c.qlora && (c.trainable.all || c.trainable.lora))
-        throw std::invalid_argument(path +
-                                    ".trainable: with qlora stage 2 trains embeddings and norms only (the base stays "
-                                    "in its blocks, and a LoRA could not be merged into them)");
+    if (c.qlora && c.trainable.all)
+        throw std::invalid_argument(path + ".trainable.all: with qlora the base stays frozen in its blocks (train "
+                                           "embeddings, norms and lora)");
     return c;
 }
 
@@ -452,6 +462,7 @@ nlohmann::json pretrain_run_config_to_json(const PretrainRunConfig& c) {
                         {"device", c.device},
                         {"train", train_config_to_json(c.train)}};
     if (c.qlora) j["qlora"] = true;  // only when set: runs recorded before the option still resume
+    if (c.new_rows_cov_scale != PretrainRunConfig{}.new_rows_cov_scale) j["new_rows_cov_scale"] = c.new_rows_cov_scale;
     return j;
 }
 
@@ -536,7 +547,7 @@ TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir,
                          Distributed* dist) {
     LoadedModel m = load_training_model(c.base_model, c.qlora, c.device);
     EcgTokenCache cache(c.ecg_tokenizer, c.token_cache);
-    extend_vocab(m, cache.codebook_size(), c.train.seed);
+    extend_vocab(m, cache.codebook_size(), c.train.seed, c.new_rows_cov_scale);
     std::vector<std::string> train_paths, val_paths;
     resolve_data(c.data, c.train.seed, train_paths, val_paths);
     auto train_stream = pretrain_stream(cache, m, train_paths, c.text.train, c.train.seed, "training");
@@ -574,12 +585,28 @@ TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir,
     if (train_set.empty()) throw std::runtime_error("stage 3: no training example (see the warnings above)");
     if (c.max_len > m.model->config().max_position_embeddings)
         log::warn("max_len {} is beyond the model's context of {} tokens", c.max_len, m.model->config().max_position_embeddings);
-    add_lora(m.model, c.lora, c.train.seed);
+    // A stage-2 model on a GGUF base that trained a LoRA beside the blocks comes with it attached (qlora): stage 3
+    // continues it (the adapter saved then replaces the base's own); otherwise it was merged at load and a fresh
+    // adapter is added on top.
+    const bool continues = has_lora(m.model);
+    if (continues) {
+        const LoraConfig have = attached_lora_config(m.model);
+        auto sorted = [](std::vector<std::string> v) { std::sort(v.begin(), v.end()); return v; };
+        if (have.rank != c.lora.rank || std::abs(have.alpha - c.lora.alpha) > 1e-9 ||
+            sorted(have.targets) != sorted(c.lora.targets))
+            throw std::invalid_argument(c.model + " carries a stage-2 LoRA (r " + std::to_string(have.rank) + ", alpha " +
+                                        fmt::format("{}", have.alpha) +
+                                        ") that stage 3 continues under qlora: set \"lora\" to its rank, alpha and "
+                                        "targets");
+        log::info("continuing the stage-2 LoRA of {} (r {}, alpha {})", c.model, have.rank, have.alpha);
+    } else {
+        add_lora(m.model, c.lora, c.train.seed);
+    }
     const auto extra = set_trainable(m.model, c.train_embeddings, c.train_norms, true);
     log_trainable(m.model);
     m.model->to(training_device(c.device));
     m.model->train();
-    FinetuneTask task(c, std::move(m), std::move(train_set), std::move(val_set), extra, c.model);
+    FinetuneTask task(c, std::move(m), std::move(train_set), std::move(val_set), extra, c.model, continues);
     return train(task, c.train, finetune_run_config_to_json(c), run_dir, resume, hooks, dist);
 }
 

@@ -76,7 +76,8 @@ void run_generate(GenerateCmdOptions o) {
         for (std::string line; std::getline(in, line);) if (!line.empty()) o.prompts.push_back(line);
     }
     if (o.prompts.empty()) o.prompts.push_back("");
-    const LoadOptions lo = parse_load_dtype(o.dtype == "auto" ? "native" : o.dtype, parse_device(o.device));
+    LoadOptions lo = parse_load_dtype(o.dtype == "auto" ? "native" : o.dtype, parse_device(o.device));
+    for (const auto& arg : o.loras) lo.base_lora = lo.base_lora && !adapter_replaces_base_lora(parse_lora_arg(arg).first);
     auto m = load_model(o.model_dir, lo);
     for (const auto& arg : o.loras) {
         const auto [file, scale] = parse_lora_arg(arg);

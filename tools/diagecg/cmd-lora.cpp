@@ -27,7 +27,9 @@ void run_merge(const LoraMergeOptions& o) {
     if (base.empty()) base = adapter_base_model(parse_lora_arg(o.loras.at(0)).first);
     if (base.empty()) throw std::invalid_argument("no base model: pass -m (the adapter does not record one)");
     if (fs::exists(o.out) && !fs::is_empty(o.out)) throw std::runtime_error(o.out + " exists and is not empty");
-    auto m = load_model(base, {});
+    LoadOptions lo;
+    for (const auto& arg : o.loras) lo.base_lora = lo.base_lora && !adapter_replaces_base_lora(parse_lora_arg(arg).first);
+    auto m = load_model(base, lo);
     for (const auto& arg : o.loras) {
         const auto [file, scale] = parse_lora_arg(arg);
         apply_adapter(m.model, file, scale);

@@ -25,6 +25,7 @@ std::string default_tokenizer_dir();    // models/ecg-tokenizer
 void add_inspect(CLI::App& app, RunFn& run);
 void add_plot(CLI::App& app, RunFn& run);
 void add_generate(CLI::App& app, RunFn& run);
+void add_perplexity(CLI::App& app, RunFn& run);
 void add_bench(CLI::App& app, RunFn& run);
 void add_train_tokenizer(CLI::App& app, RunFn& run);
 void add_tokenize(CLI::App& app, RunFn& run);

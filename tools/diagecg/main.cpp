@@ -267,6 +267,7 @@ int main(int argc, char** argv) {
     cli::add_inspect(app, run);
     cli::add_plot(app, run);
     cli::add_generate(app, run);
+    cli::add_perplexity(app, run);
     cli::add_bench(app, run);
     cli::add_train_tokenizer(app, run);
     cli::add_tokenize(app, run);

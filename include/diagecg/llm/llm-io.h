@@ -21,6 +21,10 @@ struct LoadOptions {
     // Quantize every Linear whose rows are whole blocks of 32 (and tied embeddings, for the output projection)
     // to this type at load (Q4_0, Q4_1 or Q8_0; ggml's reference quantizers), from any model; F32 = off.
     GgmlType quantize_to = GgmlType::kF32;
+    // A directory on a GGUF base may hold its own LoRA (lora.json + lora.safetensors: stage 2 trained one beside
+    // the blocks). true: it is merged into dense weights, or attached unmerged (trainable) to kept blocks;
+    // false: left out (an adapter that continued it replaces it: AdapterSpec::replaces_base_lora).
+    bool base_lora = true;
 };
 
 // The model's Linear layers (and tied output projection) quantized to `t` with ggml's reference quantizers;
@@ -58,15 +62,18 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& opts);
 // A model holding a GGUF's blocks (base_gguf set: QLoRA on a quantized backbone) is written as a directory on
 // that base: base-model.json ({"format": "diagecg-gguf-base", "file", "bytes", "sha256", optional "source"}),
 // config.json, and model.safetensors with only the parameters outside the blocks (norms, the ECG rows as
-// "diagecg.embed_extra"); attached adapters must be saved apart. load_model finds the GGUF beside the
+// "diagecg.embed_extra"), and lora.json + lora.safetensors with the attached adapters, if any (they cannot be
+// merged into blocks; load_model applies them, see LoadOptions::base_lora). load_model finds the GGUF beside the
 // directory's files or in the cache's models/ (DIAGECG_CACHE, else ~/.cache/diagecg) and checks its size and
 // sha256, each a one-line error.
 void save_model(const LoadedModel& m, const std::string& dir);
 
 // Appends the ECG code tokens and specials (vocab.h) after the text vocabulary. New embedding
-// (and untied head) rows are drawn from N(mean, 1e-5 * cov) of the existing rows, so they start
-// inside the embedding distribution rather than at zero. Tied embeddings stay tied.
-void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed);
+// (and untied head) rows are drawn from N(mean, cov_scale * cov) of the existing rows, so they start
+// inside the embedding distribution rather than at zero. Tied embeddings stay tied. The default 1e-5 (as
+// Hugging Face's mean resizing) starts the new tokens nearly alike, a small share of the text's probability; 1
+// spreads them as the text rows are spread, so the model can tell 1,296 codes apart from the first step.
+void extend_vocab(LoadedModel& m, int64_t n_ecg_codes, uint64_t seed, double cov_scale = 1e-5);
 
 // A model with random weights (N(0, 0.02), norms 1): tests and benchmarks.
 Llama random_llama(const LlmConfig& cfg, uint64_t seed, const LoadOptions& opts);

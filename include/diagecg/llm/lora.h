@@ -53,6 +53,10 @@ struct AdapterSpec {
     std::string whole_prefix;                // "" (ours) or "base_model.model." (PEFT)
     int64_t vocab_size = -1;                 // of the model it was trained on; -1 = not recorded
     std::string base_model;                  // as recorded (resolved by adapter_base_model), may be ""
+    double dropout = 0;                      // recorded lora_dropout (used when the adapter is attached to train on)
+    // It continued its base model's own LoRA (a stage-2 model on a GGUF base, base-model.json + lora.json): it
+    // holds that LoRA's trained continuation, so the base is loaded without its own (LoadOptions::base_lora).
+    bool replaces_base_lora = false;
 };
 
 // Reads what an adapter argument names: PATH (our pair, PATH.json or PATH.safetensors), or a directory holding
@@ -62,7 +66,16 @@ AdapterSpec read_adapter_spec(const std::string& path);
 // Reads an adapter (as read_adapter_spec) and applies it to `model` with `scale` (see the top comment). Every
 // missing/unexpected/mis-shaped tensor is reported at once.
 void apply_adapter(Llama& model, const std::string& path, double scale);
-void apply_adapter(Llama& model, const AdapterSpec& spec, double scale);
+// attach: the A/B pairs become the layers' (trainable) LoRA parameters instead of being merged into the weights
+// (weights held in quantized blocks cannot take a merge); whole tensors are copied either way; scale must be 1.
+void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool attach = false);
+
+// Whether the adapter PATH names continued its base model's own LoRA (AdapterSpec::replaces_base_lora); false
+// when it cannot be read (apply_adapter then reports why).
+bool adapter_replaces_base_lora(const std::string& path);
+
+// The rank, alpha, dropout and targets of the adapters attached to `model` (throws if none, or if they differ).
+LoraConfig attached_lora_config(Llama& model);
 
 // The base model an adapter records (our "base_model", PEFT's "base_model_name_or_path"; a relative path is taken
 // from the adapter's directory, so a bundle of base model and adapters can move), or "" when it records none.

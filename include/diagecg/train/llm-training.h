@@ -56,9 +56,12 @@ struct PretrainRunConfig {
     TrainableConfig trainable;
     LoraConfig lora;
     // QLoRA: base_model is a GGUF (or a directory on one) whose Q4_0/Q4_1/Q8_0 matrices stay frozen in their
-    // blocks, dequantized on the fly in forward and backward (CPU); the ECG rows, norms train; saved as a
-    // directory on that GGUF (llm-io.h). Stage 2 then trains no LoRA (it could not merge into the blocks).
+    // blocks, dequantized on the fly in forward and backward (CPU); the ECG rows, norms and a LoRA train; saved as
+    // a directory on that GGUF (llm-io.h), the LoRA beside the blocks (lora.json + lora.safetensors).
     bool qlora = false;
+    // The new rows start as N(mean, new_rows_cov_scale * cov) of the text rows (extend_vocab): 1e-5 nearly alike,
+    // 1 as spread as the text rows.
+    double new_rows_cov_scale = 1e-5;
     std::string precision = "f32";
     std::string device = "cpu";         // "cpu" | "cuda" | "cuda:N" (data parallel on CUDA: cuda:LOCAL_RANK)
     TrainConfig train;
