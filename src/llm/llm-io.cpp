@@ -308,9 +308,6 @@ void write_parameters(const Llama& model, const std::string& dir,
 // A model whose matrices are a GGUF's blocks: base-model.json names the GGUF (file name, size, sha256), and
 // model.safetensors holds every parameter outside the blocks (norms, appended ECG rows).
 void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
-    bool lora = false;
-    for (const auto& kv : m.model->named_modules("", false))
-        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora()) lora = true;
     fs::create_directories(dir);
     // a matrix held in blocks is an empty parameter: left out; attached adapters go to lora.json/.safetensors
     const auto is_lora = [](const std::string& n) { return n.find(".lora_A") != n.npos || n.find(".lora_B") != n.npos; };
@@ -318,7 +315,7 @@ void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
         return p.numel() && !is_lora(name) ? p : torch::Tensor();
     });
     const std::string lora_path = (fs::path(dir) / kBaseLoraName).string();
-    if (lora) {
+    if (has_attached_lora(m.model)) {
         Llama model = m.model;   // a handle: the adapters are read, not changed
         save_adapter(model, attached_lora_config(model), {}, lora_path);
     } else {

@@ -210,6 +210,12 @@ bool adapter_replaces_base_lora(const std::string& path) {
     }
 }
 
+bool has_attached_lora(const Llama& model) {
+    for (const auto& kv : model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora()) return true;
+    return false;
+}
+
 LoraConfig attached_lora_config(Llama& model) {
     LoraConfig c;
     c.targets.clear();

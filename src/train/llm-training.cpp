@@ -63,12 +63,6 @@ private:
     bool on_, cpu_was_ = false, gpu_was_ = false;
 };
 
-bool has_lora(Llama& model) {
-    for (const auto& kv : model->named_modules("", false))
-        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->has_lora()) return true;
-    return false;
-}
-
 // Marks which parameters train; returns the names of trained non-LoRA tensors.
 std::vector<std::string> set_trainable(Llama& model, bool embeddings, bool norms, bool lora, bool all = false) {
     std::vector<std::string> extra;
@@ -588,7 +582,7 @@ TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir,
     // A stage-2 model on a GGUF base that trained a LoRA beside the blocks comes with it attached (qlora): stage 3
     // continues it (the adapter saved then replaces the base's own); otherwise it was merged at load and a fresh
     // adapter is added on top.
-    const bool continues = has_lora(m.model);
+    const bool continues = has_attached_lora(m.model);
     if (continues) {
         const LoraConfig have = attached_lora_config(m.model);
         auto sorted = [](std::vector<std::string> v) { std::sort(v.begin(), v.end()); return v; };

@@ -2,12 +2,12 @@
 // its own (perplexity.h); --tokens-out writes the token ids scored, so another engine (tools/perplexity-llamacpp.py:
 // llama.cpp) scores exactly the same tokens.
 #include <chrono>
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "diagecg/data/text-corpus.h"
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/llm/perplexity.h"
 #include "diagecg/llm/text-tokenizer.h"
@@ -31,14 +31,8 @@ struct PerplexityOptions {
 };
 
 void run_perplexity(const PerplexityOptions& o) {
-    std::ifstream in(o.file);
-    if (!in) throw std::runtime_error("cannot read " + o.file);
-    std::vector<std::string> texts;
-    for (std::string line; std::getline(in, line);) {
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        texts.push_back(line);
-        if (o.max_docs > 0 && static_cast<int64_t>(texts.size()) >= o.max_docs) break;
-    }
+    auto texts = read_text_documents({o.file});
+    if (o.max_docs > 0 && static_cast<int64_t>(texts.size()) > o.max_docs) texts.resize(static_cast<size_t>(o.max_docs));
     if (texts.empty()) throw std::invalid_argument(o.file + ": no document (one per non-blank line)");
     auto m = load_model(o.model, parse_load_dtype(o.dtype, parse_device(o.device)));
     std::vector<std::vector<int64_t>> docs;
@@ -78,7 +72,7 @@ void add_perplexity(CLI::App& app, RunFn& run) {
     auto* sub = app.add_subcommand(
         "perplexity", "Perplexity of a model on plain-text documents (one per line, each scored on its own)");
     sub->add_option("-m,--model", o->model, "model directory or GGUF file")->required();
-    sub->add_option("-f,--file", o->file, "text file: one document per non-blank line")->required();
+    sub->add_option("-f,--file", o->file, "text file: one document per non-blank line (whitespace collapsed)")->required();
     sub->add_option("--dtype", o->dtype,
                     "weights: native (a GGUF's Q4_0/Q4_1/Q8_0 kept in their blocks), f32, bf16, f16, q8_0, q4_0, q4_1")
         ->capture_default_str();

@@ -74,6 +74,8 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool att
 // when it cannot be read (apply_adapter then reports why).
 bool adapter_replaces_base_lora(const std::string& path);
 
+// Whether any Linear of `model` has a LoRA attached (unmerged).
+bool has_attached_lora(const Llama& model);
 // The rank, alpha, dropout and targets of the adapters attached to `model` (throws if none, or if they differ).
 LoraConfig attached_lora_config(Llama& model);
 
