@@ -328,6 +328,8 @@ TEST(GgufExport, WrittenModelLoadsBackToTheSameWeights) {
                 EXPECT_LE(d, p.value().abs().max().item<double>() / 127 * 0.6) << p.key();   // + the f16 scale
         }
     }
-    EXPECT_THROW(parse_export_type("q4_k"), std::invalid_argument);
+    EXPECT_EQ(parse_export_type("q4_k"), GgmlType::kQ4_K);
+    EXPECT_EQ(parse_export_type("q6_k"), GgmlType::kQ6_K);
+    EXPECT_THROW(parse_export_type("q5_k"), std::invalid_argument);
     fs::remove_all(dir);
 }

@@ -91,13 +91,67 @@ TEST(QuantMatmul, MatchesLlamaCppBitForBit) {
     }
 }
 
+// Q4_K and Q6_K on ggml's own blocks (its quantizer): the Q8_K activation blocks are llama.cpp's bit for bit, the
+// products its up to float order (the integer totals per super-block are the same), on every ISA path; and
+// diagecg's plain quantizer stays close to ggml's in error.
+TEST(QuantMatmul, SuperBlockTypesMatchLlamaCpp) {
+    const auto g = goldens();
+    ASSERT_EQ(g.at("k_cases").size(), 2u);
+    for (const auto& c : g.at("k_cases")) {
+        const GgmlType t = type_named(c.at("type"));
+        const int64_t k = c.at("k"), n = c.at("n"), m = c.at("m");
+        SCOPED_TRACE(c.at("type").get<std::string>());
+        std::vector<uint8_t> blocks;
+        for (const auto& r : c.at("weight")) {
+            const auto b = unhex(r.get<std::string>());
+            blocks.insert(blocks.end(), b.begin(), b.end());
+        }
+        const QuantWeight w = quant_weight_from_blocks(t, n, k, blocks.data());
+        const auto x = f32_rows(c.at("x"), k);
+        EXPECT_EQ(quant_activation_type(t), GgmlType::kQ8_K);
+        for (int64_t r = 0; r < m; ++r) {
+            const auto want = unhex(c.at("activation_blocks")[r].get<std::string>());
+            std::vector<uint8_t> got(want.size());
+            quantize_activation_row(GgmlType::kQ8_K, x.data_ptr<float>() + r * k, k, got.data());
+            EXPECT_EQ(got, want) << "activation row " << r;
+        }
+        const auto y_want = f32_rows(c.at("y"), n);
+        const auto portable = quant_matmul(x, w, QuantIsa::kPortable);
+        const float scale = y_want.abs().max().item<float>();
+        EXPECT_LE((portable - y_want).abs().max().item<float>(), 1e-6f * scale)
+            << "portable vs llama.cpp: " << (portable - y_want).abs().max().item<float>() << " of " << scale;
+        for (const QuantIsa isa : {QuantIsa::kAvx2, QuantIsa::kAvx512Vnni}) {
+            if (!quant_isa_available(isa)) {
+                std::cout << "[ SKIPPED  ] " << quant_isa_name(isa) << ": this CPU lacks it\n";
+                continue;
+            }
+            EXPECT_TRUE(torch::equal(quant_matmul(x, w, isa), portable)) << quant_isa_name(isa);
+            for (int64_t r = 0; r < m; ++r)
+                EXPECT_TRUE(torch::equal(quant_matmul(x.narrow(0, r, 1), w, isa), portable.narrow(0, r, 1)))
+                    << quant_isa_name(isa) << " row " << r;
+        }
+        // our quantizer: valid blocks whose error is of the order of ggml's
+        const auto wf = f32_rows(c.at("w"), k);
+        const QuantWeight mine = quantize_weight(wf, t);
+        ASSERT_EQ(mine.blocks.sizes(), w.blocks.sizes());
+        const double err_mine = (dequantize_weight(mine) - wf).pow(2).mean().item<double>();
+        const double err_ggml = (dequantize_weight(w) - wf).pow(2).mean().item<double>();
+        std::cout << "  " << c.at("type").get<std::string>() << " squared error: ours " << err_mine << ", ggml "
+                  << err_ggml << "\n";
+        EXPECT_GT(err_mine, 0.0);
+        EXPECT_LT(err_mine, 1.6 * err_ggml);
+        EXPECT_TRUE(torch::equal(dequantize_weight(mine).narrow(1, 0, 256)[0], torch::zeros({256})));  // zero block
+    }
+}
+
 TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
     torch::manual_seed(7);
-    for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0}) {
+    for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
         SCOPED_TRACE(ggml_type_name(t));
-        const auto wf = torch::randn({67, 320}) * 0.05;  // 67 rows: not a multiple of any chunk
+        const int64_t k = quant_block_size(t) == 256 ? 768 : 320;
+        const auto wf = torch::randn({67, k}) * 0.05;  // 67 rows: not a multiple of any chunk
         const QuantWeight w = quantize_weight(wf, t);
-        const auto x = torch::randn({5, 320}) * 3;
+        const auto x = torch::randn({5, k}) * 3;
         const auto ref = torch::matmul(x, dequantize_weight(w).t());  // dequantize-then-f32
         const auto portable = quant_matmul(x, w, QuantIsa::kPortable);
         // the only error vs dequantized f32 is the activations' 8-bit rounding: |x - x_q| <= amax/254 per block
@@ -109,11 +163,12 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
             EXPECT_TRUE(torch::equal(quant_matmul(x, w, isa), portable)) << quant_isa_name(isa);
         }
         // [.., K] inputs keep their leading shape; a wrong K is refused
-        EXPECT_EQ(quant_matmul(x.view({5, 1, 320}), w).sizes(), (std::vector<int64_t>{5, 1, 67}));
+        EXPECT_EQ(quant_matmul(x.view({5, 1, k}), w).sizes(), (std::vector<int64_t>{5, 1, 67}));
         EXPECT_THROW(quant_matmul(torch::randn({2, 288}), w), std::invalid_argument);
     }
     EXPECT_THROW(quantize_weight(torch::randn({4, 33}), GgmlType::kQ8_0), std::invalid_argument);
-    EXPECT_THROW(quantize_weight(torch::randn({4, 64}), GgmlType::kQ6_K), std::invalid_argument);
+    EXPECT_THROW(quantize_weight(torch::randn({4, 320}), GgmlType::kQ6_K), std::invalid_argument);  // not whole 256s
+    EXPECT_THROW(quantize_weight(torch::randn({4, 64}), GgmlType::kQ5_K), std::invalid_argument);
 }
 
 // A model whose layers run on Q8_0 blocks: logits close to its f32 self, KV-cache decode equal to recomputing,

@@ -4,7 +4,7 @@ llama-cpp-python's libggml-cpu, on random weights (quantized by gguf-py) and ran
 
   "$(scripts/setup-python.sh --print-python)" tools/make-quant-dot-goldens.py tests/data/gguf/quant-dot.json
 
-For each weight type (Q4_0, Q4_1, Q8_0): N weight rows of K f32 values (w) and as gguf-py quantized them
+For each weight type (Q4_0, Q4_1, Q8_0; and Q4_K, Q6_K under "k_cases"): N weight rows of K f32 values (w) and as gguf-py quantized them
 (packed blocks, hex), M activation rows
 (f32, exact as hex of the bits), llama.cpp's activation blocks for each row (hex) and y[m][n] (f32 bits).
 tests/test-quant-matmul.cpp checks that diagecg's blocks and results are these, bit for bit.
@@ -22,6 +22,8 @@ import numpy as np
 K, N, M = 256, 6, 3
 TYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 8}
 ACT_BYTES = {8: 34, 9: 36}
+K_TYPES = {"Q4_K": 12, "Q6_K": 14}
+K_BYTES = {"Q4_K": 144, "Q6_K": 210}
 
 
 class TypeTraitsCpu(ctypes.Structure):  # ggml-cpu.h: struct ggml_type_traits_cpu
@@ -64,9 +66,42 @@ def main():
                       "weight": [r.tobytes().hex() for r in wq],
                       "x": [r.tobytes().hex() for r in x], "activation_blocks": [a.tobytes().hex() for a in acts],
                       "y": [r.tobytes().hex() for r in y]})
+    # Super-block types: weights quantized by ggml's own from_float for the type (its search for the scales),
+    # activations by ggml's Q8_K from_float, dots by its vec_dot. diagecg's blocks differ (its quantizer is a plain
+    # range fit) and its float order too, so the test checks the activation blocks bit for bit and y closely.
+    k_cases = []
+    KK = 512
+    for name, t in K_TYPES.items():
+        tr = lib.ggml_get_type_traits_cpu(t).contents
+        act = lib.ggml_get_type_traits_cpu(tr.vec_dot_type).contents
+        w = (rng.standard_normal((N, KK)) * rng.uniform(0.01, 1, (N, 1))).astype(np.float32)
+        w[0, :256] = 0  # an all-zero super-block
+        wq = np.zeros((N, KK // 256 * K_BYTES[name]), dtype=np.uint8)
+        for n in range(N):
+            row = np.ascontiguousarray(w[n])
+            from_float_t(tr.from_float)(row.ctypes.data, wq[n].ctypes.data, KK)
+        x = (rng.standard_normal((M, KK)) * rng.uniform(0.1, 20, (M, 1))).astype(np.float32)
+        x[1, 256:] = 0  # an all-zero activation super-block
+        x[2, 5] = 1e4   # one outlier
+        x[0, 300] = -50  # a negative largest value (the sign of Q8_K's scale)
+        acts, y = [], np.zeros((M, N), dtype=np.float32)
+        for m in range(M):
+            a = np.zeros(KK // 256 * 292, dtype=np.uint8)
+            row = np.ascontiguousarray(x[m])
+            from_float_t(act.from_float)(row.ctypes.data, a.ctypes.data, KK)
+            acts.append(a)
+            for n in range(N):
+                s = np.zeros(1, dtype=np.float32)
+                wr = np.ascontiguousarray(wq[n])
+                vec_dot_t(tr.vec_dot)(KK, s.ctypes.data, 0, wr.ctypes.data, 0, a.ctypes.data, 0, 1)
+                y[m, n] = s[0]
+        k_cases.append({"type": name, "k": KK, "n": N, "m": M, "w": [r.tobytes().hex() for r in w],
+                        "weight": [r.tobytes().hex() for r in wq],
+                        "x": [r.tobytes().hex() for r in x], "activation_blocks": [a.tobytes().hex() for a in acts],
+                        "y": [r.tobytes().hex() for r in y]})
     with open(out_path + ".tmp", "w") as f:
         json.dump({"source": f"llama-cpp-python {llama_cpp.__version__}: ggml_get_type_traits_cpu from_float / vec_dot",
-                   "cases": cases}, f, indent=1)
+                   "cases": cases, "k_cases": k_cases}, f, indent=1)
         f.write("\n")
     os.replace(out_path + ".tmp", out_path)
 

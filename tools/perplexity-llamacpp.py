@@ -2,14 +2,16 @@
 """Perplexity of each GGUF type, diagecg beside llama.cpp (llama-cpp-python) on exactly the same tokens.
 
 usage: perplexity-llamacpp.py --diagecg BIN --source MODEL --text FILE --work DIR
-                              [--types f32,bf16,f16,q8_0,q4_0,q4_1] [--max-docs N]
-For each type, `diagecg quantize -m SOURCE --type T` writes DIR/model.T.gguf; `diagecg perplexity` scores the
+                              [--types f32,bf16,f16,q8_0,q4_0,q4_1,q4_k,q6_k,llamacpp:q4_k_m] [--max-docs N]
+For each type, `diagecg quantize -m SOURCE --type T` writes DIR/model.T.gguf (a type "llamacpp:NAME", e.g.
+llamacpp:q4_k_m, is made by llama.cpp's own quantizer from the f32 export instead); `diagecg perplexity` scores the
 documents of FILE (one per line, each on its own) on it and writes the token ids it scored; llama.cpp loads the
 same GGUF (n_threads 2, f32 KV cache) and scores those ids. Prints a Markdown table: perplexity per engine, their
 difference, and each type's change from f32. Exits 1 when an engine fails.
 Run with "$(scripts/setup-python.sh --print-python)".
 """
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -24,6 +26,22 @@ def run(cmd):
     if res.returncode != 0:
         sys.exit(f"perplexity-llamacpp: {' '.join(cmd)}: {res.stderr.strip().splitlines()[-1:]}")
     return res.stdout
+
+
+# llama.cpp's file types (llama_ftype) its quantizer is asked for by name
+LLAMACPP_FTYPES = {"q4_k_s": 14, "q4_k_m": 15, "q6_k": 18}
+
+
+def llamacpp_quantize(src, dst, name):
+    """llama.cpp's own quantizer (llama_model_quantize, 2 threads): SRC (f32 GGUF) -> DST as file type NAME."""
+    import llama_cpp
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = LLAMACPP_FTYPES[name]
+    params.nthread = 2
+    tmp = dst + ".tmp"
+    if llama_cpp.llama_model_quantize(src.encode(), tmp.encode(), ctypes.byref(params)) != 0:
+        sys.exit(f"perplexity-llamacpp: llama.cpp could not quantize {src} to {name}")
+    os.replace(tmp, dst)
 
 
 def llamacpp_nll(path, docs):
@@ -55,10 +73,16 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     rows = []
     for t in a.types.split(","):
-        gguf = os.path.join(a.work, f"model.{t}.gguf")
-        if not os.path.exists(gguf):
+        gguf = os.path.join(a.work, f"model.{t.replace(':', '-')}.gguf")
+        if t.startswith("llamacpp:"):  # quantized by llama.cpp itself, from our f32 export
+            f32 = os.path.join(a.work, "model.f32.gguf")
+            if not os.path.exists(f32):
+                run([a.diagecg, "--log-level", "warn", "quantize", "-m", a.source, "-o", f32, "--type", "f32"])
+            if not os.path.exists(gguf):
+                llamacpp_quantize(f32, gguf, t.split(":", 1)[1])
+        elif not os.path.exists(gguf):
             run([a.diagecg, "--log-level", "warn", "quantize", "-m", a.source, "-o", gguf, "--type", t])
-        toks = os.path.join(a.work, f"tokens.{t}.jsonl")
+        toks = os.path.join(a.work, f"tokens.{t.replace(':', '-')}.jsonl")
         ours = json.loads(run([a.diagecg, "-t", "2", "--log-level", "warn", "perplexity", "-m", gguf, "-f", a.text,
                                "--max-docs", str(a.max_docs), "--tokens-out", toks]))
         with open(toks) as f:

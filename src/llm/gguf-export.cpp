@@ -29,6 +29,10 @@ uint32_t file_type_of(GgmlType t) {
             return 3;
         case GgmlType::kQ8_0:
             return 7;
+        case GgmlType::kQ4_K:
+            return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S (mostly Q4_K)
+        case GgmlType::kQ6_K:
+            return 18;  // LLAMA_FTYPE_MOSTLY_Q6_K
         case GgmlType::kBF16:
             return 32;
         default:
@@ -45,11 +49,13 @@ GgmlType parse_export_type(const std::string& name) {
     for (const auto& [n, t] : {std::pair<const char*, GgmlType>{"q8_0", GgmlType::kQ8_0},
                                {"q4_0", GgmlType::kQ4_0},
                                {"q4_1", GgmlType::kQ4_1},
+                               {"q4_k", GgmlType::kQ4_K},
+                               {"q6_k", GgmlType::kQ6_K},
                                {"f16", GgmlType::kF16},
                                {"bf16", GgmlType::kBF16},
                                {"f32", GgmlType::kF32}})
         if (name == n) return t;
-    throw std::invalid_argument("unknown GGUF type \"" + name + "\" (q8_0, q4_0, q4_1, f16, bf16 or f32)");
+    throw std::invalid_argument("unknown GGUF type \"" + name + "\" (q8_0, q4_0, q4_1, q4_k, q6_k, f16, bf16 or f32)");
 }
 
 void export_gguf(const LoadedModel& m, const std::string& tokenizer_gguf, const std::string& out, GgmlType type) {
@@ -124,7 +130,7 @@ void export_gguf(const LoadedModel& m, const std::string& tokenizer_gguf, const 
     std::vector<torch::Tensor> keep;
     std::vector<QuantWeight> keep_q;
     keep_q.reserve(m.model->named_parameters().size());
-    int64_t n_f32_fallback = 0;
+    int64_t n_f32_fallback = 0, n_type_fallback = 0;
     for (const auto& p : m.model->named_parameters()) {
         const std::string hf = hf_tensor_name(p.key());
         const std::string gname = gguf_name_of_hf(hf);
@@ -140,9 +146,11 @@ void export_gguf(const LoadedModel& m, const std::string& tokenizer_gguf, const 
         }
         std::vector<int64_t> ne(t.sizes().rbegin(), t.sizes().rend());
         GgmlType tt = t.dim() == 2 ? type : GgmlType::kF32;
-        if (tt != GgmlType::kF32 && tt != GgmlType::kF16 && tt != GgmlType::kBF16 && t.size(1) % 32 != 0) {
-            tt = GgmlType::kF32;
-            ++n_f32_fallback;
+        if (tt != GgmlType::kF32 && tt != GgmlType::kF16 && tt != GgmlType::kBF16) {
+            const GgmlType fit = quant_type_for_cols(tt, t.size(1));
+            n_f32_fallback += fit == GgmlType::kF32;
+            n_type_fallback += fit != GgmlType::kF32 && fit != tt;
+            tt = fit;
         }
         if (tt == GgmlType::kF32 || tt == GgmlType::kF16 || tt == GgmlType::kBF16) {
             if (tt != GgmlType::kF32) t = t.to(tt == GgmlType::kF16 ? torch::kHalf : torch::kBFloat16).contiguous();
@@ -156,6 +164,9 @@ void export_gguf(const LoadedModel& m, const std::string& tokenizer_gguf, const 
     if (n_f32_fallback)
         log::info("{} matrices stay F32: their rows are not a multiple of 32 ({} blocks need that)", n_f32_fallback,
                   ggml_type_name(type));
+    if (n_type_fallback)
+        log::info("{} matrices are {}: their rows are not a multiple of 256 ({} super-blocks need that)",
+                  n_type_fallback, ggml_type_name(quant_type_for_cols(type, 32)), ggml_type_name(type));
     w.write(out);
 }
 

@@ -221,7 +221,7 @@ LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device) {
         return o;
     }
     for (const auto& [name, t] : {std::pair<const char*, GgmlType>{"q8_0", GgmlType::kQ8_0}, {"q4_0", GgmlType::kQ4_0},
-                                  {"q4_1", GgmlType::kQ4_1}})
+                                  {"q4_1", GgmlType::kQ4_1}, {"q4_k", GgmlType::kQ4_K}, {"q6_k", GgmlType::kQ6_K}})
         if (dtype == name) {
             o.quantize_to = t;
             return o;
@@ -229,14 +229,19 @@ LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device) {
     try {
         o.dtype = parse_dtype_flag(dtype);
     } catch (const std::invalid_argument&) {
-        throw std::invalid_argument("unknown dtype \"" + dtype + "\" (f32, bf16, f16, native, q8_0, q4_0 or q4_1)");
+        throw std::invalid_argument("unknown dtype \"" + dtype + "\" (f32, bf16, f16, native, q8_0, q4_0, q4_1, q4_k or q6_k)");
     }
     return o;
 }
 
 int64_t quantize_linear_layers(Llama& model, GgmlType t) {
     torch::NoGradGuard ng;
-    int64_t n = 0, skipped = 0;
+    int64_t n = 0, skipped = 0, fallback = 0;
+    const auto quantize = [&](const torch::Tensor& w) {
+        const GgmlType fit = quant_type_for_cols(t, w.size(1));
+        fallback += fit != t;
+        return quantize_weight(w, fit);
+    };
     for (auto& kv : model->named_modules("", false)) {
         auto* l = kv.value()->as<LinearImpl>();
         if (!l || l->qweight.defined()) continue;
@@ -244,14 +249,17 @@ int64_t quantize_linear_layers(Llama& model, GgmlType t) {
             ++skipped;
             continue;
         }
-        l->set_quantized(quantize_weight(l->weight, t));
+        l->set_quantized(quantize(l->weight));
         ++n;
     }
     if (!model->lm_head && !model->tied_head_q.defined() && model->config().hidden_size % 32 == 0) {
-        model->tied_head_q = quantize_weight(model->embed_tokens->weight, t);
+        model->tied_head_q = quantize(model->embed_tokens->weight);
         ++n;
     }
     if (skipped) log::info("{} layers keep their weights: inputs not a multiple of 32", skipped);
+    if (fallback)
+        log::info("{} matrices quantized to {}: inputs not a multiple of 256 ({} needs that)", fallback,
+                  ggml_type_name(quant_type_for_cols(t, 32)), ggml_type_name(t));
     return n;
 }
 

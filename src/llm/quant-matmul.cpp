@@ -19,7 +19,8 @@ namespace diagecg {
 
 namespace {
 
-constexpr int kQk = 32;  // elements per block of every type here
+constexpr int kQk = 32;   // elements per block of Q4_0, Q4_1, Q8_0 (and their activations Q8_0, Q8_1)
+constexpr int kQkK = 256;  // elements per super-block of Q4_K, Q6_K (and their activations, Q8_K)
 
 #pragma pack(push, 1)
 struct BlockQ4_0 {
@@ -38,8 +39,25 @@ struct BlockQ8_1 {
     uint16_t d, s;
     int8_t qs[32];
 };
+struct BlockQ4_K {
+    uint16_t d, dmin;     // super-block scales of the 6-bit sub-block scales and mins
+    uint8_t scales[12];   // 8 scales + 8 mins, 6 bits each (unpack_q4k_scales)
+    uint8_t qs[128];      // 64-element chunk c: byte 32c + l holds element 64c + l (low) and 64c + 32 + l (high)
+};
+struct BlockQ6_K {
+    uint8_t ql[128];      // low 4 bits
+    uint8_t qh[64];       // high 2 bits
+    int8_t scales[16];    // one per 16 elements
+    uint16_t d;
+};
+struct BlockQ8_K {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];    // sums of each 16 qs
+};
 #pragma pack(pop)
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 // f16 -> f32 by table, as ggml does (exact).
 const float* fp16_table() {
@@ -61,7 +79,8 @@ inline float hsum8(const float* a) {
 struct Q4_0 {
     using W = BlockQ4_0;
     using A = BlockQ8_0;
-    static constexpr bool kHasMin = false;
+    static constexpr bool kHasMin = false, kSuper = false;
+    static constexpr int kBlock = kQk;
     static void lanes(const W& w, const A& a, int32_t* l) {
         for (int L = 0; L < 8; ++L) {
             int32_t s = 0;
@@ -76,7 +95,8 @@ struct Q4_0 {
 struct Q4_1 {
     using W = BlockQ4_1;
     using A = BlockQ8_1;
-    static constexpr bool kHasMin = true;
+    static constexpr bool kHasMin = true, kSuper = false;
+    static constexpr int kBlock = kQk;
     static void lanes(const W& w, const A& a, int32_t* l) {
         for (int L = 0; L < 8; ++L) {
             int32_t s = 0;
@@ -88,7 +108,8 @@ struct Q4_1 {
 struct Q8_0 {
     using W = BlockQ8_0;
     using A = BlockQ8_0;
-    static constexpr bool kHasMin = false;
+    static constexpr bool kHasMin = false, kSuper = false;
+    static constexpr int kBlock = kQk;
     static void lanes(const W& w, const A& a, int32_t* l) {
         for (int L = 0; L < 8; ++L) {
             int32_t s = 0;
@@ -97,6 +118,91 @@ struct Q8_0 {
         }
     }
 };
+
+// Super-block formats, dotted with Q8_K activations (f32 d, 256 int8, the sums of each 16). Within a super-block
+// every sub-block's products sum to an exact integer, and so do the scaled totals: the ISA paths compute the same
+// two integers and combine them in one float order, so they agree bit for bit.
+//   Q4_K: d_x (d_w sum_j sc_j sum_{l in j} q_l x_l - dmin_w sum_j m_j sum_{l in j} x_l)   (8 sub-blocks of 32)
+//   Q6_K: d_x d_w sum_g sc_g sum_{l in g} (q_l - 32) x_l                                 (16 groups of 16)
+struct Q4_K {
+    using W = BlockQ4_K;
+    using A = BlockQ8_K;
+    static constexpr bool kHasMin = true, kSuper = true;
+    static constexpr int kBlock = kQkK;
+};
+struct Q6_K {
+    using W = BlockQ6_K;
+    using A = BlockQ8_K;
+    static constexpr bool kHasMin = false, kSuper = true;
+    static constexpr int kBlock = kQkK;
+};
+
+// Q4_K's 12 scale bytes -> 8 scales and 8 mins of 6 bits: j < 4 in the low 6 bits of bytes j (scale) and j + 4
+// (min); j >= 4 in the nibbles of byte j + 4, their top 2 bits in the top bits of bytes j - 4 and j.
+inline void unpack_q4k_scales(const uint8_t* q, uint8_t* sc, uint8_t* mn) {
+    for (int j = 0; j < 4; ++j) {
+        sc[j] = q[j] & 63;
+        mn[j] = q[j + 4] & 63;
+    }
+    for (int j = 4; j < 8; ++j) {
+        sc[j] = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        mn[j] = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+inline void pack_q4k_scales(const uint8_t* sc, const uint8_t* mn, uint8_t* q) {
+    for (int j = 0; j < 4; ++j) {
+        q[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+        q[j + 4] = static_cast<uint8_t>(mn[j] | ((mn[j + 4] >> 4) << 6));
+        q[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
+    }
+}
+
+// sum_j m_j * (sum of the activations of sub-block j): the mins' share, the same integer on every path.
+inline int32_t q4k_min_total(const uint8_t* mn, const BlockQ8_K& a) {
+    int32_t m = 0;
+    for (int j = 0; j < 8; ++j) m += mn[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+    return m;
+}
+// 32 * sum_g sc_g * (sum of the activations of group g): Q6_K's -32 offset.
+inline int32_t q6k_offset_total(const BlockQ6_K& w, const BlockQ8_K& a) {
+    int32_t o = 0;
+    for (int g = 0; g < 16; ++g) o += w.scales[g] * a.bsums[g];
+    return 32 * o;
+}
+
+void q4k_totals_portable(const BlockQ4_K& w, const BlockQ8_K& a, int32_t* sumi, int32_t* summ) {
+    uint8_t sc[8], mn[8];
+    unpack_q4k_scales(w.scales, sc, mn);
+    int32_t s = 0;
+    for (int c = 0; c < 4; ++c) {
+        int32_t lo = 0, hi = 0;
+        for (int l = 0; l < 32; ++l) {
+            lo += (w.qs[32 * c + l] & 15) * a.qs[64 * c + l];
+            hi += (w.qs[32 * c + l] >> 4) * a.qs[64 * c + 32 + l];
+        }
+        s += sc[2 * c] * lo + sc[2 * c + 1] * hi;
+    }
+    *sumi = s;
+    *summ = q4k_min_total(mn, a);
+}
+
+// Element 128h + 32k + l of a Q6_K super-block (h < 2, k < 4, l < 32): low 4 bits in ql[64h + l (+32 if k odd)]
+// (low nibble for k < 2, high for k >= 2), high 2 bits at bit 2k of qh[32h + l]; group 8h + 2k + l / 16.
+int32_t q6k_total_portable(const BlockQ6_K& w, const BlockQ8_K& a) {
+    int32_t s = 0;
+    for (int h = 0; h < 2; ++h)
+        for (int k = 0; k < 4; ++k)
+            for (int g = 0; g < 2; ++g) {
+                int32_t t = 0;
+                for (int l = 16 * g; l < 16 * g + 16; ++l) {
+                    const int b = w.ql[64 * h + l + (k & 1) * 32];
+                    const int q = ((k < 2 ? b & 15 : b >> 4) | (((w.qh[32 * h + l] >> (2 * k)) & 3) << 4)) - 32;
+                    t += q * a.qs[128 * h + 32 * k + l];
+                }
+                s += w.scales[8 * h + 2 * k + g] * t;
+            }
+    return s;
+}
 
 // ---- one dot product of a weight row with an activation row, per ISA -----------------------------------------
 template <typename F>
@@ -186,6 +292,97 @@ DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma,f16c", us8_avx2)
 DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnni)
 #undef DIAGECG_QUANT_DOT
 
+// Super-block totals on 256-bit vectors: SCALED(u, s, a, b) = the int32 lanes of u8 x s8 products, those of
+// elements 0-15 times a and 16-31 times b (AVX2: maddubs, then madd by the scales; VNNI: dpbusd, then mullo).
+__attribute__((target("avx2"))) inline __m256i scaled_avx2(__m256i u, __m256i s, int a, int b) {
+    const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)), _mm_set1_epi16(static_cast<int16_t>(a)));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc);
+}
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256i scaled_vnni(__m256i u, __m256i s, int a, int b) {
+    const __m256i sc = _mm256_set_m128i(_mm_set1_epi32(b), _mm_set1_epi32(a));
+    return _mm256_mullo_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s), sc);
+}
+#define DIAGECG_KQUANT_TOTALS(SUFFIX, TARGET, SCALED)                                                           \
+    __attribute__((target(TARGET))) inline int32_t hsum_i32_##SUFFIX(__m256i v) {                               \
+        __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));                  \
+        x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4E));                                                        \
+        x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0xB1));                                                        \
+        return _mm_cvtsi128_si32(x);                                                                             \
+    }                                                                                                            \
+    __attribute__((target(TARGET))) void q4k_totals_##SUFFIX(const BlockQ4_K& w, const BlockQ8_K& a,            \
+                                                             int32_t* sumi, int32_t* summ) {                     \
+        uint8_t sc[8], mn[8];                                                                                    \
+        unpack_q4k_scales(w.scales, sc, mn);                                                                     \
+        const __m256i m4 = _mm256_set1_epi8(15);                                                                 \
+        __m256i acc = _mm256_setzero_si256();                                                                    \
+        for (int c = 0; c < 4; ++c) {                                                                            \
+            const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * c));              \
+            const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 64 * c));             \
+            const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 64 * c + 32));        \
+            acc = _mm256_add_epi32(acc, SCALED(_mm256_and_si256(q, m4), y0, sc[2 * c], sc[2 * c]));             \
+            acc = _mm256_add_epi32(acc, SCALED(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), y1, sc[2 * c + 1], \
+                                               sc[2 * c + 1]));                                                  \
+        }                                                                                                        \
+        *sumi = hsum_i32_##SUFFIX(acc);                                                                          \
+        *summ = q4k_min_total(mn, a);                                                                            \
+    }                                                                                                            \
+    __attribute__((target(TARGET))) int32_t q6k_total_##SUFFIX(const BlockQ6_K& w, const BlockQ8_K& a) {       \
+        const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);                                       \
+        __m256i acc = _mm256_setzero_si256();                                                                    \
+        for (int h = 0; h < 2; ++h) {                                                                            \
+            const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.ql + 64 * h));            \
+            const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.ql + 64 * h + 32));       \
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qh + 32 * h));            \
+            const __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),                          \
+                                   _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),                               \
+                                   _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};                              \
+            const __m256i hi[4] = {_mm256_and_si256(qh, m2), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),    \
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 4), m2),                               \
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 6), m2)};                              \
+            for (int k = 0; k < 4; ++k) {                                                                        \
+                const __m256i u = _mm256_or_si256(lo[k], _mm256_slli_epi16(hi[k], 4)); /* 0..63 */              \
+                const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 128 * h + 32 * k)); \
+                acc = _mm256_add_epi32(acc, SCALED(u, y, w.scales[8 * h + 2 * k], w.scales[8 * h + 2 * k + 1])); \
+            }                                                                                                    \
+        }                                                                                                        \
+        return hsum_i32_##SUFFIX(acc) - q6k_offset_total(w, a);                                                  \
+    }
+DIAGECG_KQUANT_TOTALS(avx2, "avx2,fma,f16c", scaled_avx2)
+DIAGECG_KQUANT_TOTALS(vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", scaled_vnni)
+#undef DIAGECG_KQUANT_TOTALS
+
+// W super-block weight rows x R activation rows; the portable path's Q6_K total also subtracts the offset inside.
+template <typename F, int W, int R, QuantIsa I>
+void dot_super(const typename F::W* w, int64_t w_stride, const typename F::A* a, int64_t a_stride, int64_t nb,
+               float* out) {
+    const float* h = fp16_table();
+    for (int i = 0; i < W; ++i)
+        for (int j = 0; j < R; ++j) {
+            const typename F::W* wr = w + i * w_stride;
+            const BlockQ8_K* ar = a + j * a_stride;
+            float acc = 0, accm = 0;
+            for (int64_t b = 0; b < nb; ++b) {
+                if constexpr (std::is_same_v<F, Q4_K>) {
+                    int32_t sumi, summ;
+                    if constexpr (I == QuantIsa::kAvx512Vnni)
+                        q4k_totals_vnni(wr[b], ar[b], &sumi, &summ);
+                    else if constexpr (I == QuantIsa::kAvx2)
+                        q4k_totals_avx2(wr[b], ar[b], &sumi, &summ);
+                    else
+                        q4k_totals_portable(wr[b], ar[b], &sumi, &summ);
+                    acc = std::fma(h[wr[b].d] * ar[b].d, static_cast<float>(sumi), acc);
+                    accm = std::fma(h[wr[b].dmin] * ar[b].d, static_cast<float>(summ), accm);
+                } else {
+                    const int32_t s = I == QuantIsa::kAvx512Vnni ? q6k_total_vnni(wr[b], ar[b])
+                                      : I == QuantIsa::kAvx2     ? q6k_total_avx2(wr[b], ar[b])
+                                                                 : q6k_total_portable(wr[b], ar[b]);
+                    acc = std::fma(h[wr[b].d] * ar[b].d, static_cast<float>(s), acc);
+                }
+            }
+            out[i * R + j] = acc - accm;
+        }
+}
+
 template <typename F, int W, int R>
 void dot_portable(const typename F::W* w, int64_t w_stride, const typename F::A* a, int64_t a_stride, int64_t nb,
                   float* out) {
@@ -199,13 +396,24 @@ using DotFn = void (*)(const typename F::W*, int64_t, const typename F::A*, int6
 
 template <typename F, int W, int R>
 DotFn<F> pick_dot(QuantIsa isa) {
-    switch (isa) {
-        case QuantIsa::kAvx512Vnni:
-            return dot_vnni<F, W, R>;
-        case QuantIsa::kAvx2:
-            return dot_avx2<F, W, R>;
-        default:
-            return dot_portable<F, W, R>;
+    if constexpr (F::kSuper) {
+        switch (isa) {
+            case QuantIsa::kAvx512Vnni:
+                return dot_super<F, W, R, QuantIsa::kAvx512Vnni>;
+            case QuantIsa::kAvx2:
+                return dot_super<F, W, R, QuantIsa::kAvx2>;
+            default:
+                return dot_super<F, W, R, QuantIsa::kPortable>;
+        }
+    } else {
+        switch (isa) {
+            case QuantIsa::kAvx512Vnni:
+                return dot_vnni<F, W, R>;
+            case QuantIsa::kAvx2:
+                return dot_avx2<F, W, R>;
+            default:
+                return dot_portable<F, W, R>;
+        }
     }
 }
 
@@ -237,13 +445,40 @@ void quantize_q8(const float* x, int64_t k, void* out) {
     }
 }
 
+// Q8_K, as ggml's quantize_row_q8_K: per 256, the value of largest magnitude sets iscale = -127 / max,
+// q = min(127, round-half-even(iscale x)), d = 1 / iscale (f32), and the sums of each 16 q.
+void quantize_q8k(const float* x, int64_t k, BlockQ8_K* o) {
+    for (int64_t b = 0; b < k / kQkK; ++b, ++o) {
+        const float* xb = x + b * kQkK;
+        float amax = 0, max = 0;
+        for (int j = 0; j < kQkK; ++j)
+            if (std::fabs(xb[j]) > amax) {
+                amax = std::fabs(xb[j]);
+                max = xb[j];
+            }
+        if (amax == 0.f) {
+            std::memset(o, 0, sizeof(*o));
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < kQkK; ++j)
+            o->qs[j] = static_cast<int8_t>(std::min(127, static_cast<int>(std::nearbyint(iscale * xb[j]))));
+        for (int g = 0; g < 16; ++g) {
+            int s = 0;
+            for (int j = 0; j < 16; ++j) s += o->qs[16 * g + j];
+            o->bsums[g] = static_cast<int16_t>(s);
+        }
+        o->d = 1.f / iscale;
+    }
+}
+
 // x [M, K] -> y_g [M, N_g] for each weight g (all of type F, same K): the activations are quantized once and
 // every weight's rows are shared out in one parallel pass.
 template <typename F>
 void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const QuantWeight*>& ws,
                   const std::vector<float*>& ys, QuantIsa isa) {
     using A = typename F::A;
-    const int64_t nb = k / kQk;
+    const int64_t nb = k / F::kBlock;
     thread_local std::vector<A> act;  // the calling thread's; lambdas below use the pointer, not the name
     act.resize(static_cast<size_t>(m * nb));
     A* const ap = act.data();
@@ -283,32 +518,120 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
     });
 }
 
+uint16_t h16(float f) {
+    return fp32_to_fp16(f);
+}
+
 void check_type(GgmlType t) {
     if (!quant_matmul_supported(t))
         throw std::invalid_argument(std::string("weights of type ") + ggml_type_name(t) +
-                                    " are not kept quantized (Q4_0, Q4_1, Q8_0 are)");
+                                    " are not kept quantized (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K are)");
 }
 
-uint16_t h16(float f) {
-    return fp32_to_fp16(f);
+int nearest(float x) {
+    return static_cast<int>(std::nearbyint(x));
+}
+
+// One Q4_K super-block from 256 floats. Each sub-block of 32 gets the affine range [min(0, lo), hi] in 15 steps;
+// the 8 steps and the 8 -mins are then coded in 6 bits against the super-block's largest (d, dmin), and the
+// values rounded against the coded step and min. (A plain range fit: ggml's reference searches each
+// sub-block's scale further, so its blocks are a little closer; llama.cpp reads both alike.)
+void quantize_block_q4k(const float* x, BlockQ4_K& o) {
+    float step[8], neg_min[8], max_step = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+        float lo = 0, hi = x[32 * j];
+        for (int l = 0; l < 32; ++l) {
+            lo = std::min(lo, x[32 * j + l]);
+            hi = std::max(hi, x[32 * j + l]);
+        }
+        step[j] = std::max(0.f, hi - lo) / 15.f;
+        neg_min[j] = -lo;
+        max_step = std::max(max_step, step[j]);
+        max_min = std::max(max_min, neg_min[j]);
+    }
+    o.d = h16(max_step / 63.f);
+    o.dmin = h16(max_min / 63.f);
+    const float d = fp16_to_fp32(o.d), dmin = fp16_to_fp32(o.dmin);
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) {
+        sc[j] = static_cast<uint8_t>(d > 0 ? std::clamp(nearest(step[j] / d), 0, 63) : 0);
+        mn[j] = static_cast<uint8_t>(dmin > 0 ? std::clamp(nearest(neg_min[j] / dmin), 0, 63) : 0);
+    }
+    pack_q4k_scales(sc, mn, o.scales);
+    uint8_t q[256];
+    for (int j = 0; j < 8; ++j) {
+        const float dj = d * sc[j], mj = dmin * mn[j];
+        for (int l = 0; l < 32; ++l)
+            q[32 * j + l] = static_cast<uint8_t>(dj > 0 ? std::clamp(nearest((x[32 * j + l] + mj) / dj), 0, 15) : 0);
+    }
+    for (int c = 0; c < 4; ++c)
+        for (int l = 0; l < 32; ++l) o.qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+}
+
+// One Q6_K super-block: each group of 16 gets the symmetric step that maps its largest-magnitude value to -32
+// (as Q4_0 does with -8); the 16 steps are coded as int8 against the super-block's largest, and the values
+// rounded against the coded step into [-32, 31].
+void quantize_block_q6k(const float* x, BlockQ6_K& o) {
+    float step[16], max_abs = 0;
+    for (int g = 0; g < 16; ++g) {
+        float amax = 0, max = 0;
+        for (int l = 0; l < 16; ++l)
+            if (std::fabs(x[16 * g + l]) > amax) {
+                amax = std::fabs(x[16 * g + l]);
+                max = x[16 * g + l];
+            }
+        step[g] = max / -32.f;
+        max_abs = std::max(max_abs, std::fabs(step[g]));
+    }
+    o.d = h16(max_abs / 127.f);
+    const float d = fp16_to_fp32(o.d);
+    uint8_t q[256];
+    for (int g = 0; g < 16; ++g) {
+        o.scales[g] = static_cast<int8_t>(d > 0 ? std::clamp(nearest(step[g] / d), -127, 127) : 0);
+        const float dg = d * o.scales[g];
+        for (int l = 0; l < 16; ++l)
+            q[16 * g + l] = static_cast<uint8_t>(dg != 0 ? std::clamp(nearest(x[16 * g + l] / dg), -32, 31) + 32 : 32);
+    }
+    std::memset(o.ql, 0, sizeof(o.ql));
+    std::memset(o.qh, 0, sizeof(o.qh));
+    for (int h = 0; h < 2; ++h)
+        for (int k = 0; k < 4; ++k)
+            for (int l = 0; l < 32; ++l) {
+                const int v = q[128 * h + 32 * k + l];
+                o.ql[64 * h + l + (k & 1) * 32] |= static_cast<uint8_t>((v & 15) << (k < 2 ? 0 : 4));
+                o.qh[32 * h + l] |= static_cast<uint8_t>((v >> 4) << (2 * k));
+            }
 }
 
 }  // namespace
 
 bool quant_matmul_supported(GgmlType t) {
-    return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0;
+    return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0 || t == GgmlType::kQ4_K ||
+           t == GgmlType::kQ6_K;
 }
 
 GgmlType quant_activation_type(GgmlType weight) {
+    if (weight == GgmlType::kQ4_K || weight == GgmlType::kQ6_K) return GgmlType::kQ8_K;
     return weight == GgmlType::kQ4_1 ? GgmlType::kQ8_1 : GgmlType::kQ8_0;
+}
+
+int64_t quant_block_size(GgmlType t) {
+    return t == GgmlType::kQ4_K || t == GgmlType::kQ6_K || t == GgmlType::kQ8_K ? kQkK : kQk;
+}
+
+GgmlType quant_type_for_cols(GgmlType t, int64_t cols) {
+    check_type(t);
+    if (cols % quant_block_size(t) == 0) return t;
+    if (cols % kQk != 0) return GgmlType::kF32;
+    return t == GgmlType::kQ4_K ? GgmlType::kQ4_1 : t == GgmlType::kQ6_K ? GgmlType::kQ8_0 : t;
 }
 
 QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data,
                                      std::shared_ptr<const void> owner) {
     check_type(t);
-    if (rows <= 0 || cols <= 0 || cols % kQk != 0)
+    if (rows <= 0 || cols <= 0 || cols % quant_block_size(t) != 0)
         throw std::invalid_argument("quantized weight of shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
-                                    "]: rows must be whole blocks of 32");
+                                    "]: rows must be whole blocks of " + std::to_string(quant_block_size(t)));
     const std::vector<int64_t> shape{rows, static_cast<int64_t>(ggml_row_bytes(t, cols))};
     if (owner)  // never written: the blocks are only read
         return {t, rows, cols,
@@ -321,13 +644,26 @@ QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, con
 
 QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t) {
     check_type(t);
-    if (w.dim() != 2 || w.size(1) % kQk != 0)
-        throw std::invalid_argument("quantize_weight: expected [N, K] with K a multiple of 32");
+    const int64_t bs = quant_block_size(t);
+    if (w.dim() != 2 || w.size(1) % bs != 0)
+        throw std::invalid_argument("quantize_weight: expected [N, K] with K a multiple of " + std::to_string(bs) +
+                                    " for " + ggml_type_name(t));
     const auto wf = w.to(torch::kCPU, torch::kFloat).contiguous();
-    const int64_t n = wf.size(0), k = wf.size(1), nb = k / kQk;
+    const int64_t n = wf.size(0), k = wf.size(1), nb = k / bs;
     QuantWeight q{t, n, k, torch::empty({n, static_cast<int64_t>(ggml_row_bytes(t, k))}, torch::kUInt8)};
     const float* src = wf.data_ptr<float>();
     uint8_t* dst = q.blocks.data_ptr<uint8_t>();
+    if (t == GgmlType::kQ4_K || t == GgmlType::kQ6_K) {
+        at::parallel_for(0, n * nb, 16, [&](int64_t b0, int64_t b1) {
+            for (int64_t b = b0; b < b1; ++b) {
+                if (t == GgmlType::kQ4_K)
+                    quantize_block_q4k(src + b * kQkK, reinterpret_cast<BlockQ4_K*>(dst)[b]);
+                else
+                    quantize_block_q6k(src + b * kQkK, reinterpret_cast<BlockQ6_K*>(dst)[b]);
+            }
+        });
+        return q;
+    }
     at::parallel_for(0, n * nb, 256, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             const float* x = src + b * kQk;
@@ -409,13 +745,16 @@ QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index) 
 }
 
 void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out) {
-    if (k % kQk != 0) throw std::invalid_argument("activation rows must be whole blocks of 32");
-    if (act == GgmlType::kQ8_1)
+    if (k % quant_block_size(act) != 0)
+        throw std::invalid_argument("activation rows must be whole blocks of " + std::to_string(quant_block_size(act)));
+    if (act == GgmlType::kQ8_K)
+        quantize_q8k(x, k, static_cast<BlockQ8_K*>(out));
+    else if (act == GgmlType::kQ8_1)
         quantize_q8<true>(x, k, out);
     else if (act == GgmlType::kQ8_0)
         quantize_q8<false>(x, k, out);
     else
-        throw std::invalid_argument(std::string("activations are quantized to Q8_0 or Q8_1, not ") +
+        throw std::invalid_argument(std::string("activations are quantized to Q8_0, Q8_1 or Q8_K, not ") +
                                     ggml_type_name(act));
 }
 
@@ -485,6 +824,12 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
             break;
         case GgmlType::kQ4_1:
             matmul_typed<Q4_1>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            break;
+        case GgmlType::kQ4_K:
+            matmul_typed<Q4_K>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            break;
+        case GgmlType::kQ6_K:
+            matmul_typed<Q6_K>(xf.data_ptr<float>(), m, k, ws, ys, isa);
             break;
         default:
             matmul_typed<Q8_0>(xf.data_ptr<float>(), m, k, ws, ys, isa);

@@ -372,7 +372,7 @@ LoadedModel load_training_model(const std::string& path, bool qlora, const std::
     LoadedModel m = load_model(path, o);
     if (qlora && m.base_gguf.empty())
         throw std::invalid_argument("qlora: " + path +
-                                    " holds no Q4_0/Q4_1/Q8_0 matrices (a GGUF, or a directory on one, is needed)");
+                                    " holds no Q4_0/Q4_1/Q8_0/Q4_K/Q6_K matrices (a GGUF, or a directory on one, is needed)");
     m.model->set_quant_exact(qlora);  // validation then runs the dequantized arithmetic training runs
     return m;
 }

@@ -347,8 +347,8 @@ void add_bench(CLI::App& app, RunFn& run) {
     llm->add_option("-m,--model", lo->model_dir, "model directory or GGUF file (default: random weights of --shape)");
     llm->add_option("--shape", lo->shape, "random-weight shape: tinyllama or stories260k")->capture_default_str();
     llm->add_option("--dtype", lo->dtypes,
-                    "weight dtypes to run: f32, bf16, f16, native (a GGUF's Q4_0/Q4_1/Q8_0 kept in blocks), "
-                    "q8_0/q4_0/q4_1 (quantized at load)")
+                    "weight dtypes to run: f32, bf16, f16, native (a GGUF's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K kept in blocks), "
+                    "q8_0/q4_0/q4_1/q4_k/q6_k (quantized at load)")
         ->capture_default_str();
     llm->add_option("--batch", lo->batches, "batch sizes to run")->capture_default_str()->check(CLI::Range(1, 1 << 20));
     llm->add_option("--n-prompt", lo->n_prompt, "prompt tokens per row")

@@ -74,7 +74,7 @@ void add_perplexity(CLI::App& app, RunFn& run) {
     sub->add_option("-m,--model", o->model, "model directory or GGUF file")->required();
     sub->add_option("-f,--file", o->file, "text file: one document per non-blank line (whitespace collapsed)")->required();
     sub->add_option("--dtype", o->dtype,
-                    "weights: native (a GGUF's Q4_0/Q4_1/Q8_0 kept in their blocks), f32, bf16, f16, q8_0, q4_0, q4_1")
+                    "weights: native (a GGUF's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K kept in their blocks), f32, bf16, f16, q8_0, q4_0, q4_1, q4_k, q6_k")
         ->capture_default_str();
     add_device_flag(sub, o->device);
     sub->add_option("--max-docs", o->max_docs, "score the first N documents only (0 = all)")

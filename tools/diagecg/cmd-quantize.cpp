@@ -59,7 +59,7 @@ void add_quantize(CLI::App& app, RunFn& run) {
                     "model: a .gguf, a model directory with tokenizer.gguf, or a directory on a GGUF base (QLoRA runs)")
         ->required();
     sub->add_option("-o,--out", o->out, "output .gguf (written atomically)")->required();
-    sub->add_option("--type", o->type, "weights type: q8_0, q4_0, q4_1, f16, bf16 or f32 (norms stay f32)")
+    sub->add_option("--type", o->type, "weights type: q8_0, q4_0, q4_1, q4_k, q6_k (K types: matrices whose rows are not whole 256s get q4_1 / q8_0), f16, bf16 or f32 (norms stay f32)")
         ->capture_default_str();
     sub->callback([&run, o] { run = [o] { run_quantize(*o); }; });
 }

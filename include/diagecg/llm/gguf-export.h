@@ -13,7 +13,7 @@
 
 namespace diagecg {
 
-// "q8_0" | "q4_0" | "q4_1" | "f16" | "bf16" | "f32"; throws std::invalid_argument naming the choices.
+// "q8_0" | "q4_0" | "q4_1" | "q4_k" | "q6_k" | "f16" | "bf16" | "f32"; throws std::invalid_argument naming the choices.
 GgmlType parse_export_type(const std::string& name);
 
 // Writes `m` (loaded in f32) to `out` (atomically). `tokenizer_gguf`: the GGUF whose tokenizer.* metadata the

@@ -40,7 +40,7 @@ std::map<std::string, torch::Tensor> gguf_hf_tensors(const GgufFile& f, const Ll
 // `held`: HF names of tensors keep_gguf_quantized took (their parameters are left as they are).
 void load_gguf_weights(Llama& model, const GgufFile& f, const std::set<std::string>* held = nullptr);
 
-// Keeps the GGUF's Q4_0/Q4_1/Q8_0 matrices quantized in `model`: each such Linear runs on the blocks
+// Keeps the GGUF's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K matrices quantized in `model`: each such Linear runs on the blocks
 // (llm/quant-matmul.h) and drops its f32 weight; token_embd in those types is looked up from its blocks and,
 // when tied, drives the output projection. Call it before load_gguf_weights(model, f, held), which then loads
 // the rest. Returns the number of matrices kept; their HF names go to `held`.

@@ -37,7 +37,7 @@ public:
     torch::Tensor add_lora(const torch::Tensor& x, const torch::Tensor& y) const;
     torch::Tensor weight;                              // [out, in]; [out, 0] when the weight is held quantized
     torch::Tensor bias;                                // [out] or undefined
-    // Weights kept in ggml blocks (a GGUF's Q4_0/Q4_1/Q8_0, --dtype native): the f32 weight is dropped; forward
+    // Weights kept in ggml blocks (a GGUF's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K, --dtype native): the f32 weight is dropped; forward
     // runs quant_matmul without autograd, and with autograd on (QLoRA training) an exact matmul with the weight
     // dequantized in forward and again in backward: the base stays frozen, adapters and inputs get gradients.
     // Such a layer cannot merge an adapter.

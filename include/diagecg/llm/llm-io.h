@@ -15,7 +15,7 @@ namespace diagecg {
 struct LoadOptions {
     torch::Dtype dtype = torch::kFloat;
     torch::Device device = torch::kCPU;
-    // A GGUF's Q4_0/Q4_1/Q8_0 matrices stay in their blocks (llm/quant-matmul.h; CPU, f32 activations);
+    // A GGUF's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K matrices stay in their blocks (llm/quant-matmul.h; CPU, f32 activations);
     // the rest is loaded in `dtype`. Model directories ignore it.
     bool keep_quantized = false;
     // Quantize every Linear whose rows are whole blocks of 32 (and tied embeddings, for the output projection)
@@ -32,7 +32,7 @@ struct LoadOptions {
 int64_t quantize_linear_layers(Llama& model, GgmlType t);
 
 // --dtype: f32 | bf16 | f16, "native" (a GGUF's own block types kept where quant_matmul supports them, f32
-// elsewhere and for model directories), or q8_0 | q4_0 | q4_1 (quantized at load from any model). Throws
+// elsewhere and for model directories), or q8_0 | q4_0 | q4_1 | q4_k | q6_k (quantized at load from any model). Throws
 // std::invalid_argument otherwise.
 LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device = torch::kCPU);
 

@@ -107,10 +107,10 @@ public:
     torch::nn::ModuleList layers{nullptr};
     RmsNorm norm{nullptr};
     Linear lm_head{nullptr};     // null when tie_word_embeddings
-    // With tied embeddings held quantized (a GGUF's token_embd in Q4_0/Q4_1/Q8_0, --dtype native): the output
+    // With tied embeddings held quantized (a GGUF's token_embd in Q4_0/Q4_1/Q8_0/Q4_K/Q6_K, --dtype native): the output
     // projection runs on these blocks, as llama.cpp's does; the lookup uses embed_tokens (dequantized).
     QuantWeight tied_head_q;
-    // The input embedding held in blocks (a GGUF's token_embd in Q4_0/Q4_1/Q8_0, --dtype native): rows are
+    // The input embedding held in blocks (a GGUF's token_embd in Q4_0/Q4_1/Q8_0/Q4_K/Q6_K, --dtype native): rows are
     // dequantized at lookup, as llama.cpp's get_rows, and embed_tokens->weight is [V, 0].
     QuantWeight embed_q;
     // Rows appended to a vocabulary whose base rows are held in blocks (ECG tokens on a quantized GGUF: QLoRA),

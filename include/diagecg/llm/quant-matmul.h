@@ -4,6 +4,8 @@
 //   Q8_0 x Q8_0:  d_w d_x sum(w_j x_j)
 //   Q4_0 x Q8_0:  d_w d_x sum((w_j - 8) x_j)
 //   Q4_1 x Q8_1:  d_w d_x sum(w_j x_j) + m_w s_x
+//   Q4_K, Q6_K x Q8_K (super-blocks of 256, f32 d_x, 16 sums of 16): per super-block one exact integer total
+//   of sub-block scales x products (and of mins x sums for Q4_K), then scaled in float (see quant-matmul.cpp)
 // The activation rounding follows llama.cpp's x86 quantizer (id = 127 / amax, round half to even, scales
 // rounded to f16), and the per-block sums go into 8 float lanes of 4 products each with one fused
 // multiply-add, summed at the end as llama.cpp's AVX2 code does, so the results track llama.cpp's to float
@@ -29,17 +31,25 @@ struct QuantWeight {
     int64_t n_bytes() const { return defined() ? blocks.numel() : 0; }
 };
 
-// The weight types kept quantized: Q4_0, Q4_1, Q8_0.
+// The weight types kept quantized: Q4_0, Q4_1, Q8_0 (blocks of 32), Q4_K, Q6_K (super-blocks of 256).
 bool quant_matmul_supported(GgmlType t);
-// The activation blocks a weight type is dotted with: Q8_1 for Q4_1, Q8_0 otherwise.
+// The activation blocks a weight type is dotted with: Q8_1 for Q4_1, Q8_K for Q4_K and Q6_K, Q8_0 otherwise.
 GgmlType quant_activation_type(GgmlType weight);
+// Elements per block of a kept or activation type: 256 for the K types, 32 otherwise. Rows (the input size)
+// must be a multiple of it.
+int64_t quant_block_size(GgmlType t);
+// The type a matrix with `cols` inputs gets when `t` is asked for: t when cols is whole blocks of it; for the K
+// types on other sizes (SmolLM2's 576) the nearest type of blocks of 32, as llama.cpp falls back (Q4_K -> Q4_1,
+// Q6_K -> Q8_0); F32 when not even blocks of 32 fit.
+GgmlType quant_type_for_cols(GgmlType t, int64_t cols);
 
 // `rows` rows of packed blocks (a GGUF tensor's bytes): copied, or, given `owner`, viewed in place (read-only,
 // e.g. a mapped file) and kept alive through it. Throws std::invalid_argument for a type that is not kept
 // quantized or a row length that is not a multiple of 32.
 QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data,
                                      std::shared_ptr<const void> owner = nullptr);
-// f32/bf16 [N, K] -> blocks, with ggml's reference quantizers (quantize_row_*_ref).
+// f32/bf16 [N, K] -> blocks: Q4_0/Q4_1/Q8_0 with ggml's reference quantizers (quantize_row_*_ref); Q4_K/Q6_K
+// with a plain range fit per sub-block (quant-matmul.cpp; valid ggml blocks, not ggml's search).
 QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t);
 // Blocks -> f32 [N, K] (ggml's dequantizers).
 torch::Tensor dequantize_weight(const QuantWeight& w);
@@ -48,7 +58,7 @@ torch::Tensor dequantize_rows(const QuantWeight& w, const torch::Tensor& index);
 // The rows `index` (int64) of w, as a QuantWeight (e.g. Q/K rows un-permuted).
 QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index);
 
-// One row of k floats (k a multiple of 32) -> k / 32 activation blocks of type Q8_0 or Q8_1 at `out`.
+// One row of k floats (k a multiple of the block size) -> its activation blocks of type Q8_0, Q8_1 or Q8_K at `out`.
 void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out);
 
 enum class QuantIsa { kAuto, kPortable, kAvx2, kAvx512Vnni };

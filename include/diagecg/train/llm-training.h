@@ -55,7 +55,7 @@ struct PretrainRunConfig {
     TextDataConfig text;                // optional; documents and ECG blocks are shuffled together (seeded)
     TrainableConfig trainable;
     LoraConfig lora;
-    // QLoRA: base_model is a GGUF (or a directory on one) whose Q4_0/Q4_1/Q8_0 matrices stay frozen in their
+    // QLoRA: base_model is a GGUF (or a directory on one) whose Q4_0/Q4_1/Q8_0/Q4_K/Q6_K matrices stay frozen in their
     // blocks, dequantized on the fly in forward and backward (CPU); the ECG rows, norms and a LoRA train; saved as
     // a directory on that GGUF (llm-io.h), the LoRA beside the blocks (lora.json + lora.safetensors).
     bool qlora = false;
