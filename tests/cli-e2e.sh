@@ -141,7 +141,7 @@ if [ -f "$SMOL" ]; then
   "$BIN" quantize -m "$SMOL" -o "$TMP/smol-q8.gguf" --type q8_0 >/dev/null 2>&1
   check "quantize q8_0 exit 0" test $? -eq 0
   check "quantize q8_0 is smaller" test "$(stat -c %s "$TMP/smol-q8.gguf")" -lt "$(stat -c %s "$TMP/smol-f32.gguf")"
-  check "quantize bad type" bash -c "'$BIN' quantize -m '$SMOL' -o '$TMP/x.gguf' --type q3_k 2>&1 | grep -q 'unknown GGUF type \"q3_k\" (q8_0, q4_0, q4_1, f16, bf16 or f32)'"
+  check "quantize bad type" bash -c "'$BIN' quantize -m '$SMOL' -o '$TMP/x.gguf' --type q3_k 2>&1 | grep -q 'unknown GGUF type \"q3_k\" (q8_0, q4_0, q4_1, q4_k, q6_k, f16, bf16 or f32)'"
   check "quantize SentencePiece model refused" bash -c "'$BIN' quantize -m '$DATA/models/stories260K' -o '$TMP/x.gguf' 2>&1 | grep -q 'its tokenizer is not a GGUF'"
   printf '{"base_model": "%s", "qlora": true, "ecg_tokenizer": "models/ecg-tokenizer", "token_cache": "%s/tc",
     "data": {"path": "tests/data/tokenizer-tiny.txt", "val_fraction": 0.2}, "seq_len": 64,
