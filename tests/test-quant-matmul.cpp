@@ -50,6 +50,27 @@ GgmlType type_named(const std::string& s) {
     return ggml_type_by_name(s.c_str())->type;
 }
 
+// A golden case's packed weight rows as a QuantWeight (copied).
+QuantWeight golden_weight(const nlohmann::json& c) {
+    std::vector<uint8_t> blocks;
+    for (const auto& r : c.at("weight")) {
+        const auto b = unhex(r.get<std::string>());
+        blocks.insert(blocks.end(), b.begin(), b.end());
+    }
+    return quant_weight_from_blocks(type_named(c.at("type")), c.at("n"), c.at("k"), blocks.data());
+}
+
+// Our activation blocks of each row of x equal the case's (llama.cpp's), byte for byte.
+void expect_golden_activations(const nlohmann::json& c, const torch::Tensor& x, GgmlType act) {
+    const int64_t k = c.at("k");
+    for (int64_t r = 0; r < x.size(0); ++r) {
+        const auto want = unhex(c.at("activation_blocks")[r].get<std::string>());
+        std::vector<uint8_t> got(want.size());
+        quantize_activation_row(act, x.data_ptr<float>() + r * k, k, got.data());
+        EXPECT_EQ(got, want) << "activation row " << r;
+    }
+}
+
 }  // namespace
 
 TEST(QuantMatmul, MatchesLlamaCppBitForBit) {
@@ -59,22 +80,12 @@ TEST(QuantMatmul, MatchesLlamaCppBitForBit) {
         const GgmlType t = type_named(c.at("type"));
         const int64_t k = c.at("k"), n = c.at("n"), m = c.at("m");
         SCOPED_TRACE(c.at("type").get<std::string>());
-        std::vector<uint8_t> blocks;
-        for (const auto& r : c.at("weight")) {
-            const auto b = unhex(r.get<std::string>());
-            blocks.insert(blocks.end(), b.begin(), b.end());
-        }
-        const QuantWeight w = quant_weight_from_blocks(t, n, k, blocks.data());
+        const QuantWeight w = golden_weight(c);
         // our reference quantizer gives gguf-py's blocks from the same floats
         const QuantWeight mine = quantize_weight(f32_rows(c.at("w"), k), t);
         EXPECT_TRUE(torch::equal(mine.blocks, w.blocks)) << "quantize_weight differs from gguf-py";
         const auto x = f32_rows(c.at("x"), k);
-        for (int64_t r = 0; r < m; ++r) {
-            const auto want = unhex(c.at("activation_blocks")[r].get<std::string>());
-            std::vector<uint8_t> got(want.size());
-            quantize_activation_row(quant_activation_type(t), x.data_ptr<float>() + r * k, k, got.data());
-            EXPECT_EQ(got, want) << "activation row " << r;
-        }
+        expect_golden_activations(c, x, quant_activation_type(t));
         const auto y_want = f32_rows(c.at("y"), n);
         for (const QuantIsa isa : kIsas) {
             if (!quant_isa_available(isa)) {
@@ -101,20 +112,10 @@ TEST(QuantMatmul, SuperBlockTypesMatchLlamaCpp) {
         const GgmlType t = type_named(c.at("type"));
         const int64_t k = c.at("k"), n = c.at("n"), m = c.at("m");
         SCOPED_TRACE(c.at("type").get<std::string>());
-        std::vector<uint8_t> blocks;
-        for (const auto& r : c.at("weight")) {
-            const auto b = unhex(r.get<std::string>());
-            blocks.insert(blocks.end(), b.begin(), b.end());
-        }
-        const QuantWeight w = quant_weight_from_blocks(t, n, k, blocks.data());
+        const QuantWeight w = golden_weight(c);
         const auto x = f32_rows(c.at("x"), k);
         EXPECT_EQ(quant_activation_type(t), GgmlType::kQ8_K);
-        for (int64_t r = 0; r < m; ++r) {
-            const auto want = unhex(c.at("activation_blocks")[r].get<std::string>());
-            std::vector<uint8_t> got(want.size());
-            quantize_activation_row(GgmlType::kQ8_K, x.data_ptr<float>() + r * k, k, got.data());
-            EXPECT_EQ(got, want) << "activation row " << r;
-        }
+        expect_golden_activations(c, x, GgmlType::kQ8_K);
         const auto y_want = f32_rows(c.at("y"), n);
         const auto portable = quant_matmul(x, w, QuantIsa::kPortable);
         const float scale = y_want.abs().max().item<float>();

@@ -40,6 +40,26 @@ def main():
     from_float_t = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
     vec_dot_t = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
                                  ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
+    def case(name, tr, act, w, wq, x, act_bytes):
+        """llama.cpp's activation blocks of each row of x (act_bytes each) and its dots with each weight row."""
+        k = x.shape[1]
+        acts, y = [], np.zeros((x.shape[0], wq.shape[0]), dtype=np.float32)
+        for m in range(x.shape[0]):
+            a = np.zeros(act_bytes, dtype=np.uint8)
+            row = np.ascontiguousarray(x[m])
+            from_float_t(act.from_float)(row.ctypes.data, a.ctypes.data, k)
+            acts.append(a)
+            for n in range(wq.shape[0]):
+                s = np.zeros(1, dtype=np.float32)
+                wr = np.ascontiguousarray(wq[n])
+                vec_dot_t(tr.vec_dot)(k, s.ctypes.data, 0, wr.ctypes.data, 0, a.ctypes.data, 0, 1)
+                y[m, n] = s[0]
+        return {"type": name, "k": k, "n": wq.shape[0], "m": x.shape[0], "w": [r.tobytes().hex() for r in w],
+                "weight": [r.tobytes().hex() for r in wq],
+                "x": [r.tobytes().hex() for r in x], "activation_blocks": [a.tobytes().hex() for a in acts],
+                "y": [r.tobytes().hex() for r in y]}
+
     rng = np.random.default_rng(20261202)
     cases = []
     for name, t in TYPES.items():
@@ -51,21 +71,7 @@ def main():
         x = (rng.standard_normal((M, K)) * rng.uniform(0.1, 20, (M, 1))).astype(np.float32)
         x[1, 32:64] = 0  # an all-zero activation block
         x[2, 5] = 1e4   # one outlier
-        acts, y = [], np.zeros((M, N), dtype=np.float32)
-        for m in range(M):
-            a = np.zeros(K // 32 * ACT_BYTES[tr.vec_dot_type], dtype=np.uint8)
-            row = np.ascontiguousarray(x[m])
-            from_float_t(act.from_float)(row.ctypes.data, a.ctypes.data, K)
-            acts.append(a)
-            for n in range(N):
-                s = np.zeros(1, dtype=np.float32)
-                wr = np.ascontiguousarray(wq[n])
-                vec_dot_t(tr.vec_dot)(K, s.ctypes.data, 0, wr.ctypes.data, 0, a.ctypes.data, 0, 1)
-                y[m, n] = s[0]
-        cases.append({"type": name, "k": K, "n": N, "m": M, "w": [r.tobytes().hex() for r in w],
-                      "weight": [r.tobytes().hex() for r in wq],
-                      "x": [r.tobytes().hex() for r in x], "activation_blocks": [a.tobytes().hex() for a in acts],
-                      "y": [r.tobytes().hex() for r in y]})
+        cases.append(case(name, tr, act, w, wq, x, K // 32 * ACT_BYTES[tr.vec_dot_type]))
     # Super-block types: weights quantized by ggml's own from_float for the type (its search for the scales),
     # activations by ggml's Q8_K from_float, dots by its vec_dot. diagecg's blocks differ (its quantizer is a plain
     # range fit) and its float order too, so the test checks the activation blocks bit for bit and y closely.
@@ -84,21 +90,7 @@ def main():
         x[1, 256:] = 0  # an all-zero activation super-block
         x[2, 5] = 1e4   # one outlier
         x[0, 300] = -50  # a negative largest value (the sign of Q8_K's scale)
-        acts, y = [], np.zeros((M, N), dtype=np.float32)
-        for m in range(M):
-            a = np.zeros(KK // 256 * 292, dtype=np.uint8)
-            row = np.ascontiguousarray(x[m])
-            from_float_t(act.from_float)(row.ctypes.data, a.ctypes.data, KK)
-            acts.append(a)
-            for n in range(N):
-                s = np.zeros(1, dtype=np.float32)
-                wr = np.ascontiguousarray(wq[n])
-                vec_dot_t(tr.vec_dot)(KK, s.ctypes.data, 0, wr.ctypes.data, 0, a.ctypes.data, 0, 1)
-                y[m, n] = s[0]
-        k_cases.append({"type": name, "k": KK, "n": N, "m": M, "w": [r.tobytes().hex() for r in w],
-                        "weight": [r.tobytes().hex() for r in wq],
-                        "x": [r.tobytes().hex() for r in x], "activation_blocks": [a.tobytes().hex() for a in acts],
-                        "y": [r.tobytes().hex() for r in y]})
+        k_cases.append(case(name, tr, act, w, wq, x, KK // 256 * 292))
     with open(out_path + ".tmp", "w") as f:
         json.dump({"source": f"llama-cpp-python {llama_cpp.__version__}: ggml_get_type_traits_cpu from_float / vec_dot",
                    "cases": cases, "k_cases": k_cases}, f, indent=1)
