@@ -159,9 +159,13 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
         const auto tol = torch::matmul(x.abs(), dequantize_weight(w).abs().t()) / 127.0 + 1e-5;
         EXPECT_TRUE(((portable - ref).abs() <= tol).all().item<bool>());
         EXPECT_GT((portable - ref).abs().max().item<float>(), 0.f);  // activations really are quantized
-        for (const QuantIsa isa : {QuantIsa::kAvx2, QuantIsa::kAvx512Vnni}) {
+        for (const QuantIsa isa : {QuantIsa::kPortable, QuantIsa::kAvx2, QuantIsa::kAvx512Vnni}) {
             if (!quant_isa_available(isa)) continue;
+            // five rows: 4 x 4 tiles plus a fifth row; 67 weight rows: 16 tiles plus three rows
             EXPECT_TRUE(torch::equal(quant_matmul(x, w, isa), portable)) << quant_isa_name(isa);
+            for (int64_t r = 0; r < 5; ++r)  // one row at a time (decode: four weight rows per pass)
+                EXPECT_TRUE(torch::equal(quant_matmul(x.narrow(0, r, 1), w, isa), portable.narrow(0, r, 1)))
+                    << quant_isa_name(isa) << " row " << r;
         }
         // [.., K] inputs keep their leading shape; a wrong K is refused
         EXPECT_EQ(quant_matmul(x.view({5, 1, k}), w).sizes(), (std::vector<int64_t>{5, 1, 67}));

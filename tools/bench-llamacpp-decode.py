@@ -40,10 +40,16 @@ def diagecg_run(binary, path, dtype, threads, n_prompt, n_gen):
     out = subprocess.run([binary, "-t", str(threads), "--log-level", "warn", "bench", "llm", "-m", path, "--dtype", dtype,
                           "--batch", "1", "--n-prompt", str(n_prompt), "--n-gen", str(n_gen), "--reps", "1"],
                          check=True, capture_output=True, text=True).stdout
+    cols = None
     for line in out.splitlines():
         f = line.split()
-        if len(f) >= 8 and f[1] == dtype and f[3] == "1":
-            return float(f[4]), float(f[5]), f[2]
+        if f[:2] == ["model", "dtype"]:
+            cols = f   # the header names the columns ("prefill tok/s" is two words: "prefill", "tok/s")
+            continue
+        if cols and len(f) >= 6 and f[1] == dtype:
+            b = cols.index("batch")
+            if f[b] == "1":
+                return float(f[b + 1]), float(f[b + 2]), f[2]
     sys.exit(f"no result row in diagecg's output:\n{out}")
 
 
@@ -58,8 +64,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     best = {}
+    n_ctx = (a.n_prompt + a.n_gen + 8 + 255) // 256 * 256   # (llama-cpp-python keeps n_batch rows of logits)
     for path in a.gguf:
-        llm = Llama(model_path=path, n_ctx=a.n_prompt + a.n_gen + 8, n_batch=512, n_threads=a.threads,
+        llm = Llama(model_path=path, n_ctx=n_ctx, n_batch=n_ctx, n_threads=a.threads,
                     n_threads_batch=a.threads, verbose=False)
         for r in range(a.rounds):
             lp, ld = llama_cpp_run(llm, a.n_prompt, a.n_gen)

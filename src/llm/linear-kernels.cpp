@@ -264,12 +264,17 @@ struct Group {
     std::vector<int64_t> n;
 };
 
+// Weights a task must hold before a matmul is shared out over the threads.
+constexpr int64_t kMinWeightsPerTask = 65536;
+
+// Shares the group's weight rows (k weights each) out over the threads.
 template <typename F>
-void for_rows(const Group& g, F body) {
+void for_rows(const Group& g, int64_t k, F body) {
     int64_t total = 0;
     for (const int64_t n : g.n) total += n;
-    // grain: >= 64 weight rows per task
-    at::parallel_for(0, total, 64, [&](int64_t a, int64_t b) {
+    // grain: >= 64 weight rows and >= 64K weights per task; a smaller matrix (stories260K's 64 x 64) costs less
+    // than the threads' fork and join and runs on the calling thread
+    at::parallel_for(0, total, std::max<int64_t>(64, kMinWeightsPerTask / std::max<int64_t>(1, k)), [&](int64_t a, int64_t b) {
         int64_t base = 0;
         for (size_t i = 0; i < g.n.size(); ++i) {
             const int64_t lo = std::max(a, base), hi = std::min(b, base + g.n[i]);
@@ -286,7 +291,7 @@ void run_rows(const torch::Tensor& xf, const Group& g, bool avx512) {
     for (int64_t m0 = 0; m0 < m_total; m0 += 8) {
         const RowsFn<W> fn = pick<W>(avx512, static_cast<int>(std::min<int64_t>(8, m_total - m0)));
         const float* xp = xf.data_ptr<float>() + m0 * k;
-        for_rows(g, [&](size_t i, int64_t n0, int64_t n1) {
+        for_rows(g, k, [&](size_t i, int64_t n0, int64_t n1) {
             fn(xp, static_cast<const T*>(g.w[i]), static_cast<T*>(g.y[i]) + m0 * g.n[i], k, g.n[i], n0, n1);
         });
     }
@@ -321,7 +326,7 @@ void run_rows_bf16_pairs(const torch::Tensor& xf, const Group& g) {
         const PairsFn fn = pick_pairs(static_cast<int>(std::min<int64_t>(8, m_total - m0)));
         const float* xp = xf.data_ptr<float>() + m0 * k;
         const float* xq = xperm.data_ptr<float>() + m0 * xperm.size(1);
-        for_rows(g, [&](size_t i, int64_t n0, int64_t n1) {
+        for_rows(g, k, [&](size_t i, int64_t n0, int64_t n1) {
             fn(xp, xq, static_cast<const uint16_t*>(g.w[i]), static_cast<uint16_t*>(g.y[i]) + m0 * g.n[i], k, g.n[i], n0, n1);
         });
     }
@@ -334,7 +339,7 @@ void run_seq(const X* xp, const Group& g, int64_t m_total, int64_t k) {
     static const Fn fns[8] = {K<1>::fn, K<2>::fn, K<3>::fn, K<4>::fn, K<5>::fn, K<6>::fn, K<7>::fn, K<8>::fn};
     for (int64_t m0 = 0; m0 < m_total; m0 += 8) {
         const Fn fn = fns[std::min<int64_t>(8, m_total - m0) - 1];
-        for_rows(g, [&](size_t i, int64_t n0, int64_t n1) {
+        for_rows(g, k, [&](size_t i, int64_t n0, int64_t n1) {
             fn(xp + m0 * k, static_cast<const W*>(g.w[i]), static_cast<Y*>(g.y[i]) + m0 * g.n[i], k, g.n[i], n0, n1);
         });
     }

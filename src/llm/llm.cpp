@@ -132,7 +132,9 @@ torch::Tensor small_bmm(const torch::Tensor& a, const torch::Tensor& b, bool tra
     const int64_t batches = m == 0 ? 0 : ac.numel() / (m * inner);
     const float *ap = ac.data_ptr<float>(), *bp = bc.data_ptr<float>();
     float* cp = c.data_ptr<float>();
-    at::parallel_for(0, batches, 1, [&](int64_t p0, int64_t p1) {
+    // a head's product must be worth the threads' fork and join (>= 64K multiply-adds per task)
+    const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, m * inner * cols));
+    at::parallel_for(0, batches, grain, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) {
             if (transpose_b) mm_nt(ap + p * m * inner, bp + p * cols * inner, cp + p * m * cols, m, cols, inner);
             else mm_nn(ap + p * m * inner, bp + p * inner * cols, cp + p * m * cols, m, inner, cols);
