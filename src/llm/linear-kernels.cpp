@@ -274,7 +274,8 @@ void for_rows(const Group& g, int64_t k, F body) {
     for (const int64_t n : g.n) total += n;
     // grain: >= 64 weight rows and >= 64K weights per task; a smaller matrix (stories260K's 64 x 64) costs less
     // than the threads' fork and join and runs on the calling thread
-    at::parallel_for(0, total, std::max<int64_t>(64, kMinWeightsPerTask / std::max<int64_t>(1, k)), [&](int64_t a, int64_t b) {
+    const int64_t grain = std::max<int64_t>(64, kMinWeightsPerTask / std::max<int64_t>(1, k));
+    at::parallel_for(0, total, grain, [&](int64_t a, int64_t b) {
         int64_t base = 0;
         for (size_t i = 0; i < g.n.size(); ++i) {
             const int64_t lo = std::max(a, base), hi = std::min(b, base + g.n[i]);
