@@ -176,6 +176,27 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
     EXPECT_THROW(quantize_weight(torch::randn({4, 64}), GgmlType::kQ5_K), std::invalid_argument);
 }
 
+// A prompt's worth of rows (kQuantGemmRows) takes the dense GEMM: close to dequantize-then-f32 within the dense
+// dtype's rounding, and not the int8 arithmetic; one row fewer stays on the int8 kernels bit for bit.
+TEST(QuantMatmul, PromptRowsTakeTheDenseGemm) {
+    torch::manual_seed(11);
+    for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+        SCOPED_TRACE(ggml_type_name(t));
+        const int64_t k = quant_block_size(t) == 256 ? 512 : 320;
+        const QuantWeight w = quantize_weight(torch::randn({40, k}) * 0.05, t);
+        const auto x = torch::randn({kQuantGemmRows, k}) * 3;
+        const auto wd = dequantize_weight(w);
+        const auto ref = torch::matmul(x, wd.t());
+        const auto dense = quant_matmul(x, w);
+        // bf16 rounds x and w each to 8 significant bits: |error| <= sum |x||w| (2^-8 + 2^-8 + 2^-16) per product
+        const auto tol = torch::matmul(x.abs(), wd.abs().t()) / 120.0 + 1e-5;
+        EXPECT_TRUE(((dense - ref).abs() <= tol).all().item<bool>()) << (dense - ref).abs().max().item<float>();
+        EXPECT_FALSE(torch::equal(dense, quant_matmul(x, w, quant_isa_auto())));   // not the int8 path
+        const auto fewer = x.narrow(0, 0, kQuantGemmRows - 1);
+        EXPECT_TRUE(torch::equal(quant_matmul(fewer, w), quant_matmul(fewer, w, quant_isa_auto())));
+    }
+}
+
 // A model whose layers run on Q8_0 blocks: logits close to its f32 self, KV-cache decode equal to recomputing,
 // and training or growing the vocabulary refused.
 TEST(QuantMatmul, QuantizedModelTracksF32AndDecodesLikeRecompute) {

@@ -817,6 +817,26 @@ QuantIsa quant_isa_auto() {
     return isa;
 }
 
+namespace {
+
+// The weight as a dense [rows, cols] matrix of dt (f32 or bf16, rounded to nearest even), one row at a time.
+torch::Tensor dequantize_weight_as(const QuantWeight& w, torch::Dtype dt) {
+    if (dt == torch::kFloat) return dequantize_weight(w);
+    auto out = torch::empty({w.rows, w.cols}, torch::kBFloat16);
+    const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
+    at::parallel_for(0, w.rows, 64, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(static_cast<size_t>(w.cols));
+        for (int64_t r = r0; r < r1; ++r) {
+            dequantize(w.type, w.blocks.data_ptr<uint8_t>() + r * rb, row.data(), w.cols);
+            auto* o = out.data_ptr<at::BFloat16>() + r * w.cols;
+            for (int64_t c = 0; c < w.cols; ++c) o[c] = at::BFloat16(row[static_cast<size_t>(c)]);
+        }
+    });
+    return out;
+}
+
+}  // namespace
+
 std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std::vector<const QuantWeight*>& ws,
                                               QuantIsa isa) {
     if (ws.empty()) return {};
@@ -828,6 +848,21 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
                                         " features, the weight " + std::to_string(w->cols));
     }
     if (!x.device().is_cpu()) throw std::invalid_argument("quantized weights run on the CPU");
+    const int64_t rows_in = x.numel() / std::max<int64_t>(1, x.size(-1));
+    if (isa == QuantIsa::kAuto && rows_in >= kQuantGemmRows) {
+        // Many input rows (a prompt): the weights once as a dense matrix and LibTorch's GEMM beat the int8 tiles
+        // (bf16 where the CPU multiplies bf16 natively, else f32)
+        static const bool bf16 = __builtin_cpu_supports("avx512bf16");
+        const auto dt = bf16 ? torch::kBFloat16 : torch::kFloat;
+        const auto xd = x.reshape({-1, x.size(-1)}).to(dt);
+        std::vector<torch::Tensor> out;
+        for (const auto* w : ws) {
+            auto sizes = x.sizes().vec();
+            sizes.back() = w->rows;
+            out.push_back(torch::matmul(xd, dequantize_weight_as(*w, dt).t()).to(torch::kFloat).view(sizes));
+        }
+        return out;
+    }
     if (isa == QuantIsa::kAuto) isa = quant_isa_auto();
     if (!quant_isa_available(isa))
         throw std::invalid_argument(std::string("this CPU cannot run the ") + quant_isa_name(isa) +

@@ -66,8 +66,14 @@ bool quant_isa_available(QuantIsa isa);
 const char* quant_isa_name(QuantIsa isa);
 QuantIsa quant_isa_auto();  // the fastest available
 
-// x [.., K] (float dtype, CPU) -> [.., N] f32 = x W^T in llama.cpp's arithmetic (see above). Throws
-// std::invalid_argument for a shape mismatch or an ISA this CPU lacks.
+// Input rows from which quant_matmul with QuantIsa::kAuto (a prompt, a large batch) dequantizes the weight to a
+// dense matrix (bf16 where the CPU has AVX512_BF16, else f32) and multiplies with LibTorch's GEMM: 2-3x the int8
+// kernels' prefill here. Those rows then differ from the int8 arithmetic by the dense dtype's rounding.
+constexpr int64_t kQuantGemmRows = 64;
+
+// x [.., K] (float dtype, CPU) -> [.., N] f32 = x W^T in llama.cpp's arithmetic (see above; with isa kAuto and at
+// least kQuantGemmRows rows, the dense GEMM instead). Throws std::invalid_argument for a shape mismatch or an ISA
+// this CPU lacks.
 torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIsa isa = QuantIsa::kAuto);
 // quant_matmul for several weights of one type and input size (q/k/v, gate/up): x quantized once, one parallel
 // pass over all their rows; the same values as one call each.
