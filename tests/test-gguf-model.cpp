@@ -294,10 +294,11 @@ TEST(GgufExport, WrittenModelLoadsBackToTheSameWeights) {
     m.vocab = Vocab(256, 41);
     GgufWriter tw;   // a tokenizer of 256 text tokens
     std::vector<std::string> tokens;
-    for (int i = 0; i < 256; ++i) tokens.push_back("t" + std::to_string(i));
+    for (int i = 0; i < 256; ++i) tokens.push_back(i == 0 ? "a" : i == 1 ? "b" : i == 2 ? "ab" : "t" + std::to_string(i));
     tw.set("tokenizer.ggml.model", GgufValue::of_string("gpt2"));
     tw.set("tokenizer.ggml.tokens", GgufValue::of_strings(tokens));
     tw.set("tokenizer.ggml.token_type", GgufValue::of_i32s(std::vector<int32_t>(256, 1)));
+    tw.set("tokenizer.ggml.merges", GgufValue::of_strings({"a b"}));   // (load_model builds the tokenizer too)
     tw.write((dir / "tok.gguf").string());
 
     for (const GgmlType t : {GgmlType::kF32, GgmlType::kQ8_0}) {
@@ -327,6 +328,19 @@ TEST(GgufExport, WrittenModelLoadsBackToTheSameWeights) {
             else   // Q8_0: half a step of each block scale, amax / 127
                 EXPECT_LE(d, p.value().abs().max().item<double>() / 127 * 0.6) << p.key();   // + the f16 scale
         }
+    }
+    {   // --dtype native keeps a file's blocks, and a BF16 file's own dtype: bf16 weights, as --dtype bf16 loads them
+        const std::string q8 = (dir / "Q8_0.gguf").string(), b16 = (dir / "BF16.gguf").string();
+        export_gguf(m, (dir / "tok.gguf").string(), b16, GgmlType::kBF16);
+        const LoadedModel nq = load_model(q8, parse_load_dtype("native"));
+        EXPECT_EQ(nq.base_gguf, q8);
+        LoadedModel nb = load_model(b16, parse_load_dtype("native"));
+        EXPECT_TRUE(nb.base_gguf.empty());
+        EXPECT_EQ(nb.model->dtype(), torch::kBFloat16);
+        LoadedModel eb = load_model(b16, parse_load_dtype("bf16"));
+        torch::NoGradGuard ng;
+        const auto ids = torch::tensor(std::vector<int64_t>{3, 70, 255, 9}, torch::kLong).unsqueeze(0);
+        EXPECT_TRUE(torch::equal(nb.model->forward(ids), eb.model->forward(ids)));
     }
     EXPECT_EQ(parse_export_type("q4_k"), GgmlType::kQ4_K);
     EXPECT_EQ(parse_export_type("q6_k"), GgmlType::kQ6_K);

@@ -84,6 +84,19 @@ LoadedModel load_gguf_model(const std::string& path, const LoadOptions& opts) {
     m.vocab = Vocab(cfg.vocab_size, 0);
     if (opts.keep_quantized && (opts.dtype != torch::kFloat || !opts.device.is_cpu()))
         throw std::invalid_argument("quantized weights (--dtype native) run in f32 on the CPU");
+    if (opts.keep_quantized) {
+        // "native" on a file whose matrices are all BF16: no blocks to keep, its own dtype is bf16
+        bool all_bf16 = true;
+        for (const auto& t : f.tensors())
+            if (t.ne.size() == 2) all_bf16 = all_bf16 && t.type == GgmlType::kBF16;
+        if (all_bf16) {
+            LoadOptions dense = opts;
+            dense.keep_quantized = false;
+            dense.dtype = torch::kBFloat16;
+            log::info("{}: BF16 matrices, loaded in bf16", path);
+            return load_gguf_model(path, dense);
+        }
+    }
     std::set<std::string> held;
     const auto keep = [&] {
         if (!opts.keep_quantized) return;

@@ -32,7 +32,7 @@ struct LoadOptions {
 int64_t quantize_linear_layers(Llama& model, GgmlType t);
 
 // --dtype: f32 | bf16 | f16, "native" (a GGUF's own block types kept where quant_matmul supports them, f32
-// elsewhere and for model directories), or q8_0 | q4_0 | q4_1 | q4_k | q6_k (quantized at load from any model). Throws
+// elsewhere and for model directories; a GGUF whose matrices are all BF16 loads in bf16), or q8_0 | q4_0 | q4_1 | q4_k | q6_k (quantized at load from any model). Throws
 // std::invalid_argument otherwise.
 LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device = torch::kCPU);
 
