@@ -118,9 +118,23 @@ __attribute__((target_clones("avx512f", "default"))) void mm_nn(const float* a, 
     }
 }
 
-// f32 [P, M, K] x [P, N, K]^T (transpose_b) or [P, M, N] x [P, N, K], over the leading dimensions.
+// The stride between consecutive matrices of x's leading dimensions when each matrix (the last two dimensions)
+// is contiguous and the leading dimensions flatten to one stride (a KV cache narrowed to its filled keys); 0
+// otherwise.
+int64_t matrix_stride(const torch::Tensor& x) {
+    const int64_t d = x.dim();
+    if (d < 3 || x.stride(d - 1) != 1 || x.stride(d - 2) != x.size(d - 1)) return 0;
+    for (int64_t i = 0; i + 3 < d; ++i)
+        if (x.stride(i) != x.stride(i + 1) * x.size(i + 1)) return 0;
+    return x.stride(d - 3);
+}
+
+// f32 [P, M, K] x [P, N, K]^T (transpose_b) or [P, M, N] x [P, N, K], over the leading dimensions. b (the keys or
+// values) is read in place when its matrices are contiguous, as a KV cache's are, without a copy.
 torch::Tensor small_bmm(const torch::Tensor& a, const torch::Tensor& b, bool transpose_b) {
-    const auto ac = a.contiguous(), bc = b.contiguous();
+    const auto ac = a.contiguous();
+    const int64_t b_stride = matrix_stride(b);
+    const auto bc = b_stride > 0 ? b : b.contiguous();
     const int64_t m = a.size(-2), inner = a.size(-1);
     const int64_t cols = transpose_b ? b.size(-2) : b.size(-1);
     TORCH_CHECK(ac.scalar_type() == torch::kFloat && bc.scalar_type() == torch::kFloat && ac.dim() == bc.dim() &&
@@ -136,8 +150,9 @@ torch::Tensor small_bmm(const torch::Tensor& a, const torch::Tensor& b, bool tra
     const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, m * inner * cols));
     at::parallel_for(0, batches, grain, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) {
-            if (transpose_b) mm_nt(ap + p * m * inner, bp + p * cols * inner, cp + p * m * cols, m, cols, inner);
-            else mm_nn(ap + p * m * inner, bp + p * inner * cols, cp + p * m * cols, m, inner, cols);
+            const float* bm = bp + p * (b_stride > 0 ? b_stride : cols * inner);
+            if (transpose_b) mm_nt(ap + p * m * inner, bm, cp + p * m * cols, m, cols, inner);
+            else mm_nn(ap + p * m * inner, bm, cp + p * m * cols, m, inner, cols);
         }
     });
     return c;

@@ -226,21 +226,24 @@ __attribute__((target("avx2"))) inline __m256i nibbles32(const uint8_t* qs) {
     return _mm256_and_si256(b, _mm256_set1_epi8(15));
 }
 
-// Lane sums of u8 x s8 (4 adjacent products each) as floats.
-__attribute__((target("avx2"))) inline __m256 us8_avx2(__m256i u, __m256i s) {
-    const __m256i p = _mm256_maddubs_epi16(u, s);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+// Lane sums of u8 x s8 (4 adjacent products each), as i32 (AVX2: the u8 side must stay below 128, or the i16
+// pair sums of maddubs could saturate).
+__attribute__((target("avx2"))) inline __m256i us8_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
-__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vnni(__m256i u, __m256i s) {
-    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s));
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256i us8_vnni(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
 // One body, compiled twice: for AVX2 (maddubs) and for AVX-512 VNNI (dpbusd on 256-bit vectors, as llama.cpp).
 // W weight rows (w, w + w_stride, ...) against R activation rows (a, a + a_stride, ...): each weight block is
 // loaded and unpacked once for the R rows (prefill), and the W x R sums are independent chains (decode has one
 // input row). Each pair's arithmetic is the single-pair one, so results do not depend on W or R.
+// The u8 side of each product: Q4 nibbles as stored (Q4_0's -8 comes out of each lane as 8 x the lane's sum of
+// x, one vector per activation block shared by the W rows), Q8_0 w + 128 on VNNI (the 128 taken out the same
+// way), |w| against sign(x, w) on AVX2. The lanes are the same integers either way.
 // out[i * R + j] = weight row i . activation row j.
-#define DIAGECG_QUANT_DOT(NAME, TARGET, US8)                                                                    \
+#define DIAGECG_QUANT_DOT(NAME, TARGET, US8, VNNI)                                                              \
     template <typename F, int W, int R>                                                                         \
     __attribute__((target(TARGET))) void NAME(const typename F::W* w, int64_t w_stride, const typename F::A* a, \
                                               int64_t a_stride, int64_t nb, float* out) {                       \
@@ -261,29 +264,33 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             for (int i = 0; i < W; ++i) {                                                                       \
                 const auto& wb = w[i * w_stride + b];                                                           \
                 dw[i] = _cvtsh_ss(wb.d); /* f16 scales by F16C (exact) */                                       \
-                if constexpr (std::is_same_v<F, Q4_1>)                                                          \
-                    x[i] = nibbles32(wb.qs);                                                                    \
-                else if constexpr (std::is_same_v<F, Q4_0>)                                                     \
-                    x[i] = _mm256_sub_epi8(nibbles32(wb.qs), _mm256_set1_epi8(8));                              \
-                else                                                                                            \
+                if constexpr (std::is_same_v<F, Q8_0>) {                                                        \
                     x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs));                         \
-                ax[i] = _mm256_sign_epi8(x[i], x[i]); /* |x|, the sign moved onto y */                          \
+                    if constexpr (VNNI) x[i] = _mm256_xor_si256(x[i], _mm256_set1_epi8(-128)); /* w + 128 */    \
+                    else ax[i] = _mm256_sign_epi8(x[i], x[i]); /* |w|, the sign moved onto x */                 \
+                } else {                                                                                        \
+                    x[i] = nibbles32(wb.qs);                                                                    \
+                }                                                                                               \
             }                                                                                                   \
             for (int j = 0; j < R; ++j) {                                                                       \
                 const auto& ab = a[j * a_stride + b];                                                           \
                 const float da = _cvtsh_ss(ab.d);                                                               \
                 const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));                  \
+                constexpr int kOffset = std::is_same_v<F, Q4_0> ? 8 : std::is_same_v<F, Q8_0> && VNNI ? 128 : 0; \
+                __m256i off = _mm256_setzero_si256();                                                           \
+                if constexpr (kOffset != 0)                                                                     \
+                    off = _mm256_mullo_epi32(US8(_mm256_set1_epi8(1), y), _mm256_set1_epi32(kOffset));          \
                 for (int i = 0; i < W; ++i) {                                                                   \
                     const int k = i * R + j;                                                                    \
                     const __m256 d = _mm256_set1_ps(dw[i] * da);                                                \
-                    __m256 q;                                                                                   \
-                    if constexpr (std::is_same_v<F, Q4_1>) {                                                    \
+                    __m256i l;                                                                                  \
+                    if constexpr (std::is_same_v<F, Q4_1>)                                                      \
                         summs[k] = std::fma(_cvtsh_ss(w[i * w_stride + b].m), _cvtsh_ss(ab.s), summs[k]);       \
-                        q = US8(x[i], y);                                                                       \
-                    } else {                                                                                    \
-                        q = US8(ax[i], _mm256_sign_epi8(y, x[i]));                                              \
-                    }                                                                                           \
-                    acc[k] = _mm256_fmadd_ps(d, q, acc[k]);                                                     \
+                    if constexpr (std::is_same_v<F, Q8_0> && !VNNI)                                             \
+                        l = US8(ax[i], _mm256_sign_epi8(y, x[i]));                                              \
+                    else                                                                                        \
+                        l = _mm256_sub_epi32(US8(x[i], y), off);                                                \
+                    acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(l), acc[k]);                                 \
                 }                                                                                               \
             }                                                                                                   \
         }                                                                                                       \
@@ -293,8 +300,8 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256 us8_vn
             out[k] = hsum8(l) + summs[k];                                                                       \
         }                                                                                                       \
     }
-DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma,f16c", us8_avx2)
-DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnni)
+DIAGECG_QUANT_DOT(dot_avx2, "avx2,fma,f16c", us8_avx2, false)
+DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnni, true)
 #undef DIAGECG_QUANT_DOT
 
 // Super-block totals on 256-bit vectors: SCALED(u, s, a, b) = the int32 lanes of u8 x s8 products, those of
