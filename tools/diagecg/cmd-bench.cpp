@@ -130,11 +130,12 @@ void run_bench_llm(const BenchLlmOptions& o) {
             }
         weight_bytes += m.model->tied_head_q.n_bytes();
         if (m.model->lm_head || m.model->tied_head_q.defined()) weight_bytes -= m.model->embed_tokens->weight.nbytes();
+        const auto wdt = m.model->dtype();   // the weights' dtype as loaded (native: a BF16 GGUF loads in bf16)
         int64_t largest = 0;  // the kernel auto picks is shown for the largest weight matrix
         for (const auto& p : m.model->parameters()) largest = std::max(largest, p.numel());
         for (const auto& kname : o.kernels) {
             const LinearKernel kernel = parse_linear_kernel(kname);
-            if (kernel != LinearKernel::kAuto && !linear_kernel_available(kernel, dtype)) {
+            if (kernel != LinearKernel::kAuto && !linear_kernel_available(kernel, wdt)) {
                 fmt::print("{:<12} {:<5} kernel {} cannot run {} weights on this CPU: skipped\n", label, ds, kname, ds);
                 continue;
             }
@@ -144,9 +145,9 @@ void run_bench_llm(const BenchLlmOptions& o) {
                 for (const int64_t b : o.batches) {
                     const std::string kshown = quantized ? std::string("q8-") + quant_isa_name(quant_isa_auto())
                                                : kernel != LinearKernel::kAuto ? kname
-                                               : !linear_kernel_available(kernel, dtype)
+                                               : !linear_kernel_available(kernel, wdt)
                                                    ? "libtorch"
-                                                   : linear_kernel_name(auto_linear_kernel(dtype, b, largest));
+                                                   : linear_kernel_name(auto_linear_kernel(wdt, b, largest));
                     std::vector<std::vector<int64_t>> prompts(b, std::vector<int64_t>(o.n_prompt));
                     for (int64_t i = 0; i < b; ++i)
                         for (int64_t j = 0; j < o.n_prompt; ++j)
