@@ -160,7 +160,7 @@ void add_generate(CLI::App& app, RunFn& run) {
     sub->add_option("--chat-template", o->chat_template, "chat template by name, overriding the model's (implies --chat): " +
                     [] { std::string n; for (const auto& x : ChatTemplate::names()) n += (n.empty() ? "" : ", ") + x; return n; }());
     sub->add_option("--system", o->system, "system turn for --chat");
-    sub->add_option("--dtype", o->dtype, "weights: auto (a GGUF's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K matrices kept in their blocks and run on int8-quantized activations, as llama.cpp; f32 otherwise), native (the same), f32, bf16, f16, or q8_0/q4_0/q4_1/q4_k/q6_k (quantized at load)")->capture_default_str();
+    sub->add_option("--dtype", o->dtype, "weights: auto (a GGUF's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K matrices kept in their blocks and run on int8-quantized activations, as llama.cpp; a BF16 GGUF in bf16; f32 otherwise), native (the same), f32, bf16, f16, or q8_0/q4_0/q4_1/q4_k/q6_k (quantized at load)")->capture_default_str();
     add_device_flag(sub, o->device);
     sub->add_flag("--json", o->json, "print one JSON object per prompt");
     sub->add_option("--logits-out", o->logits_out, "write each prompt's first-step logits to FILE (raw f32, one row of V per prompt)");
