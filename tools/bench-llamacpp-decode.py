@@ -64,7 +64,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     best = {}
-    n_ctx = (a.n_prompt + a.n_gen + 8 + 255) // 256 * 256   # (llama-cpp-python keeps n_batch rows of logits)
+    # n_batch = n_ctx: with n_batch 512 a 512-token prompt failed here (its logits array held 512 rows)
+    n_ctx = (a.n_prompt + a.n_gen + 8 + 255) // 256 * 256
     for path in a.gguf:
         llm = Llama(model_path=path, n_ctx=n_ctx, n_batch=n_ctx, n_threads=a.threads,
                     n_threads_batch=a.threads, verbose=False)

@@ -254,7 +254,8 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256i us8_v
             summs[k] = 0;                                                                                       \
         }                                                                                                       \
         /* The next W rows (the caller's next pass; one run of memory) are read ahead, a block's share per     \
-           block: without it the hardware prefetcher left decode at a quarter to a third of one core's bandwidth. */ \
+           block: without it the hardware prefetcher left decode at a quarter to a third of one core's         \
+           bandwidth. */                                                                                        \
         const char* next = reinterpret_cast<const char*>(w + W * w_stride);                                     \
         constexpr int64_t kAhead = W * static_cast<int64_t>(sizeof(typename F::W));                              \
         for (int64_t b = 0; b < nb; ++b) {                                                                      \
@@ -307,10 +308,12 @@ DIAGECG_QUANT_DOT(dot_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", us8_vnn
 // Super-block totals on 256-bit vectors: SCALED(u, s, a, b) = the int32 lanes of u8 x s8 products, those of
 // elements 0-15 times a and 16-31 times b (AVX2: maddubs, then madd by the scales; VNNI: dpbusd, then mullo).
 __attribute__((target("avx2"))) inline __m256i scaled_avx2(__m256i u, __m256i s, int a, int b) {
-    const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)), _mm_set1_epi16(static_cast<int16_t>(a)));
+    const __m256i sc =
+        _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(b)), _mm_set1_epi16(static_cast<int16_t>(a)));
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc);
 }
-__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256i scaled_vnni(__m256i u, __m256i s, int a, int b) {
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) inline __m256i scaled_vnni(__m256i u, __m256i s, int a,
+                                                                                       int b) {
     const __m256i sc = _mm256_set_m128i(_mm_set1_epi32(b), _mm_set1_epi32(a));
     return _mm256_mullo_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s), sc);
 }
@@ -508,7 +511,8 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
                    tile4 = pick_dot<F, 4, 4>(isa);
     // >= 16 weight rows and >= 64K weights per task: a smaller matmul runs on the calling thread (the threads' fork
     // and join cost more than it)
-    at::parallel_for(0, total, std::max<int64_t>(16, 65536 / k), [&](int64_t r0, int64_t r1) {
+    constexpr int64_t kMinWeightsPerTask = 65536;
+    at::parallel_for(0, total, std::max<int64_t>(16, kMinWeightsPerTask / k), [&](int64_t r0, int64_t r1) {
         float out[4];
         int64_t base = 0;
         for (size_t g = 0; g < ws.size(); base += ws[g]->rows, ++g) {
@@ -740,16 +744,32 @@ QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t) {
     return q;
 }
 
-torch::Tensor dequantize_weight(const QuantWeight& w) {
+namespace {
+
+// The weight as a dense [rows, cols] matrix of dt: f32, or bf16 (each row through f32, rounded to nearest even).
+torch::Tensor dequantize_weight_as(const QuantWeight& w, torch::Dtype dt) {
     check_type(w.type);
-    auto out = torch::empty({w.rows, w.cols}, torch::kFloat);
+    auto out = torch::empty({w.rows, w.cols}, dt);
     const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
     at::parallel_for(0, w.rows, 64, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-            dequantize(w.type, w.blocks.data_ptr<uint8_t>() + r * rb, out.data_ptr<float>() + r * w.cols, w.cols);
+        std::vector<float> row(dt == torch::kFloat ? 0 : static_cast<size_t>(w.cols));
+        for (int64_t r = r0; r < r1; ++r) {
+            const uint8_t* src = w.blocks.data_ptr<uint8_t>() + r * rb;
+            if (dt == torch::kFloat) {
+                dequantize(w.type, src, out.data_ptr<float>() + r * w.cols, w.cols);
+                continue;
+            }
+            dequantize(w.type, src, row.data(), w.cols);
+            auto* o = out.data_ptr<at::BFloat16>() + r * w.cols;
+            for (int64_t c = 0; c < w.cols; ++c) o[c] = at::BFloat16(row[static_cast<size_t>(c)]);
+        }
     });
     return out;
 }
+
+}  // namespace
+
+torch::Tensor dequantize_weight(const QuantWeight& w) { return dequantize_weight_as(w, torch::kFloat); }
 
 torch::Tensor dequantize_rows(const QuantWeight& w, const torch::Tensor& index) {
     check_type(w.type);
@@ -826,58 +846,13 @@ QuantIsa quant_isa_auto() {
 
 namespace {
 
-// The weight as a dense [rows, cols] matrix of dt (f32 or bf16, rounded to nearest even), one row at a time.
-torch::Tensor dequantize_weight_as(const QuantWeight& w, torch::Dtype dt) {
-    if (dt == torch::kFloat) return dequantize_weight(w);
-    auto out = torch::empty({w.rows, w.cols}, torch::kBFloat16);
-    const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
-    at::parallel_for(0, w.rows, 64, [&](int64_t r0, int64_t r1) {
-        std::vector<float> row(static_cast<size_t>(w.cols));
-        for (int64_t r = r0; r < r1; ++r) {
-            dequantize(w.type, w.blocks.data_ptr<uint8_t>() + r * rb, row.data(), w.cols);
-            auto* o = out.data_ptr<at::BFloat16>() + r * w.cols;
-            for (int64_t c = 0; c < w.cols; ++c) o[c] = at::BFloat16(row[static_cast<size_t>(c)]);
-        }
-    });
-    return out;
-}
-
-}  // namespace
-
-std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std::vector<const QuantWeight*>& ws,
-                                              QuantIsa isa) {
-    if (ws.empty()) return {};
-    for (const auto* w : ws) {
-        check_type(w->type);
-        if (w->type != ws[0]->type) throw std::invalid_argument("quant_matmul_group: weights of different types");
-        if (x.size(-1) != w->cols)
-            throw std::invalid_argument("quant_matmul: input has " + std::to_string(x.size(-1)) +
-                                        " features, the weight " + std::to_string(w->cols));
-    }
-    if (!x.device().is_cpu()) throw std::invalid_argument("quantized weights run on the CPU");
-    const int64_t rows_in = x.numel() / std::max<int64_t>(1, x.size(-1));
-    if (isa == QuantIsa::kAuto && rows_in >= kQuantGemmRows) {
-        // Many input rows (a prompt): the weights once as a dense matrix and LibTorch's GEMM beat the int8 tiles
-        // (bf16 where the CPU multiplies bf16 natively, else f32)
-        static const bool bf16 = __builtin_cpu_supports("avx512bf16");
-        const auto dt = bf16 ? torch::kBFloat16 : torch::kFloat;
-        const auto xd = x.reshape({-1, x.size(-1)}).to(dt);
-        std::vector<torch::Tensor> out;
-        for (const auto* w : ws) {
-            auto sizes = x.sizes().vec();
-            sizes.back() = w->rows;
-            out.push_back(torch::matmul(xd, dequantize_weight_as(*w, dt).t()).to(torch::kFloat).view(sizes));
-        }
-        return out;
-    }
-    if (isa == QuantIsa::kAuto) isa = quant_isa_auto();
+// xf [M, K] f32 contiguous -> out: [M, N_g] per weight, on the int8 kernels of `isa`.
+void matmul_int8(const torch::Tensor& xf, const std::vector<const QuantWeight*>& ws, QuantIsa isa,
+                 std::vector<torch::Tensor>& out) {
     if (!quant_isa_available(isa))
         throw std::invalid_argument(std::string("this CPU cannot run the ") + quant_isa_name(isa) +
                                     " quantized kernels");
-    const int64_t k = ws[0]->cols;
-    const auto xf = x.reshape({-1, k}).to(torch::kFloat).contiguous();
-    const int64_t m = xf.size(0);
-    std::vector<torch::Tensor> out;
+    const int64_t k = xf.size(1), m = xf.size(0);
     std::vector<float*> ys;
     for (const auto* w : ws) {
         out.push_back(torch::empty({m, w->rows}, torch::kFloat));
@@ -899,6 +874,34 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
         default:
             matmul_typed<Q8_0>(xf.data_ptr<float>(), m, k, ws, ys, isa);
             break;
+    }
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std::vector<const QuantWeight*>& ws,
+                                              QuantIsa isa) {
+    if (ws.empty()) return {};
+    for (const auto* w : ws) {
+        check_type(w->type);
+        if (w->type != ws[0]->type) throw std::invalid_argument("quant_matmul_group: weights of different types");
+        if (x.size(-1) != w->cols)
+            throw std::invalid_argument("quant_matmul: input has " + std::to_string(x.size(-1)) +
+                                        " features, the weight " + std::to_string(w->cols));
+    }
+    if (!x.device().is_cpu()) throw std::invalid_argument("quantized weights run on the CPU");
+    const int64_t k = ws[0]->cols;
+    std::vector<torch::Tensor> out;   // [M, N_g] each
+    if (isa == QuantIsa::kAuto && x.numel() / k >= kQuantGemmRows) {
+        // Many input rows (a prompt): the weights once as a dense matrix and LibTorch's GEMM beat the int8 tiles
+        // (bf16 where the CPU multiplies bf16 natively, else f32)
+        static const bool bf16 = __builtin_cpu_supports("avx512bf16");
+        const auto dt = bf16 ? torch::kBFloat16 : torch::kFloat;
+        const auto xd = x.reshape({-1, k}).to(dt);
+        for (const auto* w : ws) out.push_back(torch::matmul(xd, dequantize_weight_as(*w, dt).t()).to(torch::kFloat));
+    } else {
+        const auto xf = x.reshape({-1, k}).to(torch::kFloat).contiguous();
+        matmul_int8(xf, ws, isa == QuantIsa::kAuto ? quant_isa_auto() : isa, out);
     }
     for (size_t g = 0; g < ws.size(); ++g) {
         auto sizes = x.sizes().vec();
