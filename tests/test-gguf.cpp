@@ -224,6 +224,11 @@ TEST(Gguf, RealSmolLM2Blocks) {
     const GgufTensorInfo* emb = m.find_tensor("token_embd.weight");
     ASSERT_NE(emb, nullptr);
     EXPECT_EQ(emb->shape(), (std::vector<int64_t>{49152, 576}));
+    {  // released pages of a mapped file read back the same bytes (from the file)
+        const std::vector<uint8_t> before(m.tensor_data(*emb), m.tensor_data(*emb) + emb->n_bytes);
+        m.release_tensor_pages(*emb);
+        EXPECT_EQ(std::memcmp(m.tensor_data(*emb), before.data(), before.size()), 0);
+    }
     for (const auto& t : m.tensors()) {
         const std::vector<float> x = m.dequantize(t);
         double sum_sq = 0;
@@ -323,6 +328,16 @@ TEST(Gguf, WriterRoundTrip) {
     const std::vector<float> qf = f.dequantize(*f.find_tensor("q"));
     EXPECT_EQ(qf[0], -8.0f);
     EXPECT_EQ(qf[32], -0.0f);  // d = 0
+
+    {  // a GGUF held in memory keeps a released tensor's bytes (several pages of them)
+        std::vector<float> big(16384);
+        for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i);
+        GgufWriter wb;
+        wb.add_tensor("big", GgmlType::kF32, {16384}, big.data());
+        GgufFile fb(wb.to_bytes(), "big.gguf");
+        fb.release_tensor_pages(*fb.find_tensor("big"));
+        EXPECT_EQ(fb.dequantize(*fb.find_tensor("big")), big);
+    }
 
     const std::string path = (fs::temp_directory_path() / ("diagecg-gguf-" + std::to_string(::getpid()))).string();
     w.write(path);

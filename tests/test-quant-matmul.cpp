@@ -176,6 +176,62 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
     EXPECT_THROW(quantize_weight(torch::randn({4, 64}), GgmlType::kQ5_K), std::invalid_argument);
 }
 
+// The interleaved layout (AVX-512 decode): the same bytes reordered within each row (back to ggml's exactly, the
+// same dequantized values), products within float rounding of the ggml-layout kernels for whole groups of 16
+// blocks, a short group, and both; any other ISA on interleaved weights gives that ISA's own bits; QLoRA's
+// exact path sees the same weight.
+TEST(QuantMatmul, InterleavedLayoutKeepsTheWeightsAndTheProducts) {
+    if (!quant_interleave_available(GgmlType::kQ4_0)) GTEST_SKIP() << "no AVX-512 BW + VNNI on this CPU";
+    torch::manual_seed(17);
+    for (const GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0}) {
+        // 1 block, 2 (one short group), 16 (one group), 18 (SmolLM2's 576: a group and a short one), 35
+        for (const int64_t k : {32, 64, 512, 576, 1120}) {
+            SCOPED_TRACE(std::string(ggml_type_name(t)) + " k=" + std::to_string(k));
+            const QuantWeight w = quantize_weight(torch::randn({37, k}) * 0.05, t);  // 37: 9 tiles of 4 and one
+            const QuantWeight wi = interleave_weight(w);
+            ASSERT_TRUE(wi.interleaved);
+            EXPECT_FALSE(w.interleaved);
+            EXPECT_EQ(wi.blocks.sizes(), w.blocks.sizes());
+            EXPECT_EQ(torch::equal(wi.blocks, w.blocks), k == 32);  // reordered where a group has 2 blocks or more
+            EXPECT_TRUE(torch::equal(ggml_layout(wi).blocks, w.blocks));
+            EXPECT_FALSE(ggml_layout(wi).interleaved);
+            EXPECT_TRUE(torch::equal(dequantize_weight(wi), dequantize_weight(w)));
+            const auto idx = torch::tensor({36, 0, 5}, torch::kLong);
+            EXPECT_TRUE(torch::equal(dequantize_rows(wi, idx), dequantize_rows(w, idx)));
+            const auto wd = dequantize_weight(w);
+            for (const int64_t m : {1, 2, 3, 5}) {
+                const auto x = torch::randn({m, k}) * 3;
+                const auto plain = quant_matmul(x, w, QuantIsa::kAvx512Vnni);  // llama.cpp's bits
+                const auto got = quant_matmul(x, wi);
+                EXPECT_TRUE(torch::equal(got, quant_matmul(x, wi, QuantIsa::kAvx512Vnni))) << "m=" << m;
+                // the same integer block sums, scaled per block instead of per lane: float rounding apart (each
+                // path's sum of k / 32 blocks, then its lanes, within (k / 32 + 4) roundings of 2^-24 of sum |x||w|)
+                const auto tol = torch::matmul(x.abs(), wd.abs().t()) * (2.0 * (k / 32 + 4) * 6e-8) + 1e-6;
+                EXPECT_TRUE(((got - plain).abs() <= tol).all().item<bool>())
+                    << "m=" << m << " max diff " << (got - plain).abs().max().item<float>();
+                EXPECT_TRUE(torch::equal(quant_matmul(x, wi, QuantIsa::kPortable), quant_matmul(x, w, QuantIsa::kPortable)));
+                for (int64_t r = 0; r < m; ++r)  // one row at a time equals its row of the batch (4 x 1 vs 4 x 2 tiles)
+                    EXPECT_TRUE(torch::equal(quant_matmul(x.narrow(0, r, 1), wi), got.narrow(0, r, 1))) << "row " << r;
+            }
+            // a group of an interleaved and a plain weight: each as on its own in the interleaved kernel
+            const auto x = torch::randn({3, k});
+            const auto both = quant_matmul_group(x, {&wi, &w});
+            EXPECT_TRUE(torch::equal(both[0], quant_matmul(x, wi)));
+            EXPECT_TRUE(torch::equal(both[1], quant_matmul(x, wi)));
+            // QLoRA's exact path (dequantize, then matmul): the same output and input gradient
+            auto xa = x.clone().requires_grad_(true), xb = x.clone().requires_grad_(true);
+            const auto ya = quant_linear(xa, wi, true), yb = quant_linear(xb, w, true);
+            EXPECT_TRUE(torch::equal(ya, yb));
+            (ya * ya).sum().backward();
+            (yb * yb).sum().backward();
+            EXPECT_TRUE(torch::equal(xa.grad(), xb.grad()));
+        }
+    }
+    EXPECT_THROW(interleave_weight(quantize_weight(torch::randn({4, 256}), GgmlType::kQ4_K)), std::invalid_argument);
+    const QuantWeight k6 = quantize_weight(torch::randn({4, 256}), GgmlType::kQ6_K);
+    EXPECT_FALSE(interleave_for_cpu(k6).interleaved);  // the other types stay as they are
+}
+
 // A prompt's worth of rows (kQuantGemmRows) takes the dense GEMM: close to dequantize-then-f32 within the dense
 // dtype's rounding, and not the int8 arithmetic; one row fewer stays on the int8 kernels bit for bit.
 TEST(QuantMatmul, PromptRowsTakeTheDenseGemm) {
@@ -195,6 +251,15 @@ TEST(QuantMatmul, PromptRowsTakeTheDenseGemm) {
         EXPECT_FALSE(torch::equal(dense, quant_matmul(x, w, quant_isa_auto())));   // not the int8 path
         const auto fewer = x.narrow(0, 0, kQuantGemmRows - 1);
         EXPECT_TRUE(torch::equal(quant_matmul(fewer, w), quant_matmul(fewer, w, quant_isa_auto())));
+        if (!quant_interleave_available(t)) continue;
+        // interleaved weights: the int8 kernel up to kQuantGemmRowsInterleaved - 1 rows, the dense GEMM from there
+        const QuantWeight wi = interleave_weight(w);
+        const auto xi = torch::randn({kQuantGemmRowsInterleaved, k}) * 3;
+        const auto below = xi.narrow(0, 0, kQuantGemmRowsInterleaved - 1);
+        EXPECT_TRUE(torch::equal(quant_matmul(below, wi), quant_matmul(below, wi, QuantIsa::kAvx512Vnni)));
+        const auto dense_i = quant_matmul(xi, wi);
+        EXPECT_TRUE(torch::equal(dense_i, quant_matmul(xi, w)));  // the same dense weight either way
+        EXPECT_FALSE(torch::equal(dense_i, quant_matmul(xi, wi, QuantIsa::kAvx512Vnni)));
     }
 }
 

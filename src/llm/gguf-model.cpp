@@ -202,8 +202,8 @@ int64_t keep_gguf_quantized(Llama& model, const std::shared_ptr<const GgufFile>&
     for (const auto& t : f.tensors())
         if (const std::string hf = hf_name_of_gguf(t.name); !hf.empty()) by_hf.emplace(hf, &t);
     const std::string arch = f.get_string("general.architecture");
-    // The blocks stay in the mapped file (read-only pages shared with the page cache, as llama.cpp maps them); the
-    // tensor keeps the file mapped.
+    // The blocks are viewed in the mapped file (read-only pages shared with the page cache, as llama.cpp maps them;
+    // the tensor keeps the file mapped) unless they are copied into the CPU's decode layout (interleave_for_cpu).
     const auto block_of = [&](const GgufTensorInfo& t) {
         const auto shape = t.shape();
         return quant_weight_from_blocks(t.type, shape.at(0), shape.at(1), f.tensor_data(t), file);
@@ -222,14 +222,17 @@ int64_t keep_gguf_quantized(Llama& model, const std::shared_ptr<const GgufFile>&
             const auto index = torch::arange(n_head * dh).view({n_head, dh / 2, 2}).transpose(1, 2).reshape({-1});
             q = quant_weight_rows(q, index);
         }
-        lin->set_quantized(std::move(q));
+        lin->set_quantized(interleave_for_cpu(q));
+        // a copy (interleaved or reordered): the file's pages of it are not needed in memory
+        if (lin->qweight.blocks.data_ptr() != f.tensor_data(t)) f.release_tensor_pages(t);
         if (held) held->insert(it->first);
         ++n;
     }
     // token_embd: the lookup gathers rows from the blocks; a tied head multiplies by them
     const auto it = by_hf.find("model.embed_tokens.weight");
     if (it != by_hf.end() && quant_matmul_supported(it->second->type) && it->second->ne.size() == 2) {
-        model->embed_q = block_of(*it->second);
+        model->embed_q = interleave_for_cpu(block_of(*it->second));
+        if (model->embed_q.blocks.data_ptr() != f.tensor_data(*it->second)) f.release_tensor_pages(*it->second);
         torch::NoGradGuard ng;
         model->embed_tokens->weight.set_data(torch::empty({model->embed_q.rows, 0}, model->embed_tokens->weight.options()));
         if (!model->lm_head) model->tied_head_q = model->embed_q;

@@ -35,20 +35,23 @@ namespace {
 struct QuantLinearFunction : public torch::autograd::Function<QuantLinearFunction> {
     static QuantWeight weight_of(torch::autograd::AutogradContext* ctx, const torch::Tensor& blocks) {
         return {static_cast<GgmlType>(ctx->saved_data["type"].toInt()), ctx->saved_data["rows"].toInt(),
-                ctx->saved_data["cols"].toInt(), blocks};
+                ctx->saved_data["cols"].toInt(), blocks, ctx->saved_data["interleaved"].toBool()};
     }
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                                 const torch::Tensor& blocks, int64_t type, int64_t rows, int64_t cols) {
+                                 const torch::Tensor& blocks, int64_t type, int64_t rows, int64_t cols,
+                                 bool interleaved) {
         ctx->save_for_backward({blocks});
         ctx->saved_data["type"] = type;
         ctx->saved_data["rows"] = rows;
         ctx->saved_data["cols"] = cols;
+        ctx->saved_data["interleaved"] = interleaved;
         return torch::matmul(x, dequantize_weight(weight_of(ctx, blocks)).to(x.scalar_type()).t());
     }
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                    torch::autograd::variable_list grads) {
         const auto w = dequantize_weight(weight_of(ctx, ctx->get_saved_variables()[0])).to(grads[0].scalar_type());
-        return {torch::matmul(grads[0], w), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+        return {torch::matmul(grads[0], w), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+                torch::Tensor()};
     }
 };
 
@@ -58,7 +61,7 @@ torch::Tensor quant_linear(const torch::Tensor& x, const QuantWeight& w, bool ex
     // Training (autograd on): the dequantized exact path, so that gradients are the base's own; inference: the
     // int8 kernels.
     return exact || torch::GradMode::is_enabled()
-               ? QuantLinearFunction::apply(x, w.blocks, static_cast<int64_t>(w.type), w.rows, w.cols)
+               ? QuantLinearFunction::apply(x, w.blocks, static_cast<int64_t>(w.type), w.rows, w.cols, w.interleaved)
                : quant_matmul(x, w).to(x.scalar_type());
 }
 

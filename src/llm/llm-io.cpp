@@ -253,7 +253,7 @@ int64_t quantize_linear_layers(Llama& model, GgmlType t) {
     const auto quantize = [&](const torch::Tensor& w) {
         const GgmlType fit = quant_type_for_cols(t, w.size(1));
         fallback += fit != t;
-        return quantize_weight(w, fit);
+        return interleave_for_cpu(quantize_weight(w, fit));
     };
     for (auto& kv : model->named_modules("", false)) {
         auto* l = kv.value()->as<LinearImpl>();

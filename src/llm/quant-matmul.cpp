@@ -552,6 +552,250 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
     });
 }
 
+// ---- the interleaved layout (quant-matmul.h): groups of 16 blocks for 512-bit VNNI ---------------------------
+constexpr int kGroup = 16;
+constexpr int64_t kActGroupBytes = 640;  // a group of activations: 512 quant bytes, 16 f32 d, 16 i32/f32 extras
+
+// Where a block's parts lie in ggml's layout.
+struct BlockShape {
+    int bytes, qs_offset, qs_bytes;
+    bool has_min;
+};
+BlockShape block_shape(GgmlType t) {
+    switch (t) {
+        case GgmlType::kQ4_0:
+            return {sizeof(BlockQ4_0), 2, 16, false};
+        case GgmlType::kQ4_1:
+            return {sizeof(BlockQ4_1), 4, 16, true};
+        case GgmlType::kQ8_0:
+            return {sizeof(BlockQ8_0), 2, 32, false};
+        default:
+            throw std::invalid_argument(std::string("the interleaved layout is for Q4_0, Q4_1 and Q8_0, not ") +
+                                        ggml_type_name(t));
+    }
+}
+
+// One row of nb blocks, ggml's layout -> the interleaved one (kToGroups) or back. A group of n blocks (16; the
+// row's last group has nb % 16 if that is not 0): their n f16 d, Q4_1's n f16 m, then chunks of 4n bytes whose
+// bytes 4L..4L+3 are quant bytes 4c..4c+3 of block L (chunk c). The same bytes, so the row's size is ggml's.
+template <bool kToGroups>
+void reorder_row(const BlockShape& s, const uint8_t* src, uint8_t* dst, int64_t nb) {
+    const auto move = [&](int64_t plain, int64_t grouped, size_t n) {
+        std::memcpy(dst + (kToGroups ? grouped : plain), src + (kToGroups ? plain : grouped), n);
+    };
+    for (int64_t first = 0; first < nb; first += kGroup) {
+        const int n = static_cast<int>(std::min<int64_t>(kGroup, nb - first));
+        const int64_t at = first * s.bytes;  // the group's first byte, in either layout
+        const int hdr = 2 * n * (s.has_min ? 2 : 1);
+        for (int L = 0; L < n; ++L) {
+            const int64_t block = at + L * s.bytes;
+            move(block, at + 2 * L, 2);                                  // d
+            if (s.has_min) move(block + 2, at + 2 * n + 2 * L, 2);       // m
+            for (int c = 0; c < s.qs_bytes / 4; ++c)                     // quant bytes 4c..4c+3
+                move(block + s.qs_offset + 4 * c, at + hdr + 4 * n * c + 4 * L, 4);
+        }
+    }
+}
+
+QuantWeight reorder_weight(const QuantWeight& w, bool to_groups) {
+    const BlockShape s = block_shape(w.type);
+    const int64_t nb = w.cols / kQk, rb = nb * s.bytes;
+    QuantWeight o = w;
+    o.blocks = torch::empty({w.rows, rb}, torch::kUInt8);
+    o.interleaved = to_groups;
+    const auto src = w.blocks.contiguous();
+    const uint8_t* sp = src.data_ptr<uint8_t>();
+    uint8_t* dp = o.blocks.data_ptr<uint8_t>();
+    at::parallel_for(0, w.rows, 256, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            if (to_groups)
+                reorder_row<true>(s, sp + r * rb, dp + r * rb, nb);
+            else
+                reorder_row<false>(s, sp + r * rb, dp + r * rb, nb);
+        }
+    });
+    return o;
+}
+
+// One activation row for the interleaved kernel, a 640-byte group per weight group: the quants reordered like the
+// weights' (chunk c, bytes 4L..: quant bytes 4c.. of block L; a Q4 weight chunk c meets activation chunks c and
+// c + 4), then per block the f32 d and the extra: Q4_0 8 x sum(q) and Q8_0 128 x sum(q) (the offsets of the
+// unsigned sides), Q4_1 the f32 s. A short last group is zero past its blocks. The blocks are llama.cpp's
+// (quantize_q8).
+template <typename F>
+void prepare_interleaved_row(const float* x, int64_t k, uint8_t* groups) {
+    using A = typename F::A;
+    const int64_t nb = k / kQk, ng = (nb + kGroup - 1) / kGroup;
+    thread_local std::vector<A> blocks;
+    blocks.resize(static_cast<size_t>(nb));
+    quantize_q8<std::is_same_v<A, BlockQ8_1>>(x, k, blocks.data());
+    const float* h = fp16_table();
+    if (nb % kGroup) std::memset(groups + (ng - 1) * kActGroupBytes, 0, kActGroupBytes);
+    for (int64_t b = 0; b < nb; ++b) {
+        uint8_t* o = groups + b / kGroup * kActGroupBytes;
+        const int L = static_cast<int>(b % kGroup);
+        const A& a = blocks[static_cast<size_t>(b)];
+        for (int c = 0; c < 8; ++c) std::memcpy(o + 64 * c + 4 * L, a.qs + 4 * c, 4);
+        int32_t sum = 0;
+        for (int q = 0; q < kQk; ++q) sum += a.qs[q];
+        const float d = h[a.d];
+        std::memcpy(o + 512 + 4 * L, &d, 4);
+        if constexpr (std::is_same_v<F, Q4_1>) {
+            const float s = h[a.s];
+            std::memcpy(o + 576 + 4 * L, &s, 4);
+        } else {
+            const int32_t off = (std::is_same_v<F, Q4_0> ? 8 : 128) * sum;
+            std::memcpy(o + 576 + 4 * L, &off, 4);
+        }
+    }
+}
+
+constexpr int kAheadPasses = 4;
+// GCC 12 warns that _mm512_cvtph_ps and _mm512_reduce_add_ps use an uninitialized __Y inside the intrinsics'
+// headers (GCC bug 105593, fixed in 13)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// W interleaved weight rows (w, w + w_stride bytes, ...) of nb blocks x R prepared activation rows:
+// out[i * R + j]. Per group and pair, 8 dpbusd give the 16 blocks' integer sums in one vector; the offset comes
+// off, and one multiply-add by d_w d_x adds the 16 blocks to the float accumulator. A short last group is read
+// with masked loads (its lanes past the row's blocks are zero, and so are the activations there).
+template <typename F, int W, int R>
+__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))) void dot_groups(
+    const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride, int64_t nb, float* out) {
+    constexpr int kBlockBytes = static_cast<int>(sizeof(typename F::W));
+    constexpr int kChunks = std::is_same_v<F, Q8_0> ? 8 : 4;
+    __m512 acc[W * R];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8(-128);
+    const int64_t ng = (nb + kGroup - 1) / kGroup;
+    // The W rows kAheadPasses passes on (rows are one run of memory), their share per group, into L2: this kernel
+    // runs through a row about 2x faster than DIAGECG_QUANT_DOT, and the next pass's rows prefetched into L1
+    // arrived too late (one thread streamed 10-12 GB/s from memory against 15-17 GB/s with this; scratch timing
+    // loop)
+    const char* next = reinterpret_cast<const char*>(w + kAheadPasses * W * w_stride);
+    const int64_t ahead = ng > 0 ? (W * w_stride + ng - 1) / ng : 0;
+    for (int64_t g = 0; g < ng; ++g) {
+        for (int64_t p = g * ahead; p < (g + 1) * ahead; p += 64) _mm_prefetch(next + p, _MM_HINT_T1);
+        const int n = static_cast<int>(std::min<int64_t>(kGroup, nb - g * kGroup));  // blocks in this group
+        const __mmask64 mq = n == kGroup ? ~0ull : (1ull << (4 * n)) - 1;             // bytes of a chunk
+        const __mmask16 md = static_cast<__mmask16>((1u << n) - 1);                    // its f16 scales
+        const int stride = 4 * n, hdr = 2 * n * (std::is_same_v<F, Q4_1> ? 2 : 1);
+        const int64_t at = g * kGroup * kBlockBytes;
+        __m512i s[W * R];
+#pragma GCC unroll 8
+        for (int k = 0; k < W * R; ++k) s[k] = _mm512_setzero_si512();
+        if constexpr (std::is_same_v<F, Q8_0>) {
+#pragma GCC unroll 8
+            for (int c = 0; c < kChunks; ++c) {
+#pragma GCC unroll 4
+                for (int i = 0; i < W; ++i) {
+                    const __m512i q =
+                        _mm512_xor_si512(_mm512_maskz_loadu_epi8(mq, w + i * w_stride + at + hdr + stride * c), flip);
+#pragma GCC unroll 2
+                    for (int j = 0; j < R; ++j)
+                        s[i * R + j] = _mm512_dpbusd_epi32(
+                            s[i * R + j], q, _mm512_loadu_si512(a + j * a_stride + g * kActGroupBytes + 64 * c));
+                }
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int c = 0; c < kChunks; ++c) {
+#pragma GCC unroll 4
+                for (int i = 0; i < W; ++i) {
+                    const __m512i q = _mm512_maskz_loadu_epi8(mq, w + i * w_stride + at + hdr + stride * c);
+                    const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+#pragma GCC unroll 2
+                    for (int j = 0; j < R; ++j) {
+                        const uint8_t* ag = a + j * a_stride + g * kActGroupBytes;
+                        s[i * R + j] = _mm512_dpbusd_epi32(s[i * R + j], lo, _mm512_loadu_si512(ag + 64 * c));
+                        s[i * R + j] = _mm512_dpbusd_epi32(s[i * R + j], hi, _mm512_loadu_si512(ag + 64 * (c + 4)));
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < W; ++i) {
+            const uint8_t* wg = w + i * w_stride + at;
+            const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(md, wg));
+            for (int j = 0; j < R; ++j) {
+                const uint8_t* ag = a + j * a_stride + g * kActGroupBytes;
+                const __m512 dx = _mm512_loadu_ps(ag + 512);
+                const int k = i * R + j;
+                if constexpr (std::is_same_v<F, Q4_1>) {
+                    acc[k] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s[k]), acc[k]);
+                    const __m512 mw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(md, wg + 2 * n));
+                    acc[k] = _mm512_fmadd_ps(mw, _mm512_loadu_ps(ag + 576), acc[k]);
+                } else {
+                    const __m512i sum = _mm512_sub_epi32(s[k], _mm512_loadu_si512(ag + 576));
+                    acc[k] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(sum), acc[k]);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < W * R; ++k) out[k] = _mm512_reduce_add_ps(acc[k]);
+}
+
+#pragma GCC diagnostic pop
+
+// A W x R tile of an interleaved weight: y[j * n + i] = weight row i . activation row j.
+template <typename F, int W, int R>
+void interleaved_tile(const uint8_t* w, int64_t rb, const uint8_t* ga, int64_t nb, float* y, int64_t n) {
+    float t[W * R];
+    const int64_t ng = (nb + kGroup - 1) / kGroup;
+    dot_groups<F, W, R>(w, rb, ga, ng * kActGroupBytes, nb, t);
+    for (int i = 0; i < W; ++i)
+        for (int j = 0; j < R; ++j) y[j * n + i] = t[i * R + j];
+}
+
+// matmul_typed's pass for interleaved weights (AVX-512 VNNI): 4 weight rows x 2 input rows per tile.
+template <typename F>
+void matmul_interleaved(const float* x, int64_t m, int64_t k, const std::vector<const QuantWeight*>& ws,
+                        const std::vector<float*>& ys) {
+    const int64_t nb = k / kQk, ng = (nb + kGroup - 1) / kGroup;
+    const int64_t rb = nb * static_cast<int64_t>(sizeof(typename F::W));
+    thread_local std::vector<uint8_t> groups;  // the calling thread's; lambdas below use the pointer
+    groups.resize(static_cast<size_t>(m * ng * kActGroupBytes));
+    uint8_t* const gp = groups.data();
+    const auto prep = [&](int64_t i) { prepare_interleaved_row<F>(x + i * k, k, gp + i * ng * kActGroupBytes); };
+    if (m == 1)
+        prep(0);
+    else
+        at::parallel_for(0, m, 16, [&](int64_t a, int64_t b) {
+            for (int64_t i = a; i < b; ++i) prep(i);
+        });
+    int64_t total = 0;
+    for (const auto* w : ws) total += w->rows;
+    constexpr int64_t kMinWeightsPerTask = 65536;  // as matmul_typed
+    at::parallel_for(0, total, std::max<int64_t>(16, kMinWeightsPerTask / k), [&](int64_t r0, int64_t r1) {
+        int64_t base = 0;
+        for (size_t g = 0; g < ws.size(); base += ws[g]->rows, ++g) {
+            const int64_t lo = std::max(r0, base), hi = std::min(r1, base + ws[g]->rows), n = ws[g]->rows;
+            const uint8_t* wb = ws[g]->blocks.data_ptr<uint8_t>();
+            float* y = ys[g];
+            for (int64_t r = lo - base; r < hi - base;) {
+                const bool four = r + 4 <= hi - base;
+                int64_t i = 0;
+                for (; i + 2 <= m; i += 2) {
+                    const uint8_t* ga = gp + i * ng * kActGroupBytes;
+                    if (four)
+                        interleaved_tile<F, 4, 2>(wb + r * rb, rb, ga, nb, y + i * n + r, n);
+                    else
+                        interleaved_tile<F, 1, 2>(wb + r * rb, rb, ga, nb, y + i * n + r, n);
+                }
+                for (; i < m; ++i) {
+                    const uint8_t* ga = gp + i * ng * kActGroupBytes;
+                    if (four)
+                        interleaved_tile<F, 4, 1>(wb + r * rb, rb, ga, nb, y + i * n + r, n);
+                    else
+                        interleaved_tile<F, 1, 1>(wb + r * rb, rb, ga, nb, y + i * n + r, n);
+                }
+                r += four ? 4 : 1;
+            }
+        }
+    });
+}
+
 uint16_t h16(float f) {
     return fp32_to_fp16(f);
 }
@@ -746,15 +990,25 @@ QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t) {
 
 namespace {
 
+// Row r of w in ggml's layout: in place, or put back into `buf` from the interleaved one.
+const uint8_t* ggml_row(const QuantWeight& w, int64_t r, std::vector<uint8_t>& buf) {
+    const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
+    const uint8_t* src = w.blocks.data_ptr<uint8_t>() + r * rb;
+    if (!w.interleaved) return src;
+    buf.resize(static_cast<size_t>(rb));
+    reorder_row<false>(block_shape(w.type), src, buf.data(), w.cols / kQk);
+    return buf.data();
+}
+
 // The weight as a dense [rows, cols] matrix of dt: f32, or bf16 (each row through f32, rounded to nearest even).
 torch::Tensor dequantize_weight_as(const QuantWeight& w, torch::Dtype dt) {
     check_type(w.type);
     auto out = torch::empty({w.rows, w.cols}, dt);
-    const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
     at::parallel_for(0, w.rows, 64, [&](int64_t r0, int64_t r1) {
         std::vector<float> row(dt == torch::kFloat ? 0 : static_cast<size_t>(w.cols));
+        std::vector<uint8_t> buf;
         for (int64_t r = r0; r < r1; ++r) {
-            const uint8_t* src = w.blocks.data_ptr<uint8_t>() + r * rb;
+            const uint8_t* src = ggml_row(w, r, buf);
             if (dt == torch::kFloat) {
                 dequantize(w.type, src, out.data_ptr<float>() + r * w.cols, w.cols);
                 continue;
@@ -775,12 +1029,12 @@ torch::Tensor dequantize_rows(const QuantWeight& w, const torch::Tensor& index) 
     check_type(w.type);
     const auto idx = index.to(torch::kCPU, torch::kLong).contiguous();
     auto out = torch::empty({idx.numel(), w.cols}, torch::kFloat);
-    const auto rb = static_cast<int64_t>(ggml_row_bytes(w.type, w.cols));
     const int64_t* ix = idx.data_ptr<int64_t>();
+    std::vector<uint8_t> buf;
     for (int64_t i = 0; i < idx.numel(); ++i) {
         if (ix[i] < 0 || ix[i] >= w.rows)
             throw std::out_of_range("row " + std::to_string(ix[i]) + " outside [0, " + std::to_string(w.rows) + ")");
-        dequantize(w.type, w.blocks.data_ptr<uint8_t>() + ix[i] * rb, out.data_ptr<float>() + i * w.cols, w.cols);
+        dequantize(w.type, ggml_row(w, ix[i], buf), out.data_ptr<float>() + i * w.cols, w.cols);
     }
     auto sizes = index.sizes().vec();
     sizes.push_back(w.cols);
@@ -792,6 +1046,27 @@ QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index) 
     q.blocks = w.blocks.index_select(0, index.to(torch::kLong)).contiguous();
     q.rows = q.blocks.size(0);
     return q;
+}
+
+bool quant_interleave_available(GgmlType t) {
+    __builtin_cpu_init();
+    static const bool cpu = quant_isa_available(QuantIsa::kAvx512Vnni) && __builtin_cpu_supports("avx512bw");
+    return cpu && (t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0);
+}
+
+QuantWeight interleave_weight(const QuantWeight& w) {
+    if (!quant_interleave_available(w.type))
+        throw std::invalid_argument(std::string("the interleaved layout needs AVX-512 BW and VNNI and Q4_0, Q4_1 or "
+                                                "Q8_0 weights (") + ggml_type_name(w.type) + ")");
+    return w.interleaved ? w : reorder_weight(w, true);
+}
+
+QuantWeight interleave_for_cpu(const QuantWeight& w) {
+    return quant_interleave_available(w.type) ? interleave_weight(w) : w;
+}
+
+QuantWeight ggml_layout(const QuantWeight& w) {
+    return w.interleaved ? reorder_weight(w, false) : w;
 }
 
 void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out) {
@@ -858,6 +1133,30 @@ void matmul_int8(const torch::Tensor& xf, const std::vector<const QuantWeight*>&
         out.push_back(torch::empty({m, w->rows}, torch::kFloat));
         ys.push_back(out.back().data_ptr<float>());
     }
+    bool interleaved = false;
+    for (const auto* w : ws) interleaved = interleaved || w->interleaved;
+    if (interleaved && isa == QuantIsa::kAvx512Vnni && quant_interleave_available(ws[0]->type)) {
+        std::vector<QuantWeight> held;  // any weight of the group not yet interleaved
+        std::vector<const QuantWeight*> iw;
+        held.reserve(ws.size());
+        for (const auto* w : ws) iw.push_back(w->interleaved ? w : &held.emplace_back(interleave_weight(*w)));
+        const float* xp = xf.data_ptr<float>();
+        if (ws[0]->type == GgmlType::kQ4_0)
+            matmul_interleaved<Q4_0>(xp, m, k, iw, ys);
+        else if (ws[0]->type == GgmlType::kQ4_1)
+            matmul_interleaved<Q4_1>(xp, m, k, iw, ys);
+        else
+            matmul_interleaved<Q8_0>(xp, m, k, iw, ys);
+        return;
+    }
+    if (interleaved) {  // another ISA asked for: the ggml layout back, then as any weight
+        std::vector<QuantWeight> plain;
+        std::vector<const QuantWeight*> pw;
+        plain.reserve(ws.size());
+        for (const auto* w : ws) pw.push_back(&plain.emplace_back(ggml_layout(*w)));
+        out.clear();
+        return matmul_int8(xf, pw, isa, out);
+    }
     switch (ws[0]->type) {
         case GgmlType::kQ4_0:
             matmul_typed<Q4_0>(xf.data_ptr<float>(), m, k, ws, ys, isa);
@@ -892,7 +1191,7 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
     if (!x.device().is_cpu()) throw std::invalid_argument("quantized weights run on the CPU");
     const int64_t k = ws[0]->cols;
     std::vector<torch::Tensor> out;   // [M, N_g] each
-    if (isa == QuantIsa::kAuto && x.numel() / k >= kQuantGemmRows) {
+    if (isa == QuantIsa::kAuto && x.numel() / k >= (ws[0]->interleaved ? kQuantGemmRowsInterleaved : kQuantGemmRows)) {
         // Many input rows (a prompt): the weights once as a dense matrix and LibTorch's GEMM beat the int8 tiles
         // (bf16 where the CPU multiplies bf16 natively, else f32)
         static const bool bf16 = __builtin_cpu_supports("avx512bf16");

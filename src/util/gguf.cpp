@@ -319,6 +319,14 @@ GgufFile::~GgufFile() {
     if (map_) ::munmap(map_, size_);
 }
 
+void GgufFile::release_tensor_pages(const GgufTensorInfo& t) const {
+    if (!map_) return;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto b = reinterpret_cast<uintptr_t>(tensor_data(t)), e = b + t.n_bytes;
+    const uintptr_t lo = (b + page - 1) / page * page, hi = e / page * page;  // whole pages of t only
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 void GgufFile::parse() {
     Cursor c(base_, size_, path_);
     if (size_ < 24) c.fail("file is " + std::to_string(size_) + " bytes, too short for a GGUF header (24 bytes)");

@@ -115,6 +115,9 @@ public:
     const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
     const GgufTensorInfo* find_tensor(const std::string& name) const;  // nullptr when absent
     const uint8_t* tensor_data(const GgufTensorInfo& t) const { return data_ + t.offset; }
+    // For a caller that has copied tensor t elsewhere: the pages holding only t's bytes leave this process's
+    // memory (a mapped file reads them again if they are touched; a GGUF held in memory is left as it is).
+    void release_tensor_pages(const GgufTensorInfo& t) const;
     // The tensor's numel() values as float32, row-major; throws naming the tensor for a type that
     // cannot be dequantized.
     std::vector<float> dequantize(const GgufTensorInfo& t) const;
