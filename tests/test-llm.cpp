@@ -389,6 +389,17 @@ TEST(Linear, ParametersInHugePagesKeepValuesAndTraining) {
     EXPECT_FALSE(torch::equal(lin->weight, w0));
 }
 
+TEST(Linear, TensorsInHugePagesKeepValues) {
+    auto a = torch::randint(0, 255, {37, 90}).to(torch::kUInt8), b = torch::randn({5, 3}), none = torch::Tensor();
+    const auto a0 = a.clone(), b0 = b.clone();
+    place_tensors_in_huge_pages({&a, &none, &b});
+    EXPECT_TRUE(torch::equal(a, a0));
+    EXPECT_TRUE(torch::equal(b, b0));
+    EXPECT_FALSE(none.defined());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data_ptr()) % (2 << 20), 0u);  // first in the 2 MiB buffer
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data_ptr()) - reinterpret_cast<uintptr_t>(a.data_ptr()), 3392u);  // 3330 -> 64s
+}
+
 TEST(Linear, ModuleUsesFastPathOnlyWithoutGrad) {
     Linear lin(64, 10, true);
     lin->to(torch::kBFloat16);

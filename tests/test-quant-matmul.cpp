@@ -329,12 +329,15 @@ TEST(QuantMatmul, KeptGgufBlocksAreTheF32LoadsWeights) {
         if (const auto* l = kv.value()->as<LinearImpl>()) {
             ASSERT_TRUE(l->qweight.defined()) << kv.key();
             EXPECT_TRUE(torch::equal(dequantize_weight(l->qweight), want.at(kv.key()))) << kv.key();
+            // in the decode layout where the CPU runs it (written into one huge-page arena), else in the file
+            EXPECT_EQ(l->qweight.interleaved, quant_interleave_available(l->qweight.type)) << kv.key();
             ++n;
         }
     EXPECT_EQ(n, 30 * 7);
     ASSERT_TRUE(q.model->tied_head_q.defined());
     EXPECT_EQ(q.model->tied_head_q.type, GgmlType::kQ8_0);
     EXPECT_TRUE(torch::equal(dequantize_weight(q.model->tied_head_q), f32.model->embed_tokens->weight));
+    EXPECT_TRUE(q.model->tied_head_q.blocks.is_same(q.model->embed_q.blocks));  // one copy for both
     // the lookup reads the same blocks (no f32 copy of the table is kept)
     ASSERT_TRUE(q.model->embed_q.defined());
     EXPECT_EQ(q.model->embed_tokens->weight.numel(), 0);

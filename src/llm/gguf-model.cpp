@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "diagecg/llm/llm-io.h"
+#include "diagecg/util/device.h"
 
 namespace diagecg {
 
@@ -208,35 +209,61 @@ int64_t keep_gguf_quantized(Llama& model, const std::shared_ptr<const GgufFile>&
         const auto shape = t.shape();
         return quant_weight_from_blocks(t.type, shape.at(0), shape.at(1), f.tensor_data(t), file);
     };
-    int64_t n = 0;
+    // The matrices kept, and one huge-page arena for those copied into the CPU's decode layout (written there
+    // directly: no intermediate copy stays on the heap)
+    struct Kept {
+        std::string key, hf;  // the module's name, the weight's HF name
+        LinearImpl* lin;
+        const GgufTensorInfo* t;
+    };
+    std::vector<Kept> kept;
     for (auto& kv : model->named_modules("", false)) {
         auto* lin = kv.value()->as<LinearImpl>();
         if (!lin) continue;
         const auto it = by_hf.find(hf_tensor_name(kv.key() + ".weight"));
         if (it == by_hf.end() || !quant_matmul_supported(it->second->type) || it->second->ne.size() != 2) continue;
-        const GgufTensorInfo& t = *it->second;
+        kept.push_back({kv.key(), it->first, lin, it->second});
+    }
+    const auto embd = by_hf.find("model.embed_tokens.weight");
+    const bool keep_embd = embd != by_hf.end() && quant_matmul_supported(embd->second->type) && embd->second->ne.size() == 2;
+    constexpr size_t kAlign = 64;
+    const auto arena_bytes = [&](const GgufTensorInfo& t) {
+        return quant_interleave_available(t.type) ? (t.n_bytes + kAlign - 1) / kAlign * kAlign : 0;
+    };
+    size_t total = keep_embd ? arena_bytes(*embd->second) : 0, off = 0;
+    for (const auto& k : kept) total += arena_bytes(*k.t);
+    const std::shared_ptr<void> arena = total ? alloc_huge_pages(total) : nullptr;
+    const auto for_cpu = [&](const QuantWeight& q, const GgufTensorInfo& t) {
+        if (!quant_interleave_available(t.type)) return q;
+        QuantWeight o = interleave_weight(q, static_cast<char*>(arena.get()) + off, arena);
+        off += arena_bytes(t);
+        return o;
+    };
+    int64_t n = 0;
+    for (const auto& k : kept) {
+        const GgufTensorInfo& t = *k.t;
         QuantWeight q = block_of(t);
-        const bool is_q = kv.key().find("q_proj") != std::string::npos, is_k = kv.key().find("k_proj") != std::string::npos;
+        const bool is_q = k.key.find("q_proj") != std::string::npos, is_k = k.key.find("k_proj") != std::string::npos;
         if (permuted_qk(arch) && (is_q || is_k)) {  // the rows gguf_tensor_as_hf reorders, as an index
             const int64_t n_head = is_q ? cfg.num_attention_heads : cfg.num_key_value_heads, dh = cfg.dim_head();
             const auto index = torch::arange(n_head * dh).view({n_head, dh / 2, 2}).transpose(1, 2).reshape({-1});
             q = quant_weight_rows(q, index);
         }
-        lin->set_quantized(interleave_for_cpu(q));
+        k.lin->set_quantized(for_cpu(q, t));
         // a copy (interleaved or reordered): the file's pages of it are not needed in memory
-        if (lin->qweight.blocks.data_ptr() != f.tensor_data(t)) f.release_tensor_pages(t);
-        if (held) held->insert(it->first);
+        if (k.lin->qweight.blocks.data_ptr() != f.tensor_data(t)) f.release_tensor_pages(t);
+        if (held) held->insert(k.hf);
         ++n;
     }
     // token_embd: the lookup gathers rows from the blocks; a tied head multiplies by them
-    const auto it = by_hf.find("model.embed_tokens.weight");
-    if (it != by_hf.end() && quant_matmul_supported(it->second->type) && it->second->ne.size() == 2) {
-        model->embed_q = interleave_for_cpu(block_of(*it->second));
-        if (model->embed_q.blocks.data_ptr() != f.tensor_data(*it->second)) f.release_tensor_pages(*it->second);
+    if (keep_embd) {
+        const GgufTensorInfo& t = *embd->second;
+        model->embed_q = for_cpu(block_of(t), t);
+        if (model->embed_q.blocks.data_ptr() != f.tensor_data(t)) f.release_tensor_pages(t);
         torch::NoGradGuard ng;
         model->embed_tokens->weight.set_data(torch::empty({model->embed_q.rows, 0}, model->embed_tokens->weight.options()));
         if (!model->lm_head) model->tied_head_q = model->embed_q;
-        if (held) held->insert(it->first);
+        if (held) held->insert(embd->first);
         ++n;
     }
     return n;

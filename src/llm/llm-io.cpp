@@ -247,6 +247,20 @@ LoadOptions parse_load_dtype(const std::string& dtype, torch::Device device) {
     return o;
 }
 
+// The interleaved blocks of a model quantized at load into one huge-page buffer, as place_parameters_in_huge_pages
+// puts the parameters (a GGUF's kept blocks are written into one by keep_gguf_quantized).
+void place_quant_weights_in_huge_pages(Llama& model) {
+    std::vector<torch::Tensor*> ts;
+    for (auto& kv : model->named_modules("", false))
+        if (auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.interleaved) ts.push_back(&l->qweight.blocks);
+    const bool shared = model->tied_head_q.defined() && model->embed_q.defined() &&
+                        model->tied_head_q.blocks.is_same(model->embed_q.blocks);
+    if (model->embed_q.interleaved) ts.push_back(&model->embed_q.blocks);
+    if (model->tied_head_q.interleaved && !shared) ts.push_back(&model->tied_head_q.blocks);
+    place_tensors_in_huge_pages(ts);
+    if (shared) model->tied_head_q.blocks = model->embed_q.blocks;
+}
+
 int64_t quantize_linear_layers(Llama& model, GgmlType t) {
     torch::NoGradGuard ng;
     int64_t n = 0, skipped = 0, fallback = 0;
@@ -273,6 +287,7 @@ int64_t quantize_linear_layers(Llama& model, GgmlType t) {
     if (fallback)
         log::info("{} matrices quantized to {}: inputs not a multiple of 256 ({} needs that)", fallback,
                   ggml_type_name(quant_type_for_cols(t, 32)), ggml_type_name(t));
+    place_quant_weights_in_huge_pages(model);
     return n;
 }
 

@@ -597,11 +597,14 @@ void reorder_row(const BlockShape& s, const uint8_t* src, uint8_t* dst, int64_t 
     }
 }
 
-QuantWeight reorder_weight(const QuantWeight& w, bool to_groups) {
+QuantWeight reorder_weight(const QuantWeight& w, bool to_groups, void* dst = nullptr,
+                           std::shared_ptr<void> owner = nullptr) {
     const BlockShape s = block_shape(w.type);
     const int64_t nb = w.cols / kQk, rb = nb * s.bytes;
     QuantWeight o = w;
-    o.blocks = torch::empty({w.rows, rb}, torch::kUInt8);
+    o.blocks = dst ? torch::from_blob(
+                         dst, {w.rows, rb}, [owner](void*) {}, torch::kUInt8)
+                   : torch::empty({w.rows, rb}, torch::kUInt8);
     o.interleaved = to_groups;
     const auto src = w.blocks.contiguous();
     const uint8_t* sp = src.data_ptr<uint8_t>();
@@ -650,7 +653,7 @@ void prepare_interleaved_row(const float* x, int64_t k, uint8_t* groups) {
     }
 }
 
-constexpr int kAheadPasses = 4;
+constexpr int kAheadRows = 16;
 // GCC 12 warns that _mm512_cvtph_ps and _mm512_reduce_add_ps use an uninitialized __Y inside the intrinsics'
 // headers (GCC bug 105593, fixed in 13)
 #pragma GCC diagnostic push
@@ -669,11 +672,10 @@ __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))) vo
     for (auto& v : acc) v = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8(-128);
     const int64_t ng = (nb + kGroup - 1) / kGroup;
-    // The W rows kAheadPasses passes on (rows are one run of memory), their share per group, into L2: this kernel
-    // runs through a row about 2x faster than DIAGECG_QUANT_DOT, and the next pass's rows prefetched into L1
-    // arrived too late (one thread streamed 10-12 GB/s from memory against 15-17 GB/s with this; scratch timing
-    // loop)
-    const char* next = reinterpret_cast<const char*>(w + kAheadPasses * W * w_stride);
+    // W rows, kAheadRows on (rows are one run of memory), their share per group, into L2: this kernel runs through
+    // a row about 2x faster than DIAGECG_QUANT_DOT, and the next pass's rows prefetched into L1 arrived too late
+    // (one thread streamed 10-12 GB/s from memory against 15-17 GB/s with this; scratch timing loop)
+    const char* next = reinterpret_cast<const char*>(w + kAheadRows * w_stride);
     const int64_t ahead = ng > 0 ? (W * w_stride + ng - 1) / ng : 0;
     for (int64_t g = 0; g < ng; ++g) {
         for (int64_t p = g * ahead; p < (g + 1) * ahead; p += 64) _mm_prefetch(next + p, _MM_HINT_T1);
@@ -682,9 +684,11 @@ __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))) vo
         const __mmask16 md = static_cast<__mmask16>((1u << n) - 1);                    // its f16 scales
         const int stride = 4 * n, hdr = 2 * n * (std::is_same_v<F, Q4_1> ? 2 : 1);
         const int64_t at = g * kGroup * kBlockBytes;
-        __m512i s[W * R];
+        // s: the integer sums per pair; one pair (a decode pass over one row) splits them over two chains
+        constexpr bool kSplit = W * R == 1;
+        __m512i s[W * R], s2[W * R];
 #pragma GCC unroll 8
-        for (int k = 0; k < W * R; ++k) s[k] = _mm512_setzero_si512();
+        for (int k = 0; k < W * R; ++k) s[k] = s2[k] = _mm512_setzero_si512();
         if constexpr (std::is_same_v<F, Q8_0>) {
 #pragma GCC unroll 8
             for (int c = 0; c < kChunks; ++c) {
@@ -693,9 +697,10 @@ __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))) vo
                     const __m512i q =
                         _mm512_xor_si512(_mm512_maskz_loadu_epi8(mq, w + i * w_stride + at + hdr + stride * c), flip);
 #pragma GCC unroll 2
-                    for (int j = 0; j < R; ++j)
-                        s[i * R + j] = _mm512_dpbusd_epi32(
-                            s[i * R + j], q, _mm512_loadu_si512(a + j * a_stride + g * kActGroupBytes + 64 * c));
+                    for (int j = 0; j < R; ++j) {
+                        __m512i& t = kSplit && c % 2 ? s2[i * R + j] : s[i * R + j];
+                        t = _mm512_dpbusd_epi32(t, q, _mm512_loadu_si512(a + j * a_stride + g * kActGroupBytes + 64 * c));
+                    }
                 }
             }
         } else {
@@ -708,12 +713,14 @@ __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))) vo
 #pragma GCC unroll 2
                     for (int j = 0; j < R; ++j) {
                         const uint8_t* ag = a + j * a_stride + g * kActGroupBytes;
+                        __m512i& t = kSplit ? s2[i * R + j] : s[i * R + j];
                         s[i * R + j] = _mm512_dpbusd_epi32(s[i * R + j], lo, _mm512_loadu_si512(ag + 64 * c));
-                        s[i * R + j] = _mm512_dpbusd_epi32(s[i * R + j], hi, _mm512_loadu_si512(ag + 64 * (c + 4)));
+                        t = _mm512_dpbusd_epi32(t, hi, _mm512_loadu_si512(ag + 64 * (c + 4)));
                     }
                 }
             }
         }
+        if constexpr (kSplit) s[0] = _mm512_add_epi32(s[0], s2[0]);
 #pragma GCC unroll 4
         for (int i = 0; i < W; ++i) {
             const uint8_t* wg = w + i * w_stride + at;
@@ -1054,15 +1061,15 @@ bool quant_interleave_available(GgmlType t) {
     return cpu && (t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0);
 }
 
-QuantWeight interleave_weight(const QuantWeight& w) {
+QuantWeight interleave_weight(const QuantWeight& w, void* dst, std::shared_ptr<void> owner) {
     if (!quant_interleave_available(w.type))
         throw std::invalid_argument(std::string("the interleaved layout needs AVX-512 BW and VNNI and Q4_0, Q4_1 or "
                                                 "Q8_0 weights (") + ggml_type_name(w.type) + ")");
-    return w.interleaved ? w : reorder_weight(w, true);
+    return w.interleaved ? w : reorder_weight(w, true, dst, std::move(owner));
 }
 
-QuantWeight interleave_for_cpu(const QuantWeight& w) {
-    return quant_interleave_available(w.type) ? interleave_weight(w) : w;
+QuantWeight interleave_for_cpu(const QuantWeight& w, void* dst, std::shared_ptr<void> owner) {
+    return quant_interleave_available(w.type) ? interleave_weight(w, dst, std::move(owner)) : w;
 }
 
 QuantWeight ggml_layout(const QuantWeight& w) {

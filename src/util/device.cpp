@@ -160,6 +160,28 @@ void place_parameters_in_huge_pages(torch::nn::Module& module) {
     }
 }
 
+void place_tensors_in_huge_pages(const std::vector<torch::Tensor*>& tensors) {
+    constexpr size_t kAlign = 64;
+    size_t total = 0;
+    for (const auto* t : tensors)
+        if (t->defined() && t->device().is_cpu()) total += round_up(t->nbytes(), kAlign);
+    if (total == 0) return;
+    const auto arena = alloc_huge(total);
+    size_t off = 0;
+    for (auto* t : tensors) {
+        if (!t->defined() || !t->device().is_cpu()) continue;
+        auto v = torch::from_blob(
+            static_cast<char*>(arena.get()) + off, t->sizes(), [arena](void*) {}, t->options());
+        v.copy_(*t);
+        *t = v;
+        off += round_up(v.nbytes(), kAlign);
+    }
+}
+
+std::shared_ptr<void> alloc_huge_pages(size_t bytes) {
+    return alloc_huge(bytes);
+}
+
 BandwidthProbe::BandwidthProbe(size_t bytes)
     : n_(static_cast<int64_t>(bytes / sizeof(float)) / 1024 * 1024),
       mem_(alloc_huge(static_cast<size_t>(n_) * sizeof(float))) {

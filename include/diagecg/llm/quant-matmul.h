@@ -69,8 +69,10 @@ QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index);
 // interleave_for_cpu: w in that layout (a copy) where the CPU has AVX-512 BW and VNNI and the type is one of the
 // three, else w as it is. ggml_layout: w in ggml's layout (a copy if it was interleaved).
 bool quant_interleave_available(GgmlType t);
-QuantWeight interleave_for_cpu(const QuantWeight& w);
-QuantWeight interleave_weight(const QuantWeight& w);  // unconditionally (tests); throws where it cannot run
+// The copy goes to `dst` (w.n_bytes() bytes, kept alive by `owner`: e.g. a huge-page arena) when one is given.
+QuantWeight interleave_for_cpu(const QuantWeight& w, void* dst = nullptr, std::shared_ptr<void> owner = nullptr);
+QuantWeight interleave_weight(const QuantWeight& w, void* dst = nullptr,
+                              std::shared_ptr<void> owner = nullptr);  // unconditionally (tests); throws where it cannot run
 QuantWeight ggml_layout(const QuantWeight& w);
 
 // One row of k floats (k a multiple of the block size) -> its activation blocks of type Q8_0, Q8_1 or Q8_K at `out`.

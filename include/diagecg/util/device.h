@@ -35,6 +35,12 @@ private:
 // (measured here: sequential reads 10-17% faster from huge pages). Values, shapes, dtypes and requires_grad
 // are kept; parameters on other devices are left alone. A later module->to(dtype/device) reallocates.
 void place_parameters_in_huge_pages(torch::nn::Module& module);
+// A 2 MiB-aligned buffer of `bytes`, advised for transparent huge pages (advice only: where THP is off it has
+// no effect).
+std::shared_ptr<void> alloc_huge_pages(size_t bytes);
+// The same for other tensors (e.g. quantized blocks, which are not parameters): each CPU tensor's values are
+// copied into one such buffer and *t becomes a view of it (shape and dtype kept; others left alone).
+void place_tensors_in_huge_pages(const std::vector<torch::Tensor*>& tensors);
 
 // True when this CPU runs bf16 matmul natively (AVX512-BF16 / AMX through oneDNN).
 bool cpu_has_fast_bf16();
