@@ -487,6 +487,10 @@ void quantize_q8k(const float* x, int64_t k, BlockQ8_K* o) {
     }
 }
 
+// >= 16 weight rows and >= 64K weights per task of a matmul's parallel pass: a smaller matmul runs on the calling
+// thread (the threads' fork and join cost more than it)
+constexpr int64_t kMinWeightsPerTask = 65536;
+
 // x [M, K] -> y_g [M, N_g] for each weight g (all of type F, same K): the activations are quantized once and
 // every weight's rows are shared out in one parallel pass.
 template <typename F>
@@ -509,9 +513,6 @@ void matmul_typed(const float* x, int64_t m, int64_t k, const std::vector<const 
     for (const auto* w : ws) total += w->rows;
     const DotFn<F> dot1 = pick_dot<F, 1, 1>(isa), rows4 = pick_dot<F, 1, 4>(isa), weights4 = pick_dot<F, 4, 1>(isa),
                    tile4 = pick_dot<F, 4, 4>(isa);
-    // >= 16 weight rows and >= 64K weights per task: a smaller matmul runs on the calling thread (the threads' fork
-    // and join cost more than it)
-    constexpr int64_t kMinWeightsPerTask = 65536;
     at::parallel_for(0, total, std::max<int64_t>(16, kMinWeightsPerTask / k), [&](int64_t r0, int64_t r1) {
         float out[4];
         int64_t base = 0;
@@ -773,7 +774,6 @@ void matmul_interleaved(const float* x, int64_t m, int64_t k, const std::vector<
         });
     int64_t total = 0;
     for (const auto* w : ws) total += w->rows;
-    constexpr int64_t kMinWeightsPerTask = 65536;  // as matmul_typed
     at::parallel_for(0, total, std::max<int64_t>(16, kMinWeightsPerTask / k), [&](int64_t r0, int64_t r1) {
         int64_t base = 0;
         for (size_t g = 0; g < ws.size(); base += ws[g]->rows, ++g) {
@@ -1056,7 +1056,6 @@ QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index) 
 }
 
 bool quant_interleave_available(GgmlType t) {
-    __builtin_cpu_init();
     static const bool cpu = quant_isa_available(QuantIsa::kAvx512Vnni) && __builtin_cpu_supports("avx512bw");
     return cpu && (t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0);
 }
@@ -1068,8 +1067,8 @@ QuantWeight interleave_weight(const QuantWeight& w, void* dst, std::shared_ptr<v
     return w.interleaved ? w : reorder_weight(w, true, dst, std::move(owner));
 }
 
-QuantWeight interleave_for_cpu(const QuantWeight& w, void* dst, std::shared_ptr<void> owner) {
-    return quant_interleave_available(w.type) ? interleave_weight(w, dst, std::move(owner)) : w;
+QuantWeight interleave_for_cpu(const QuantWeight& w) {
+    return quant_interleave_available(w.type) ? interleave_weight(w) : w;
 }
 
 QuantWeight ggml_layout(const QuantWeight& w) {

@@ -28,7 +28,7 @@ struct QuantWeight {
     int64_t rows = 0, cols = 0;  // [out, in], as a PyTorch weight
     torch::Tensor blocks;        // uint8 [rows, ggml_row_bytes(type, cols)]
     // Each row's bytes in the AVX-512 decode layout (interleave_for_cpu) instead of ggml's: the same bytes, reordered
-    // within the row. Everything here reads both; ggml_layout gives ggml's back (for writing a GGUF).
+    // within the row. Everything here reads both; ggml_layout gives ggml's back.
     bool interleaved = false;
     bool defined() const { return blocks.defined(); }
     int64_t n_bytes() const { return defined() ? blocks.numel() : 0; }
@@ -63,16 +63,17 @@ QuantWeight quant_weight_rows(const QuantWeight& w, const torch::Tensor& index);
 
 // The AVX-512 decode layout of Q4_0, Q4_1 and Q8_0: each row's blocks in groups of 16, a group's 16 scales (and
 // Q4_1's 16 mins) first, then its quants interleaved so that one 64-byte load holds 4 quant bytes of each of the 16
-// blocks (the row's last group has blocks % 16 if that is not 0, read with masked loads). One 512-bit dpbusd then advances all 16 blocks'
-// sums at once and the scales apply to 16 blocks per multiply-add. The results differ from llama.cpp's (and the
-// other paths') only in float rounding: each block's integer sum is scaled whole instead of in 8 lanes.
-// interleave_for_cpu: w in that layout (a copy) where the CPU has AVX-512 BW and VNNI and the type is one of the
-// three, else w as it is. ggml_layout: w in ggml's layout (a copy if it was interleaved).
+// blocks (the row's last group has blocks % 16 if that is not 0, read with masked loads). One 512-bit dpbusd then
+// advances all 16 blocks' sums at once and the scales apply to 16 blocks per multiply-add. The results differ from
+// llama.cpp's (and the other paths') only in float rounding: each block's integer sum is scaled whole instead of
+// in 8 lanes.
+// quant_interleave_available: the CPU has AVX-512 BW and VNNI and t is one of the three.
+// interleave_weight: w in that layout, a copy (into `dst`, w.n_bytes() bytes kept alive by `owner`, e.g. a
+// huge-page arena, when one is given); throws where it cannot run. interleave_for_cpu: interleave_weight(w) where
+// available, else w as it is. ggml_layout: w in ggml's layout (a copy if it was interleaved).
 bool quant_interleave_available(GgmlType t);
-// The copy goes to `dst` (w.n_bytes() bytes, kept alive by `owner`: e.g. a huge-page arena) when one is given.
-QuantWeight interleave_for_cpu(const QuantWeight& w, void* dst = nullptr, std::shared_ptr<void> owner = nullptr);
-QuantWeight interleave_weight(const QuantWeight& w, void* dst = nullptr,
-                              std::shared_ptr<void> owner = nullptr);  // unconditionally (tests); throws where it cannot run
+QuantWeight interleave_weight(const QuantWeight& w, void* dst = nullptr, std::shared_ptr<void> owner = nullptr);
+QuantWeight interleave_for_cpu(const QuantWeight& w);
 QuantWeight ggml_layout(const QuantWeight& w);
 
 // One row of k floats (k a multiple of the block size) -> its activation blocks of type Q8_0, Q8_1 or Q8_K at `out`.
@@ -88,7 +89,7 @@ QuantIsa quant_isa_auto();  // the fastest available
 // kernels' prefill here. Those rows then differ from the int8 arithmetic by the dense dtype's rounding.
 constexpr int64_t kQuantGemmRows = 64;
 // The same for interleaved weights: their int8 kernel keeps up with the dense GEMM for longer (a 128-token prompt
-// of the TinyLlama-1.1B shape in Q4_0: 1.8x the dense path's tok/s; of SmolLM2 in Q4_0/Q8_0 within 10%; at 512
+// of the TinyLlama-1.1B shape in Q4_0: 1.8x the dense path's tok/s; of SmolLM2 in Q4_0/Q8_0 within 11%; at 512
 // tokens the dense path was equal or faster).
 constexpr int64_t kQuantGemmRowsInterleaved = 256;
 
