@@ -129,6 +129,61 @@ TEST(Llm, RmsNormStepLoopMatchesTheOpChain) {
     }
 }
 
+// The decode-step loops (no autograd, at most 16 rows on the CPU: with a KV cache and f32 weights the whole step
+// on raw buffers, else the modules' RoPE tables, RoPE + cache writes + attention in one pass, SwiGLU) against
+// LibTorch's op chain (the same model with autograd on), for a prefill, cached one-token steps, two rows with a
+// left-padded one, GQA, q/k/v biases; f32 to summation order, bf16 to its rounding.
+TEST(Llm, DecodeStepLoopsMatchTheOpChain) {
+    for (const auto dt : {torch::kFloat, torch::kBFloat16})
+    for (const bool bias : {false, true}) {
+        auto cfg = tiny_config(2);
+        cfg.attention_bias = bias;
+        auto model = random_llama(cfg, 11, {dt, torch::kCPU});
+        if (bias) {
+            torch::NoGradGuard ng;
+            for (auto& kv : model->named_parameters())
+                if (kv.key().find("bias") != std::string::npos) kv.value().uniform_(-0.5, 0.5);
+        }
+        const double tol = dt == torch::kFloat ? 2e-5 : 0.03;
+        const auto close = [&](const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+            const double scale = b.abs().max().item<double>();
+            EXPECT_LT((a - b).abs().max().item<double>(), tol * scale) << c10::toString(dt) << " bias " << bias << " " << what;
+        };
+        // rows 0 and 1: row 0 left-padded by 2 (positions from 0 at its first real token)
+        auto toks = torch::tensor({0, 0, 5, 17, 3, 88, 42, 7, 61, 13, 29, 96}, torch::kLong).view({2, 6});
+        auto pos = torch::tensor({0, 0, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5}, torch::kLong).view({2, 6});
+        auto keys = torch::ones({2, 6}, torch::kBool);
+        keys[0][0] = keys[0][1] = false;
+        const std::vector<int64_t> next = {33, 71};
+        torch::Tensor chain_pre, chain_step, loop_pre, loop_step, chain_nocache, loop_nocache;
+        for (const bool grad : {true, false}) {
+            torch::AutoGradMode mode(grad);
+            (grad ? chain_nocache : loop_nocache) = model->forward(toks, nullptr, pos, keys).detach();
+            KvCache cache(model->config(), 2, 8, dt, torch::kCPU);
+            auto pre = model->forward(toks, &cache, pos, keys);
+            auto step_keys = torch::cat({keys, torch::ones({2, 1}, torch::kBool)}, 1);
+            auto step = model->forward(torch::tensor(next, torch::kLong).view({2, 1}), &cache,
+                                       torch::tensor({4, 6}, torch::kLong).view({2, 1}), step_keys);
+            (grad ? chain_pre : loop_pre) = pre.detach();
+            (grad ? chain_step : loop_step) = step.detach();
+        }
+        close(loop_pre.narrow(1, 2, 4)[0], chain_pre.narrow(1, 2, 4)[0], "prefill, padded row");
+        close(loop_pre[1], chain_pre[1], "prefill");
+        close(loop_nocache.narrow(1, 2, 4)[0], chain_nocache.narrow(1, 2, 4)[0], "no cache, padded row");
+        close(loop_nocache[1], chain_nocache[1], "no cache");
+        close(loop_step, chain_step, "cached step");
+        // one row, no mask: the decode step as generate runs it, eight steps on
+        std::vector<torch::Tensor> outs[2];
+        for (const bool grad : {true, false}) {
+            torch::AutoGradMode mode(grad);
+            KvCache cache(model->config(), 1, 16, dt, torch::kCPU);
+            (void)model->forward(seq({5, 17, 3}), &cache);
+            for (int64_t t = 0; t < 8; ++t) outs[grad].push_back(model->forward(seq({(t * 13 + 2) % 97}), &cache).detach());
+        }
+        for (size_t t = 0; t < outs[0].size(); ++t) close(outs[0][t], outs[1][t], "step " + std::to_string(t));
+    }
+}
+
 TEST(Llm, CausalChangingALaterTokenLeavesEarlierLogits) {
     torch::NoGradGuard ng;
     auto model = random_llama(tiny_config(), 2, {});

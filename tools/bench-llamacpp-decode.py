@@ -10,7 +10,8 @@ one llm.eval per token: the Python call is part of its step), then `diagecg benc
 --batch 1` times the same lengths. Each figure is the best round. Run it alone (e.g. under
 `flock /tmp/build.lock`): timings of a shared machine. With --batch B > 1, only decode: B sequences of the same
 prompt step together (llama.cpp: one llama_decode of B tokens per step through the C API; diagecg: `bench llm
---batch B`), tok/s = B x steps / time.
+--batch B`), tok/s = B x steps / time. With --llama2c RUN --llama2c-model DIR (batch 1, one model), llama2.c's
+run.c is timed in the same rounds on tools/export-llama2c.py's export of that model, -n N_PROMPT + N_GEN.
 """
 import argparse
 import os
@@ -27,7 +28,7 @@ CACHE = os.environ.get("DIAGECG_CACHE") or os.path.expanduser("~/.cache/diagecg"
 
 
 def llama_cpp_run(llm, n_prompt, n_gen):
-    prompt = [(j * 104729) % 20000 + 100 for j in range(n_prompt)]
+    prompt = [((j * 104729) % 20000 + 100) % llm.n_vocab() for j in range(n_prompt)]
     llm.reset()
     t = time.perf_counter()
     llm.eval(prompt)
@@ -76,7 +77,7 @@ class BatchedLlamaCpp:
     def run(self):
         """decode tok/s: batch x steps / time"""
         self.L.llama_memory_clear(self.L.llama_get_memory(self.ctx), True)
-        prompt = [(j * 104729) % 20000 + 100 for j in range(self.n_prompt)]
+        prompt = [((j * 104729) % 20000 + 100) % self.n_vocab for j in range(self.n_prompt)]
         self._decode([(t, j, s, j == self.n_prompt - 1) for s in range(self.batch) for j, t in enumerate(prompt)])
         nxt = [self._argmax(s * self.n_prompt + self.n_prompt - 1) for s in range(self.batch)]
         t0 = time.perf_counter()
@@ -108,6 +109,22 @@ def diagecg_run(binary, path, dtype, threads, n_prompt, n_gen, batch=1):
     sys.exit(f"no result row in diagecg's output:\n{out}")
 
 
+def llama2c_run(run_bin, model_dir, steps, tries=5):
+    """llama2.c's run.c (built from its sources in a scratch folder) on tools/export-llama2c.py's files: greedy, every
+    step one single-token forward; best of `tries` runs of its own "achieved tok/s" (a millisecond timer, so runs
+    of a few tens of ms are coarse)."""
+    best = 0.0
+    for _ in range(tries):
+        out = subprocess.run([run_bin, os.path.join(model_dir, "model.bin"), "-z", os.path.join(model_dir, "tokenizer.bin"),
+                              "-t", "0", "-n", str(steps), "-i", "Once upon a time"],
+                             check=True, capture_output=True, text=True)
+        m = re.search(r"achieved tok/s: ([0-9.]+)", out.stderr + out.stdout)
+        if not m:
+            sys.exit(f"no 'achieved tok/s' in llama2.c's output:\n{out.stderr}")
+        best = max(best, float(m.group(1)))
+    return best
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("gguf", nargs="*", default=[os.path.join(CACHE, "models/SmolLM2-135M-Instruct.Q4_1.gguf")])
@@ -119,7 +136,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=1,
                     help="sequences decoded side by side; above 1 only decode is timed (llama.cpp: BatchedLlamaCpp)")
+    ap.add_argument("--llama2c", metavar="RUN", help="llama2.c's run binary: time it too (batch 1, one GGUF)")
+    ap.add_argument("--llama2c-model", metavar="DIR", help="tools/export-llama2c.py's output for the same model")
     a = ap.parse_args()
+    if a.llama2c and (not a.llama2c_model or a.batch != 1 or len(a.gguf) != 1):
+        sys.exit("--llama2c needs --llama2c-model, --batch 1 and one GGUF (the same model)")
     best = {}
     if a.batch > 1:
         for path in a.gguf:
@@ -145,16 +166,21 @@ def main():
         for r in range(a.rounds):
             lp, ld = llama_cpp_run(llm, a.n_prompt, a.n_gen)
             op, od, kernel = diagecg_run(a.diagecg, path, a.dtype, a.threads, a.n_prompt, a.n_gen)
+            cd = llama2c_run(a.llama2c, a.llama2c_model, a.n_prompt + a.n_gen) if a.llama2c else 0.0
             print(f"round {r + 1} {os.path.basename(path)}: llama.cpp prefill {lp:.1f} decode {ld:.1f}; diagecg prefill "
-                  f"{op:.1f} decode {od:.1f} tok/s", file=sys.stderr)
-            b = best.get(path, [0, 0, 0, 0, kernel])
-            best[path] = [max(b[0], lp), max(b[1], ld), max(b[2], op), max(b[3], od), kernel]
+                  f"{op:.1f} decode {od:.1f} tok/s" + (f"; llama2.c {cd:.1f} tok/s" if a.llama2c else ""),
+                  file=sys.stderr)
+            b = best.get(path, [0, 0, 0, 0, kernel, 0])
+            best[path] = [max(b[0], lp), max(b[1], ld), max(b[2], op), max(b[3], od), kernel, max(b[5], cd)]
         del llm
     print(f"threads {a.threads}, prompt {a.n_prompt}, decode {a.n_gen} tokens, batch 1, best of {a.rounds} alternating rounds")
     print(f"{'model':<40} {'llama.cpp prefill':>17} {'diagecg prefill':>15} {'ratio':>6} {'llama.cpp decode':>16} "
           f"{'diagecg decode':>14} {'ratio':>6}")
-    for path, (lp, ld, op, od, kernel) in best.items():
+    for path, (lp, ld, op, od, kernel, cd) in best.items():
         print(f"{os.path.basename(path):<40} {lp:>17.1f} {op:>15.1f} {op / lp:>5.2f}x {ld:>16.1f} {od:>14.1f} {od / ld:>5.2f}x")
+        print(f"  decode ms/step: llama.cpp {1e3 / ld:.3f}, diagecg {1e3 / od:.3f}" +
+              (f", llama2.c {1e3 / cd:.3f} (its -n {a.n_prompt + a.n_gen} single-token steps from a 5-token prompt); "
+               f"diagecg / llama2.c tok/s {od / cd:.2f}x" if cd else ""))
     return 0
 
 

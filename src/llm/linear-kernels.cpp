@@ -16,6 +16,8 @@
 
 #include <ATen/Parallel.h>
 
+#include "diagecg/util/torch-compat.h"
+
 namespace diagecg {
 
 namespace {
@@ -286,12 +288,11 @@ void for_rows(const Group& g, int64_t k, F body) {
 }
 
 template <typename W>
-void run_rows(const torch::Tensor& xf, const Group& g, bool avx512) {
+void run_rows(const float* x, int64_t m_total, int64_t k, const Group& g, bool avx512) {
     using T = typename W::T;
-    const int64_t m_total = xf.size(0), k = xf.size(1);
     for (int64_t m0 = 0; m0 < m_total; m0 += 8) {
         const RowsFn<W> fn = pick<W>(avx512, static_cast<int>(std::min<int64_t>(8, m_total - m0)));
-        const float* xp = xf.data_ptr<float>() + m0 * k;
+        const float* xp = x + m0 * k;
         for_rows(g, k, [&](size_t i, int64_t n0, int64_t n1) {
             fn(xp, static_cast<const T*>(g.w[i]), static_cast<T*>(g.y[i]) + m0 * g.n[i], k, g.n[i], n0, n1);
         });
@@ -470,14 +471,38 @@ std::vector<torch::Tensor> fast_linear_group(const torch::Tensor& x, const std::
         } else if (kernel == LinearKernel::kBf16Pairs) {
             run_rows_bf16_pairs(x.to(torch::kFloat).contiguous(), g);
         } else {
-            run_rows<Bf16>(x.to(torch::kFloat).contiguous(), g, avx512);
+            const auto xf = x.to(torch::kFloat).contiguous();
+            run_rows<Bf16>(xf.data_ptr<float>(), m, k, g, avx512);
         }
         return ys;
     }
-    const auto xf = x.to(torch::kFloat).contiguous();
+    const auto xf = compat::as_dtype(x, torch::kFloat).contiguous();
     if (kernel == LinearKernel::kF32Seq) run_seq<float, float, float, F32Seq>(xf.data_ptr<float>(), g, m, k);
-    else run_rows<F32>(xf, g, avx512);
+    else run_rows<F32>(xf.data_ptr<float>(), m, k, g, avx512);
     return ys;
+}
+
+bool fast_linear_f32(const float* x, int64_t m, int64_t k, const std::vector<const float*>& ws,
+                     const std::vector<int64_t>& n, const std::vector<float*>& ys) {
+    LinearKernel kernel = linear_kernel();
+    if (kernel == LinearKernel::kAuto) {
+        if (!linear_kernel_available(LinearKernel::kAuto, torch::kFloat)) return false;
+        int64_t elements = 0;
+        for (const int64_t r : n) elements += r * k;
+        kernel = auto_linear_kernel(torch::kFloat, m, elements);
+    }
+    if (kernel == LinearKernel::kLibTorch || !linear_kernel_available(kernel, torch::kFloat)) return false;
+    Group g;
+    for (size_t i = 0; i < ws.size(); ++i) {
+        g.w.push_back(ws[i]);
+        g.y.push_back(ys[i]);
+        g.n.push_back(n[i]);
+    }
+    if (m == 0) return true;
+    const bool avx512 = detect_isa() == Isa::kAvx512 || detect_isa() == Isa::kAvx512Bf16;
+    if (kernel == LinearKernel::kF32Seq) run_seq<float, float, float, F32Seq>(x, g, m, k);
+    else run_rows<F32>(x, m, k, g, avx512);
+    return true;
 }
 
 torch::Tensor fast_linear(const torch::Tensor& x, const torch::Tensor& w, LinearKernel kernel) {

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "diagecg/util/torch-compat.h"
+
 namespace diagecg {
 
 namespace {
@@ -62,7 +64,7 @@ torch::Tensor quant_linear(const torch::Tensor& x, const QuantWeight& w, bool ex
     // int8 kernels.
     return exact || torch::GradMode::is_enabled()
                ? QuantLinearFunction::apply(x, w.blocks, static_cast<int64_t>(w.type), w.rows, w.cols, w.interleaved)
-               : quant_matmul(x, w).to(x.scalar_type());
+               : compat::as_dtype(quant_matmul(x, w), x.scalar_type());
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
@@ -166,7 +168,7 @@ std::vector<torch::Tensor> linear_group(const torch::Tensor& x, const std::vecto
     if (quant) {
         auto ys = quant_matmul_group(x, qs);
         for (size_t i = 0; i < ys.size(); ++i) {
-            auto y = ys[i].to(x.scalar_type());
+            auto y = compat::as_dtype(ys[i], x.scalar_type());
             if (layers[i]->bias.defined()) y = y + layers[i]->bias;
             ys[i] = layers[i]->add_lora(x, y);
         }

@@ -15,6 +15,8 @@
 
 #include <ATen/Parallel.h>
 
+#include "diagecg/util/torch-compat.h"
+
 namespace diagecg {
 
 namespace {
@@ -1127,18 +1129,12 @@ QuantIsa quant_isa_auto() {
 
 namespace {
 
-// xf [M, K] f32 contiguous -> out: [M, N_g] per weight, on the int8 kernels of `isa`.
-void matmul_int8(const torch::Tensor& xf, const std::vector<const QuantWeight*>& ws, QuantIsa isa,
-                 std::vector<torch::Tensor>& out) {
+// x [m, k] f32 -> ys[g] [m, N_g] f32, on the int8 kernels of `isa`.
+void matmul_int8(const float* xp, int64_t m, int64_t k, const std::vector<const QuantWeight*>& ws, QuantIsa isa,
+                 const std::vector<float*>& ys) {
     if (!quant_isa_available(isa))
         throw std::invalid_argument(std::string("this CPU cannot run the ") + quant_isa_name(isa) +
                                     " quantized kernels");
-    const int64_t k = xf.size(1), m = xf.size(0);
-    std::vector<float*> ys;
-    for (const auto* w : ws) {
-        out.push_back(torch::empty({m, w->rows}, torch::kFloat));
-        ys.push_back(out.back().data_ptr<float>());
-    }
     bool interleaved = false;
     for (const auto* w : ws) interleaved = interleaved || w->interleaved;
     if (interleaved && isa == QuantIsa::kAvx512Vnni && quant_interleave_available(ws[0]->type)) {
@@ -1146,7 +1142,6 @@ void matmul_int8(const torch::Tensor& xf, const std::vector<const QuantWeight*>&
         std::vector<const QuantWeight*> iw;
         held.reserve(ws.size());
         for (const auto* w : ws) iw.push_back(w->interleaved ? w : &held.emplace_back(interleave_weight(*w)));
-        const float* xp = xf.data_ptr<float>();
         if (ws[0]->type == GgmlType::kQ4_0)
             matmul_interleaved<Q4_0>(xp, m, k, iw, ys);
         else if (ws[0]->type == GgmlType::kQ4_1)
@@ -1160,24 +1155,23 @@ void matmul_int8(const torch::Tensor& xf, const std::vector<const QuantWeight*>&
         std::vector<const QuantWeight*> pw;
         plain.reserve(ws.size());
         for (const auto* w : ws) pw.push_back(&plain.emplace_back(ggml_layout(*w)));
-        out.clear();
-        return matmul_int8(xf, pw, isa, out);
+        return matmul_int8(xp, m, k, pw, isa, ys);
     }
     switch (ws[0]->type) {
         case GgmlType::kQ4_0:
-            matmul_typed<Q4_0>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            matmul_typed<Q4_0>(xp, m, k, ws, ys, isa);
             break;
         case GgmlType::kQ4_1:
-            matmul_typed<Q4_1>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            matmul_typed<Q4_1>(xp, m, k, ws, ys, isa);
             break;
         case GgmlType::kQ4_K:
-            matmul_typed<Q4_K>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            matmul_typed<Q4_K>(xp, m, k, ws, ys, isa);
             break;
         case GgmlType::kQ6_K:
-            matmul_typed<Q6_K>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            matmul_typed<Q6_K>(xp, m, k, ws, ys, isa);
             break;
         default:
-            matmul_typed<Q8_0>(xf.data_ptr<float>(), m, k, ws, ys, isa);
+            matmul_typed<Q8_0>(xp, m, k, ws, ys, isa);
             break;
     }
 }
@@ -1205,8 +1199,14 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
         const auto xd = x.reshape({-1, k}).to(dt);
         for (const auto* w : ws) out.push_back(torch::matmul(xd, dequantize_weight_as(*w, dt).t()).to(torch::kFloat));
     } else {
-        const auto xf = x.reshape({-1, k}).to(torch::kFloat).contiguous();
-        matmul_int8(xf, ws, isa == QuantIsa::kAuto ? quant_isa_auto() : isa, out);
+        const auto xf = compat::as_dtype(x.reshape({-1, k}), torch::kFloat).contiguous();
+        const int64_t m = xf.size(0);
+        std::vector<float*> ys;
+        for (const auto* w : ws) {
+            out.push_back(torch::empty({m, w->rows}, torch::kFloat));
+            ys.push_back(out.back().data_ptr<float>());
+        }
+        matmul_int8(xf.data_ptr<float>(), m, k, ws, isa == QuantIsa::kAuto ? quant_isa_auto() : isa, ys);
     }
     for (size_t g = 0; g < ws.size(); ++g) {
         auto sizes = x.sizes().vec();
@@ -1214,6 +1214,17 @@ std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std:
         out[g] = out[g].view(sizes);
     }
     return out;
+}
+
+void quant_matmul_f32(const float* x, int64_t m, const std::vector<const QuantWeight*>& ws,
+                      const std::vector<float*>& ys) {
+    if (ws.empty()) return;
+    for (const auto* w : ws) {
+        check_type(w->type);
+        if (w->type != ws[0]->type || w->cols != ws[0]->cols)
+            throw std::invalid_argument("quant_matmul_f32: weights of different types or widths");
+    }
+    matmul_int8(x, m, ws[0]->cols, ws, quant_isa_auto(), ys);
 }
 
 torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIsa isa) {

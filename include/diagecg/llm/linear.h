@@ -102,5 +102,10 @@ torch::Tensor fast_linear(const torch::Tensor& x, const torch::Tensor& w, Linear
 // return an undefined tensor.
 std::vector<torch::Tensor> fast_linear_group(const torch::Tensor& x, const std::vector<torch::Tensor>& ws,
                                              LinearKernel kernel = LinearKernel::kAuto);
+// fast_linear_group for f32 weights on raw buffers (the CPU decode step): ys[i] [m, n[i]] = x [m, k] ws[i]^T with
+// ws[i] [n[i], k] contiguous, on the kernel linear_kernel() names (kAuto: the measured choice); false, with
+// nothing written, where fast_linear_group would return an empty vector.
+bool fast_linear_f32(const float* x, int64_t m, int64_t k, const std::vector<const float*>& ws,
+                     const std::vector<int64_t>& n, const std::vector<float*>& ys);
 
 }  // namespace diagecg

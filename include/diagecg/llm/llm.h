@@ -23,6 +23,10 @@ public:
     // Writes this step's k/v ([B, Hkv, N, Dh]) at n_past and returns views of all keys/values so far.
     std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v);
     void advance(int64_t n) { n_past_ += n; }
+    // A layer's whole key and value buffers [B, Hkv, capacity, Dh]: the CPU decode step's loops write this step's
+    // rows at n_past themselves and read the filled ones in place.
+    const torch::Tensor& keys(int64_t layer) const { return k_[layer]; }
+    const torch::Tensor& values(int64_t layer) const { return v_[layer]; }
 
 private:
     std::vector<torch::Tensor> k_, v_;
@@ -121,6 +125,12 @@ public:
     void set_quant_exact(bool on);
 
 private:
+    torch::Tensor embed(const torch::Tensor& tokens);   // [B, N] ids -> [B, N, D] input embeddings
+    // A decode step on the CPU (few rows, KV cache, no autograd, f32 activations, no adapters) runs as loops on raw
+    // buffers (hidden_step) instead of the modules' forward: the same kernels and roundings, no per-layer ops.
+    bool step_loops_apply(const torch::Tensor& tokens, const KvCache* cache) const;
+    torch::Tensor hidden_step(const torch::Tensor& tokens, KvCache& cache, const torch::Tensor& positions,
+                              const torch::Tensor& key_mask);
     bool quant_exact_ = false;
     LlmConfig cfg_;
     torch::Tensor inv_freq_;                // [Dh/2] f32, rope scaling applied

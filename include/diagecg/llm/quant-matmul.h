@@ -102,5 +102,9 @@ torch::Tensor quant_matmul(const torch::Tensor& x, const QuantWeight& w, QuantIs
 // pass over all their rows; the same values as one call each.
 std::vector<torch::Tensor> quant_matmul_group(const torch::Tensor& x, const std::vector<const QuantWeight*>& ws,
                                               QuantIsa isa = QuantIsa::kAuto);
+// The int8 path of quant_matmul_group on raw f32 buffers (the CPU decode step): ys[g] [m, rows_g] = x [m, k]
+// W_g^T for weights of one type and width k, on the fastest kernels here, whatever m.
+void quant_matmul_f32(const float* x, int64_t m, const std::vector<const QuantWeight*>& ws,
+                      const std::vector<float*>& ys);
 
 }  // namespace diagecg

@@ -26,6 +26,10 @@ using C10dBackend = c10d::Backend;
 using C10dBackend = c10d::ProcessGroup;
 #endif
 
+// t in dtype dt; t itself, without a dispatch, when it is one already (Tensor::to dispatches even as a no-op:
+// a few hundred ns that count in a decode step of small layers).
+inline torch::Tensor as_dtype(const torch::Tensor& t, at::ScalarType dt) { return t.scalar_type() == dt ? t : t.to(dt); }
+
 // Autocast state per device type (kCPU, kCUDA): one setter per device since 2.4; the older per-device names
 // still exist there but warn at every call.
 inline bool autocast_enabled(c10::DeviceType d) {
