@@ -126,6 +126,9 @@ if [ -f "$SMOL" ]; then
   check "gguf generate --chat English answer" grep -qE "^An electrocardiogram \(ECG\) (measures|is) [a-z]+ [a-z-]+ " "$TMP/smol.txt"
   "$BIN" generate -m "$SMOL" --chat -p "What does an ECG measure?" -n 16 --temp 0 --dtype f32 >"$TMP/smol-f32.txt" 2>/dev/null
   check "gguf generate --chat f32 = llama.cpp's words" grep -q "^An electrocardiogram (ECG) measures the electrical activity of the heart by" "$TMP/smol-f32.txt"
+  # --ignore-eos keeps going past the chat template's end of turn too (the model says "Hello! ...<|im_end|>" first)
+  "$BIN" generate -m "$SMOL" --chat -p "Hi" -n 40 --temp 0 --ignore-eos --json >"$TMP/smol-ignore.json" 2>/dev/null
+  check "gguf generate --chat --ignore-eos runs to -n" grep -q '"n_generated":40,.*"stop_reason":"length","text":"Hello!.*<|im_end|>' "$TMP/smol-ignore.json"
   "$BIN" bench llm -m "$SMOL" --reps 1 --n-gen 8 --n-prompt 16 --dtype f32 --batch 1 >"$TMP/smol-bench.txt" 2>/dev/null
   check "gguf bench llm exit 0" test $? -eq 0
   check "gguf bench llm row" grep -q "^SmolLM2-135M-Instruct.Q4_1.gguf *f32 " "$TMP/smol-bench.txt"

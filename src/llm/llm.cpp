@@ -626,7 +626,8 @@ void step_linears(const std::vector<LinearImpl*>& ls, const float* x, int64_t m,
 bool LlamaImpl::step_loops_apply(const torch::Tensor& tokens, const KvCache* cache) const {
     if (!cache || torch::GradMode::is_enabled() || !device().is_cpu() || dtype() != torch::kFloat ||
         attention_kernel() == AttentionKernel::kSdpa || tokens.numel() > kFastLinearMaxRows ||
-        cache->batch() != tokens.size(0) || cache->keys(0).scalar_type() != torch::kFloat || !f32_cpu(norm->weight))
+        cache->batch() != tokens.size(0) || cache->keys(0).scalar_type() != torch::kFloat || !f32_cpu(norm->weight) ||
+        !f32_cpu(inv_freq_))
         return false;
     for (const auto& m : *layers) {
         const auto* blk = m->as<BlockImpl>();

@@ -88,7 +88,7 @@ void run_generate(GenerateCmdOptions o) {
     if (chat) {
         tpl = std::make_unique<ChatTemplate>(o.chat_template.empty() ? ChatTemplate::from_source(m.tokenizer->chat_template())
                                                                     : ChatTemplate::named(o.chat_template));
-        o.gen.stop.push_back(tpl->end_of_turn());
+        if (o.gen.stop_at_eos) o.gen.stop.push_back(tpl->end_of_turn());   // --ignore-eos: past the turn's end too
         log::info("chat template {}", tpl->name());
     }
     std::vector<std::vector<int64_t>> ids;
@@ -154,7 +154,7 @@ void add_generate(CLI::App& app, RunFn& run) {
     sub->add_option("--repeat-last-n", o->gen.sampling.repetition_window, "tokens the penalty looks back on")->capture_default_str();
     sub->add_option("-s,--seed", o->gen.sampling.seed, "sampling seed")->capture_default_str();
     sub->add_option("--stop", o->gen.stop, "stop string (repeatable)");
-    sub->add_flag("--ignore-eos", [o](int64_t) { o->gen.stop_at_eos = false; }, "keep generating past EOS");
+    sub->add_flag("--ignore-eos", [o](int64_t) { o->gen.stop_at_eos = false; }, "keep generating past EOS (and, with --chat, past the template's end of turn)");
     sub->add_flag("--no-bos", o->no_bos, "do not prepend BOS");
     sub->add_flag("--chat", o->chat, "wrap each prompt as a user turn in the model's chat template; print the answer only");
     sub->add_option("--chat-template", o->chat_template, "chat template by name, overriding the model's (implies --chat): " +
