@@ -431,6 +431,25 @@ LinearKernel parse_linear_kernel(const std::string& s) {
 void set_linear_kernel(LinearKernel kernel) { g_kernel_choice.store(kernel); }
 LinearKernel linear_kernel() { return g_kernel_choice.load(); }
 
+namespace {
+
+// The kernel a call runs: `kernel`, else the process-wide choice, else the measured one for m rows of `elements`
+// weights; kLibTorch where kAuto has no kernel on this CPU.
+LinearKernel resolve_kernel(LinearKernel kernel, torch::Dtype dt, int64_t m, int64_t elements) {
+    if (kernel == LinearKernel::kAuto) kernel = linear_kernel();
+    if (kernel != LinearKernel::kAuto) return kernel;
+    return linear_kernel_available(LinearKernel::kAuto, dt) ? auto_linear_kernel(dt, m, elements) : LinearKernel::kLibTorch;
+}
+
+// x [m, k] f32 times the group's f32 weights on an f32 kernel (kF32Seq, else kRows).
+void run_f32(const float* x, int64_t m, int64_t k, const Group& g, LinearKernel kernel) {
+    const bool avx512 = detect_isa() == Isa::kAvx512 || detect_isa() == Isa::kAvx512Bf16;
+    if (kernel == LinearKernel::kF32Seq) run_seq<float, float, float, F32Seq>(x, g, m, k);
+    else run_rows<F32>(x, m, k, g, avx512);
+}
+
+}  // namespace
+
 std::vector<torch::Tensor> fast_linear_group(const torch::Tensor& x, const std::vector<torch::Tensor>& ws,
                                              LinearKernel kernel) {
     TORCH_CHECK(!ws.empty() && x.dim() == 2, "fast_linear: x must be [M, K] and at least one weight given");
@@ -441,13 +460,9 @@ std::vector<torch::Tensor> fast_linear_group(const torch::Tensor& x, const std::
         TORCH_CHECK(w.scalar_type() == dt, "fast_linear: grouped weights must share one dtype");
     }
     TORCH_CHECK(dt == torch::kBFloat16 || dt == torch::kFloat, "fast_linear: weight must be bf16 or f32");
-    if (kernel == LinearKernel::kAuto) kernel = linear_kernel();
-    if (kernel == LinearKernel::kAuto) {
-        if (!linear_kernel_available(LinearKernel::kAuto, dt)) return {};
-        int64_t elements = 0;
-        for (const auto& w : ws) elements += w.numel();
-        kernel = auto_linear_kernel(dt, x.size(0), elements);
-    }
+    int64_t elements = 0;
+    for (const auto& w : ws) elements += w.numel();
+    kernel = resolve_kernel(kernel, dt, x.size(0), elements);
     if (kernel == LinearKernel::kLibTorch) return {};
     if (!linear_kernel_available(kernel, dt)) {
         throw std::invalid_argument(std::string("linear kernel ") + linear_kernel_name(kernel) + " cannot run " +
@@ -476,21 +491,15 @@ std::vector<torch::Tensor> fast_linear_group(const torch::Tensor& x, const std::
         }
         return ys;
     }
-    const auto xf = compat::as_dtype(x, torch::kFloat).contiguous();
-    if (kernel == LinearKernel::kF32Seq) run_seq<float, float, float, F32Seq>(xf.data_ptr<float>(), g, m, k);
-    else run_rows<F32>(xf.data_ptr<float>(), m, k, g, avx512);
+    run_f32(compat::as_dtype(x, torch::kFloat).contiguous().data_ptr<float>(), m, k, g, kernel);
     return ys;
 }
 
 bool fast_linear_f32(const float* x, int64_t m, int64_t k, const std::vector<const float*>& ws,
                      const std::vector<int64_t>& n, const std::vector<float*>& ys) {
-    LinearKernel kernel = linear_kernel();
-    if (kernel == LinearKernel::kAuto) {
-        if (!linear_kernel_available(LinearKernel::kAuto, torch::kFloat)) return false;
-        int64_t elements = 0;
-        for (const int64_t r : n) elements += r * k;
-        kernel = auto_linear_kernel(torch::kFloat, m, elements);
-    }
+    int64_t elements = 0;
+    for (const int64_t r : n) elements += r * k;
+    const LinearKernel kernel = resolve_kernel(LinearKernel::kAuto, torch::kFloat, m, elements);
     if (kernel == LinearKernel::kLibTorch || !linear_kernel_available(kernel, torch::kFloat)) return false;
     Group g;
     for (size_t i = 0; i < ws.size(); ++i) {
@@ -498,10 +507,7 @@ bool fast_linear_f32(const float* x, int64_t m, int64_t k, const std::vector<con
         g.y.push_back(ys[i]);
         g.n.push_back(n[i]);
     }
-    if (m == 0) return true;
-    const bool avx512 = detect_isa() == Isa::kAvx512 || detect_isa() == Isa::kAvx512Bf16;
-    if (kernel == LinearKernel::kF32Seq) run_seq<float, float, float, F32Seq>(x, g, m, k);
-    else run_rows<F32>(x, m, k, g, avx512);
+    if (m > 0) run_f32(x, m, k, g, kernel);
     return true;
 }
 

@@ -723,7 +723,7 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
     if (step_loops_apply(tokens, cache)) return hidden_step(tokens, *cache, positions, key_mask);
     // cos/sin: [B, 1, N, Dh], computed in f32 like HF, then cast to the model dtype.
     torch::Tensor cos, sin;
-    if (small_cpu_step(embed_tokens->weight, b * n) && dev.is_cpu()) {
+    if (small_cpu_step(embed_tokens->weight, b * n)) {
         std::tie(cos, sin) = rope_tables_small(positions, b, n, n_past, inv_freq_, dtype());
     } else {
         const auto pos = positions.defined()
