@@ -185,3 +185,36 @@ TEST(Prompt, SpecialTokenStringsInUserTextAreRefused) {
     in.question = "Is the QRS < 120 ms and |axis| > 30?";   // brackets alone are fine
     EXPECT_NO_THROW(build_prompt(tok, in));
 }
+
+// ECG-first (PromptOptions::ecg_first): the question moves after the ECG blocks, everything else stays; two
+// questions about one ECG then share the whole prompt up to the question (what stage 3's packing holds once).
+TEST(Prompt, EcgFirstPutsTheQuestionAfterTheEcgs) {
+    PromptOptions first;
+    first.ecg_first = true;
+    for (const std::string family : {"plain", "smollm2"}) {
+        if (family != "plain" && !std::filesystem::is_directory(kTokenizers + "/" + family)) continue;
+        const auto tok = family == "plain" ? extended_tokenizer() : extended(family);
+        auto in = qa_input();
+        const auto ids = build_prompt(tok, in, first);
+        const std::string tail = tok.decode(after_ecgs(tok, ids));
+        EXPECT_NE(tail.find("Question: Does this ECG show atrial fibrillation?"), std::string::npos) << family << ": " << tail;
+        const auto head = std::vector<int64_t>(ids.begin(), std::find(ids.begin(), ids.end(), tok.vocab().start_ecg()));
+        EXPECT_EQ(tok.decode(head).find("Question"), std::string::npos) << family;
+        EXPECT_NE(tok.decode(head).find("Background: age 56, female"), std::string::npos) << family;
+        // the default layout keeps the question before the ECG
+        EXPECT_NE(tok.decode(build_prompt(tok, in)).find("Question"), tok.decode(build_prompt(tok, in)).npos);
+        EXPECT_EQ(tok.decode(after_ecgs(tok, build_prompt(tok, in))).find("Question"), std::string::npos) << family;
+        // a second question shares every id up to the end of the last ECG block
+        auto other = in;
+        other.question = "Is there sinus bradycardia?";
+        const auto ex1 = build_example(tok, in, "yes", first), ex2 = build_example(tok, other, "no", first);
+        const size_t ecg_end = static_cast<size_t>(std::find(ids.rbegin(), ids.rend(), tok.vocab().end_ecg()).base() - ids.begin());
+        ASSERT_GE(ex2.ids.size(), ecg_end);
+        EXPECT_TRUE(std::equal(ex1.ids.begin(), ex1.ids.begin() + static_cast<std::ptrdiff_t>(ecg_end), ex2.ids.begin())) << family;
+        EXPECT_TRUE(std::equal(ids.begin(), ids.end(), ex1.ids.begin())) << family;   // generation sees the training prefix
+        // reports have no question: ecg_first changes nothing
+        in.task = PromptTask::kReport;
+        in.question.clear();
+        EXPECT_EQ(build_prompt(tok, in, first), build_prompt(tok, in)) << family;
+    }
+}

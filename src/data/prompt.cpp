@@ -48,11 +48,15 @@ std::vector<int64_t> ecg_ids(const Vocab& v, const std::vector<std::vector<int64
     return ids;
 }
 
+bool question_after_ecg(const PromptInput& in, const PromptOptions& opts) {
+    return opts.ecg_first && in.task == PromptTask::kQa;
+}
+
 // The instruction lines: after "### Instruction:\n" in the plain layout, the user's turn in the chat one.
 std::string instruction_lines(const PromptInput& in, const PromptOptions& opts) {
     std::string s = std::string(task_line(in.task)) + "\n";
     if (opts.patient_features && !in.patient.empty()) s += "Background: " + in.patient + "\n";
-    if (in.task == PromptTask::kQa) s += "Question: " + in.question + "\n";
+    if (in.task == PromptTask::kQa && !question_after_ecg(in, opts)) s += "Question: " + in.question + "\n";
     return s;
 }
 
@@ -60,7 +64,8 @@ std::string instruction_lines(const PromptInput& in, const PromptOptions& opts) 
 // assistant's turn is rendered too and *n_prompt marks where it starts.
 std::vector<int64_t> chat_ids(const TextTokenizer& tok, const ChatTemplate& tpl, const PromptInput& in,
                               const PromptOptions& opts, const std::string* target, int64_t* n_prompt) {
-    const std::vector<ChatMessage> user{{"user", instruction_lines(in, opts) + "ECG:\n" + kEcgSlot}};
+    const std::string after = question_after_ecg(in, opts) ? "\nQuestion: " + in.question : "";
+    const std::vector<ChatMessage> user{{"user", instruction_lines(in, opts) + "ECG:\n" + kEcgSlot + after}};
     const std::string prompt = tpl.render(user, /*add_generation_prompt=*/true).text;
     const size_t slot = prompt.find(kEcgSlot);
     if (slot == std::string::npos || prompt.find(kEcgSlot, slot + 1) != std::string::npos)
@@ -107,7 +112,8 @@ std::vector<int64_t> build_prompt(const TextTokenizer& tok, const PromptInput& i
     if (const auto tpl = prompt_chat_template(tok)) return chat_ids(tok, *tpl, in, opts, nullptr, nullptr);
     std::vector<int64_t> ids = tok.encode("### Instruction:\n" + instruction_lines(in, opts) + "### ECG:\n", /*add_bos=*/true);
     append(ids, ecg_ids(tok.vocab(), in.ecgs));
-    append(ids, tok.encode(in.task == PromptTask::kQa ? "\n### Answer:" : "\n### Report:", false));
+    const std::string question = question_after_ecg(in, opts) ? "\nQuestion: " + in.question : "";
+    append(ids, tok.encode(question + (in.task == PromptTask::kQa ? "\n### Answer:" : "\n### Report:"), false));
     return ids;
 }
 

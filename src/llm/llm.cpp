@@ -741,9 +741,13 @@ torch::Tensor LlamaImpl::hidden(const torch::Tensor& tokens, KvCache* cache, con
         const auto opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
         auto allowed = (torch::arange(s, opts).unsqueeze(0) <= torch::arange(n_past, s, opts).unsqueeze(1))
                            .unsqueeze(0).unsqueeze(0);                              // [1, 1, N, S]
-        if (key_mask.defined()) {
+        if (key_mask.defined() && key_mask.dim() == 3) {   // per query (packed sequences, prefix-pack.h)
+            TORCH_CHECK(key_mask.size(0) == b && key_mask.size(1) == n && key_mask.size(2) == s,
+                        "llm: a per-query key_mask must be [B, N, S] = [", b, ", ", n, ", ", s, "], got ", key_mask.sizes());
+            allowed = allowed & key_mask.to(dev).to(torch::kBool).view({b, 1, n, s});
+        } else if (key_mask.defined()) {
             TORCH_CHECK(key_mask.dim() == 2 && key_mask.size(0) == b && key_mask.size(1) == s,
-                        "llm: key_mask must be [B, S] = [", b, ", ", s, "], got ", key_mask.sizes());
+                        "llm: key_mask must be [B, S] = [", b, ", ", s, "] or [B, N, S], got ", key_mask.sizes());
             allowed = allowed & key_mask.to(dev).to(torch::kBool).view({b, 1, 1, s});
         }
         // A finite minimum (not -inf) keeps fully masked rows (padding queries) free of NaN.

@@ -163,6 +163,10 @@ AdapterSpec read_our_adapter(const std::string& path) {
     s.base_model = meta.value("base_model", "");
     s.dropout = meta.value("lora_dropout", 0.0);
     s.replaces_base_lora = meta.value("replaces_base_lora", false);
+    if (const auto it = meta.find("prompt"); it != meta.end()) {
+        if (!it->is_object()) throw std::runtime_error(json_path + ": \"prompt\" must be an object");
+        s.prompt_ecg_first = it->value("ecg_first", false);
+    }
     return s;
 }
 

@@ -69,7 +69,7 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
             run.skipped.push_back({i, "record " + missing + " cannot be read (" + (w == why_failed.end() ? "not tokenized" : w->second) + ")"});
             continue;
         }
-        auto ids = build_prompt(llm.tokenizer(), in, opts.prompt);
+        auto ids = build_prompt(llm.tokenizer(), in, llm.prompt_options(opts.prompt.patient_features));
         if (static_cast<int64_t>(ids.size()) >= ctx) {
             ++too_long;
             run.skipped.push_back({i, "prompt of " + std::to_string(ids.size()) + " tokens does not fit the model's context of " +

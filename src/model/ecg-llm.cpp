@@ -42,7 +42,11 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
     model_ = load_model(base, lo);
     if (!model_.vocab.extended())
         throw std::runtime_error(base + " has no ECG tokens: it is a base LLM, not a DiagECG model (run stage 2 first)");
-    for (const auto& [file, scale] : adapters) apply_adapter(model_.model, file, scale);
+    for (const auto& [file, scale] : adapters) {
+        const AdapterSpec spec = read_adapter_spec(file);
+        ecg_first_ = ecg_first_ || spec.prompt_ecg_first;
+        apply_adapter(model_.model, spec, scale);
+    }
     const std::string tok = model_ecg_tokenizer_dir(base);
     if (!fs::exists(fs::path(tok) / "config.json"))
         throw std::runtime_error(base + " has no ecg-tokenizer/ (written by stage 2): cannot tokenize ECGs for it");
@@ -55,6 +59,13 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
     description_ = base;
     for (const auto& [file, scale] : adapters) description_ += " + " + file + (scale != 1.0 ? ":" + std::to_string(scale) : "");
     model_.model->eval();
+}
+
+PromptOptions EcgLlm::prompt_options(bool patient_features) const {
+    PromptOptions po;
+    po.patient_features = patient_features;
+    po.ecg_first = ecg_first_;
+    return po;
 }
 
 std::vector<std::vector<int64_t>> EcgLlm::codes(const std::vector<std::string>& paths,

@@ -19,6 +19,7 @@
 #include "diagecg/llm/peft-adapter.h"
 #include "diagecg/tokenizer/ecg-token-cache.h"
 #include "diagecg/train/distributed.h"
+#include "diagecg/train/prefix-pack.h"
 #include "diagecg/util/atomic-file.h"
 #include "diagecg/util/byte-reader.h"
 #include "diagecg/util/device.h"
@@ -229,24 +230,47 @@ std::vector<int64_t> pretrain_stream(EcgTokenCache& cache, const LoadedModel& m,
 
 struct Example {
     std::string id;
+    std::string records;   // the ECG record(s) it asks about: examples sharing them share a prompt prefix
     TokenizedExample tokens;
 };
 
+// Stage 3's sequences: examples about the same records packed up to `per_pack` per sequence (prefix-pack.h).
+std::vector<PackedSequence> pack_examples(const std::vector<Example>& ex, int64_t per_pack, int64_t max_len, uint64_t seed) {
+    std::vector<TokenizedExample> tokens;
+    std::vector<std::string> groups;
+    for (const auto& e : ex) {
+        tokens.push_back(e.tokens);
+        groups.push_back(e.records);
+    }
+    return pack_shared_prefix(tokens, groups, per_pack, max_len, seed);
+}
+
 class FinetuneTask : public TrainTask {
 public:
-    FinetuneTask(const FinetuneRunConfig& c, LoadedModel m, std::vector<Example> train, std::vector<Example> val,
+    // Training examples packed c.pack_per_ecg to a sequence; validation one per sequence (its loss per example)
+    FinetuneTask(const FinetuneRunConfig& c, LoadedModel m, const std::vector<Example>& train, const std::vector<Example>& val,
                  std::vector<std::string> extra, std::string base_dir, bool replaces_base_lora)
-        : c_(c), m_(std::move(m)), precision_(parse_precision(c.precision)), train_(std::move(train)), val_(std::move(val)),
-          extra_(std::move(extra)), base_dir_(std::move(base_dir)), replaces_base_lora_(replaces_base_lora) {}
+        : c_(c), m_(std::move(m)), precision_(parse_precision(c.precision)),
+          train_(pack_examples(train, c.pack_per_ecg, c.max_len, c.train.seed)), val_(pack_examples(val, 1, c.max_len, 0)),
+          extra_(std::move(extra)), base_dir_(std::move(base_dir)), replaces_base_lora_(replaces_base_lora) {
+        if (c.pack_per_ecg > 1) {
+            int64_t packed = 0, alone = 0;
+            for (const auto& s : train_) packed += static_cast<int64_t>(s.ids.size());
+            for (const auto& e : train) alone += static_cast<int64_t>(e.tokens.ids.size());
+            log::info("training: {} examples packed into {} sequences of up to {} ({} tokens instead of {}: {:.2f}x fewer)",
+                      train.size(), train_.size(), c.pack_per_ecg, packed, alone,
+                      static_cast<double>(alone) / static_cast<double>(std::max<int64_t>(1, packed)));
+        }
+    }
     torch::nn::Module& module() override { return *m_.model; }
     int64_t n_train() const override { return static_cast<int64_t>(train_.size()); }
     int64_t last_tokens() const override { return last_tokens_; }
 
     torch::Tensor train_loss(const std::vector<int64_t>& idx) override {
-        std::vector<const Example*> b;
+        std::vector<const PackedSequence*> b;
         for (const int64_t i : idx) b.push_back(&train_[static_cast<size_t>(i)]);
         AutocastScope ac(precision_);
-        return batch_loss(b, &last_tokens_);
+        return packed_loss(m_.model, b, m_.vocab.pad(), &last_tokens_);
     }
 
     nlohmann::json validate() override {
@@ -255,10 +279,9 @@ public:
         const size_t mb = static_cast<size_t>(std::max<int64_t>(1, c_.train.micro_batch_size > 0 ? c_.train.micro_batch_size : c_.train.batch_size));
         double sum = 0;
         for (size_t i = 0; i < val_.size(); i += mb) {
-            std::vector<const Example*> b;
+            std::vector<const PackedSequence*> b;
             for (size_t j = i; j < std::min(val_.size(), i + mb); ++j) b.push_back(&val_[j]);
-            int64_t n_tok = 0;
-            sum += batch_loss(b, &n_tok).item<double>() * static_cast<double>(b.size());
+            sum += packed_loss(m_.model, b, m_.vocab.pad()).item<double>() * static_cast<double>(b.size());
         }
         return {{"val_loss", sum / static_cast<double>(val_.size())}};
     }
@@ -269,6 +292,8 @@ public:
         auto meta = nlohmann::json::parse(read_file_text((fs::path(dir) / "adapter.json").string()));
         meta["base_model"] = fs::absolute(base_dir_).lexically_normal().string();
         meta["task"] = c_.task;
+        // the prompt layout it was tuned with, which inference must repeat (EcgLlm::prompt_options)
+        if (c_.prompt.ecg_first) meta["prompt"] = {{"ecg_first", true}};
         if (replaces_base_lora_) meta["replaces_base_lora"] = true;
         write_file_atomic((fs::path(dir) / "adapter.json").string(), meta.dump(2) + "\n");
         // The same adapter in Hugging Face PEFT's layout (adapter_config.json + adapter_model.safetensors)
@@ -276,31 +301,10 @@ public:
     }
 
 private:
-    // Right-padded batch; loss on target positions only. Mean over the examples of per-example mean losses
-    // would weight short answers up; we use the mean over all target tokens of the batch (as HF does).
-    torch::Tensor batch_loss(const std::vector<const Example*>& b, int64_t* n_tokens) {
-        int64_t n = 0;
-        for (const auto* e : b) n = std::max<int64_t>(n, static_cast<int64_t>(e->tokens.ids.size()));
-        const int64_t pad = m_.vocab.pad();
-        auto tokens = torch::full({static_cast<int64_t>(b.size()), n}, pad, torch::kLong);
-        auto mask = torch::zeros({static_cast<int64_t>(b.size()), n - 1}, torch::kBool);
-        *n_tokens = 0;
-        for (size_t r = 0; r < b.size(); ++r) {
-            const auto& ids = b[r]->tokens.ids;
-            const auto len = static_cast<int64_t>(ids.size());
-            std::memcpy(tokens[static_cast<int64_t>(r)].data_ptr<int64_t>(), ids.data(), sizeof(int64_t) * ids.size());
-            // target position t predicts ids[t + 1]; targets from n_prompt on carry loss
-            mask[static_cast<int64_t>(r)].slice(0, b[r]->tokens.n_prompt - 1, len - 1).fill_(true);
-            *n_tokens += len;
-        }
-        const auto dev = m_.model->device();
-        return lm_loss(m_.model, tokens.to(dev), mask.to(dev));
-    }
-
     FinetuneRunConfig c_;
     LoadedModel m_;
     Precision precision_;
-    std::vector<Example> train_, val_;
+    std::vector<PackedSequence> train_, val_;
     std::vector<std::string> extra_;
     std::string base_dir_;
     bool replaces_base_lora_ = false;   // the adapter continued the base's own LoRA (AdapterSpec)
@@ -339,7 +343,9 @@ std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vec
         in.patient = s.patient;
         if (in.patient.empty() && !s.ecg_ids.empty())
             if (const auto it = meta.find(s.ecg_ids[0]); it != meta.end()) in.patient = patient_features_text(it->second);
-        Example e{s.id, build_example(tok, in, s.target, c.prompt)};
+        std::string records;
+        for (const auto& r : s.records) records += r + "\n";
+        Example e{s.id, records, build_example(tok, in, s.target, c.prompt)};
         if (static_cast<int64_t>(e.tokens.ids.size()) > c.max_len) { ++too_long; continue; }
         out.push_back(std::move(e));
     }
@@ -468,7 +474,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     for (const auto& [k, v] : j.items())
         if (k != "model" && k != "ecg_tokenizer" && k != "token_cache" && k != "task" && k != "data" && k != "prompt" &&
             k != "max_len" && k != "lora" && k != "train_norms" && k != "train_embeddings" && k != "precision" &&
-            k != "device" && k != "qlora" && k != "train")
+            k != "device" && k != "qlora" && k != "pack_per_ecg" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     JsonObject o(j, path);
     if (!o.get("model", c.model) || c.model.empty()) throw std::invalid_argument(path + ".model: required");
@@ -477,6 +483,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     o.get("task", c.task);
     parse_prompt_task(c.task);
     o.get("max_len", c.max_len);
+    o.get("pack_per_ecg", c.pack_per_ecg);
     o.get("train_norms", c.train_norms);
     o.get("train_embeddings", c.train_embeddings);
     o.get("precision", c.precision);
@@ -502,11 +509,13 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     if (j.contains("prompt")) {
         JsonObject p(j["prompt"], path + ".prompt");
         p.get("patient_features", c.prompt.patient_features);
+        p.get("ecg_first", c.prompt.ecg_first);
         p.finish();
     }
     if (j.contains("lora")) c.lora = lora_config_from_json(j["lora"], path + ".lora");
     if (j.contains("train")) c.train = train_config_from_json(j["train"], path + ".train");
     if (c.max_len < 8) throw std::invalid_argument(path + ".max_len: must be >= 8");
+    if (c.pack_per_ecg < 1) throw std::invalid_argument(path + ".pack_per_ecg: must be >= 1");
     return c;
 }
 
@@ -532,6 +541,8 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
                         {"train", train_config_to_json(c.train)}};
     if (c.qlora) j["qlora"] = true;
     if (c.data.subset != "first") j["data"]["subset"] = c.data.subset;   // older runs' provenance stays as it was
+    if (c.pack_per_ecg != 1) j["pack_per_ecg"] = c.pack_per_ecg;
+    if (c.prompt.ecg_first) j["prompt"]["ecg_first"] = true;
     return j;
 }
 
@@ -600,7 +611,7 @@ TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir,
     log_trainable(m.model);
     m.model->to(training_device(c.device));
     m.model->train();
-    FinetuneTask task(c, std::move(m), std::move(train_set), std::move(val_set), extra, c.model, continues);
+    FinetuneTask task(c, std::move(m), train_set, val_set, extra, c.model, continues);
     return train(task, c.train, finetune_run_config_to_json(c), run_dir, resume, hooks, dist);
 }
 

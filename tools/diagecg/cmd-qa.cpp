@@ -36,8 +36,7 @@ SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, co
     in.ecgs = llm.codes(records, &failed, read.input(), &quality, window && window->any() ? &prep : nullptr);
     if (!failed.empty()) throw std::runtime_error(failed[0].first + ": " + failed[0].second);
     in.patient = patient.text(&header);
-    PromptOptions po;
-    po.patient_features = !no_patient;
+    const PromptOptions po = llm.prompt_options(!no_patient);
     const auto r = llm.answer({build_prompt(llm.tokenizer(), in, po)}, n_predict).at(0);
     SingleAnswer a{r.text, po.patient_features ? in.patient : "", r.stop_reason, llm.description(), static_cast<int64_t>(r.tokens.size()),
                    quality, windows.size() == 1 ? windows[0] : windows};

@@ -10,6 +10,10 @@
 //   --- everything above is the prompt; the target follows ---
 //   " " <answer text> EOS
 //
+// With PromptOptions::ecg_first (QA), the Question line moves after the ECG block(s):
+//   ... "### ECG:\n" <|start_ecg|> .. <|end_ecg|> "\nQuestion: " <question> "\n### Answer:"
+// (chat: "ECG:\n" <ECG> "\nQuestion: " <question>, then the end of the user's turn).
+//
 // Text segments are tokenized separately and concatenated with the ECG ids, so no SentencePiece merge can
 // cross a segment boundary. Only the target (answer text + EOS) carries loss.
 //
@@ -49,6 +53,10 @@ struct PromptInput {
 
 struct PromptOptions {
     bool patient_features = true;               // include the Background line (the paper's ablation credits it)
+    // QA only: the question after the ECG block instead of before it (below). Not the reference's layout: it
+    // lets stage 3 hold an ECG's prompt prefix once for all its questions (train/prefix-pack.h). A model
+    // records which layout it was tuned with (adapter.json "prompt"); EcgLlm::prompt_options applies it.
+    bool ecg_first = false;
 };
 
 struct TokenizedExample {

@@ -48,6 +48,9 @@ public:
     std::vector<GenerateResult> answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,
                                        GenerateStats* stats = nullptr);
 
+    // The prompt options for this model: the caller's patient_features, the layout its adapters were tuned with.
+    PromptOptions prompt_options(bool patient_features) const;
+
     const TextTokenizer& tokenizer() const { return *model_.tokenizer; }
     LoadedModel& model() { return model_; }
     const std::string& description() const { return description_; }
@@ -57,6 +60,7 @@ private:
     std::unique_ptr<EcgTokenCache> cache_;
     std::string description_;
     std::vector<int64_t> text_ids_;     // the ids answers may use: the text vocabulary
+    bool ecg_first_ = false;            // an adapter was tuned with the question after the ECG (prompt.h)
 };
 
 }  // namespace diagecg

@@ -93,7 +93,11 @@ struct FinetuneRunConfig {
     std::string task = "qa";            // "qa" | "report"
     FinetuneDataConfig data;
     PromptOptions prompt;
-    int64_t max_len = 1024;             // longer examples are left out (logged)
+    int64_t max_len = 1024;             // longer examples are left out (logged); also the packed sequences' limit
+    // Training examples about the same ECG(s) packed up to this many to a sequence, their common prompt prefix
+    // held once (prefix-pack.h: each example's loss is its unpacked one); train.batch_size then counts
+    // sequences. 1: one example per sequence. Validation is never packed.
+    int64_t pack_per_ecg = 1;
     LoraConfig lora;
     bool train_norms = true;
     bool train_embeddings = false;      // also the embedding matrix / output head, stored whole in the adapter file
