@@ -6,23 +6,11 @@
 
 #include "diagecg/llm/llm-io.h"
 #include "diagecg/train/prefix-pack.h"
+#include "test-util.h"
 
 using namespace diagecg;
 
 namespace {
-
-LlmConfig tiny_config() {
-    LlmConfig c;
-    c.vocab_size = 61;
-    c.hidden_size = 32;
-    c.intermediate_size = 48;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.rms_norm_eps = 1e-5;
-    c.max_position_embeddings = 128;
-    return c;
-}
 
 // Examples of three groups: a group's examples share a prompt prefix of 9-12 ids, then differ (question,
 // answer of 1-3 tokens). One example of group 1 diverges early (a shorter common prefix for its pack).
@@ -74,7 +62,9 @@ TEST(PrefixPack, PackedLossAndGradientsAreTheUnpackedOnes) {
     std::vector<TokenizedExample> ex;
     std::vector<std::string> groups;
     make_examples(&ex, &groups);
-    auto model = random_llama(tiny_config(), 11, {});
+    auto cfg = test::tiny_llm_config();
+    cfg.max_position_embeddings = 128;   // packed sequences run past 64
+    auto model = random_llama(cfg, 11, {});
     model->train();
     for (auto& p : model->parameters()) p.set_requires_grad(true);
     const auto ref = reference_loss(model, ex);

@@ -32,7 +32,7 @@ struct BatchAnswer {
 
 struct BatchOptions {
     PromptTask task = PromptTask::kQa;
-    PromptOptions prompt;
+    PromptOptions prompt;               // patient_features; the layout (ecg_first) is the model's (EcgLlm::prompt_options)
     int64_t batch_size = 8;             // prompts per generation batch
     int64_t n_predict = 32;             // max new tokens per answer
     RecordInput input;                  // reader options and the signal-quality gate

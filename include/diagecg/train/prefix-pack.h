@@ -1,8 +1,8 @@
-// Stage 3's examples about one ECG share a long prompt prefix (chat header, ECG block, patient text: about 350
-// of a QA example's ~400 tokens). Packing holds that prefix once per sequence, followed by each example's own
+// Stage 3's examples about one ECG share a long prompt prefix when the question follows the ECG
+// (PromptOptions::ecg_first): chat header, patient text and the ECG block, most of a QA example. Packing holds that prefix once per sequence, followed by each example's own
 // tail. A tail attends to the prefix and to itself only, at the rotary positions it has alone, so each
-// example's loss (and gradient) is its unpacked one: eight QA examples about a record then cost about 650
-// tokens of compute instead of 3,300.
+// example's loss (and gradient) is its unpacked one. The trainer logs how many fewer tokens a run's packing
+// runs.
 #pragma once
 
 #include <cstdint>
