@@ -8,7 +8,7 @@
 #   stage 2   pretrain, as the reference: the 1,299 new rows (1,296 ECG codes + markers), the norms and a LoRA
 #             (r 64 / alpha 16 / dropout 0.05 on q,k,v,o,gate,up,down) on the ECG tokens of the train records, the
 #             GGUF's blocks frozen (QLoRA; the LoRA is kept beside them in pretrain/model/lora.*)
-#   stage 3   QLoRA: ECG-QA, then reports, each continuing the stage-2 LoRA (+ norms)
+#   stage 3   QLoRA: ECG-QA continuing the stage-2 LoRA (+ norms), then reports continuing the QA adapter
 #   assemble  models/diagecg-v2/{base,qa,report}: only what is ours (rows, norms, adapters, the ECG tokenizer
 #             with the band-pass the training data went through recorded in its preprocessing), the base by
 #             file name, size and sha256
@@ -16,9 +16,13 @@
 #             or v2 for one of them; predictions resume where an interrupted run stopped)
 # Stage 1 (the ECG tokenizer) is the bundled models/ecg-tokenizer. An interrupted stage resumes from its
 # checkpoint when the script is run again; a finished stage is skipped (delete its runs/bundled-v2/ directory to
-# redo it). STAGES (default "train assemble") picks what runs. The trainer is the LibTorch 2.x build
-# (build-torch2/, scripts/build.sh pip: its bf16 matmuls are ~1.6x Debian's 1.13 here); BIN overrides it.
-# Run from anywhere; paths are taken from the repository root. About 3.5 hours on 2 CPU cores.
+# redo it). STAGES (default "train assemble") picks what runs. QA_CONFIG picks the stage-3 QA config (default
+# configs/bundled-v2/finetune-qa-packed.json: ECG-first prompts, 16 questions per ECG in one sequence; attempt 2's
+# was finetune-qa.json) and REPORT_CONFIG the report one (default finetune-report-from-qa.json: starts from the QA
+# adapter, at most 32 train records per report text; attempt 2's was finetune-report.json). The trainer is the LibTorch 2.x build
+# (build-torch2/, scripts/build.sh --torch pip: its bf16 matmuls are ~1.6x Debian's 1.13 here); BIN overrides it.
+# Run from anywhere; paths are taken from the repository root. About 2.5 hours on 2 CPU cores (attempt 3: stage 2
+# 45 min, QA 70, reports 31).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build-torch2/diagecg}
@@ -33,7 +37,7 @@ log() { echo "== $(date +%H:%M:%S) $*" >&2; }
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 
 if [ ! -x "$BIN" ]; then
-    if [ "$BIN" = build-torch2/diagecg ]; then scripts/setup-torch.sh > /dev/null && scripts/build.sh pip; else scripts/build.sh; fi
+    if [ "$BIN" = build-torch2/diagecg ]; then scripts/setup-torch.sh > /dev/null && TARGETS=diagecg_cli scripts/build.sh --torch pip; else scripts/build.sh; fi
 fi
 for d in "$DATA/ptbxl-processed" "$DATA/ptbxl-meta" "$DATA/ecgqa"; do
     [ -d "$d" ] || { echo "missing $d: the configs in configs/bundled-v2/ read the data from $DATA" >&2; exit 1; }
@@ -48,6 +52,9 @@ ln -sfn "$(realpath $DATA/ptbxl-meta/ptbxl_database.csv)" runs/data/ptbxl-meta-f
 ln -sfn "$(realpath $DATA/ptbxl-meta/scp_statements.csv)" runs/data/ptbxl-meta-full/scp_statements.csv
 "$BIN" report-data --ptbxl-database $DATA/ptbxl-meta/ptbxl_database.csv --ecg-dir $DATA/ptbxl-processed \
     --split-file $DATA/ptbxl-processed/records.csv -o runs/data/reports-v2 > /dev/null
+# the same with at most 32 train records per report text (finetune-report-from-qa.json)
+"$BIN" report-data --ptbxl-database $DATA/ptbxl-meta/ptbxl_database.csv --ecg-dir $DATA/ptbxl-processed \
+    --split-file $DATA/ptbxl-processed/records.csv -o runs/data/reports-v2-balanced --max-per-report 32 > /dev/null
 # the noise templates 26-34 are left out: the ptbxl-processed signals were band-passed before storage
 "$BIN" ecgqa-generate --ptbxl-meta runs/data/ptbxl-meta-full --ecgqa $DATA/ecgqa \
     --records $DATA/ptbxl-processed/records.csv --split-by records -o runs/data/ecgqa-v2 \
@@ -68,8 +75,8 @@ stage() {
 
 if want train; then
     stage pretrain configs/bundled-v2/pretrain.json $RUNS/pretrain
-    stage finetune configs/bundled-v2/finetune-qa.json $RUNS/finetune-qa
-    stage finetune configs/bundled-v2/finetune-report.json $RUNS/finetune-report
+    stage finetune "${QA_CONFIG:-configs/bundled-v2/finetune-qa-packed.json}" $RUNS/finetune-qa
+    stage finetune "${REPORT_CONFIG:-configs/bundled-v2/finetune-report-from-qa.json}" $RUNS/finetune-report
 fi
 
 if want assemble; then

@@ -164,6 +164,33 @@ if [ -f "$SMOL" ]; then
     "train": {"epochs": 1, "batch_size": 2, "lr": 0.01, "max_steps": 1, "patience": 0, "seed": 1}}' "$TMP" "$TMP" >"$TMP/qft.json"
   (cd "$SRC" && "$BIN" --log-level warn finetune --config "$TMP/qft.json" -o "$TMP/qft" >/dev/null 2>&1)
   check "qlora stage 3 continues the stage-2 LoRA" grep -q '"replaces_base_lora": true' "$TMP/qft/model/adapter.json"
+  # stage 3 from an earlier stage-3 adapter (init_adapter, e.g. reports after QA): at lr 1e-30 (AdamW then moves
+  # no f32 weight) the adapter it saves holds the init adapter's LoRA and norms, not the stage-2 LoRA it would
+  # otherwise continue
+  sed -e "s#\"qlora\": true,#\"qlora\": true, \"init_adapter\": \"$TMP/qft/model/adapter\",#" -e 's/"lr": 0.01/"lr": 1e-30/' \
+    "$TMP/qft.json" >"$TMP/qft-init.json"
+  (cd "$SRC" && "$BIN" --log-level warn finetune --config "$TMP/qft-init.json" -o "$TMP/qft-init" >/dev/null 2>&1)
+  check "stage 3 from init_adapter exit 0" test -s "$TMP/qft-init/model/adapter.safetensors"
+  check "stage 3 from init_adapter still replaces the base's LoRA" grep -q '"replaces_base_lora": true' "$TMP/qft-init/model/adapter.json"
+  st_cmp() {  # A B: "equal" when every F32 tensor both safetensors files hold agrees within 1e-20 (a step of lr
+              # 1e-30 moves only exact zeros, by ~1e-30), else "differ"
+    python3 - "$1" "$2" <<'PY'
+import array, json, struct, sys
+def read(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: array.array("f", b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in h.items() if k != "__metadata__" and v["dtype"] == "F32"}
+a, b = read(sys.argv[1]), read(sys.argv[2]); common = set(a) & set(b)
+print("equal" if common and all(len(a[k]) == len(b[k]) and max(abs(x - y) for x, y in zip(a[k], b[k])) <= 1e-20
+                               for k in common) else "differ")
+PY
+  }
+  check "the one-step adapter differs from the stage-2 LoRA" test "$(st_cmp "$TMP/qft/model/adapter.safetensors" "$TMP/qpre-lora/model/lora.safetensors")" = differ
+  check "stage 3 from init_adapter at lr 1e-30 saves the init adapter's tensors" test "$(st_cmp "$TMP/qft/model/adapter.safetensors" "$TMP/qft-init/model/adapter.safetensors")" = equal
+  sed "s#\"qlora\": true,#\"qlora\": true, \"init_adapter\": \"$TMP/qft/model/adapter\",#; s#qpre-lora/model#qpre/model#" \
+    "$TMP/qft.json" >"$TMP/qft-init-other.json"
+  (cd "$SRC" && "$BIN" finetune --config "$TMP/qft-init-other.json" -o "$TMP/qft-init-other" >/dev/null 2>"$TMP/qft-init-other.err")
+  check "init_adapter of another model: one error line" bash -c "test \$(grep -c '^diagecg: error:' '$TMP/qft-init-other.err') -eq 1 && grep -q 'was trained on .*qpre-lora/model, not on' '$TMP/qft-init-other.err'"
   sed 's/"rank": 4, "alpha": 8/"rank": 8, "alpha": 8/' "$TMP/qft.json" >"$TMP/qft-r8.json"
   (cd "$SRC" && "$BIN" finetune --config "$TMP/qft-r8.json" -o "$TMP/qft-r8" >/dev/null 2>"$TMP/qft-r8.err")
   check "stage 3 with another LoRA rank than stage 2's: one error line" bash -c "test \$(grep -c '^diagecg: error:' '$TMP/qft-r8.err') -eq 1 && grep -q 'carries a stage-2 LoRA (r 4, alpha 8)' '$TMP/qft-r8.err'"
@@ -271,6 +298,23 @@ printf '{"base_model": "x", "ecg_tokenizer": "y", "data": {"path": "z"}, "seq_le
 check "pretrain config typo named" bash -c "'$BIN' pretrain --config '$TMP/bad-pre.json' 2>&1 | grep -q 'seq_lenn'"
 check "finetune bad task" bash -c "printf '{\"model\": \"m\", \"task\": \"summarise\", \"data\": {\"train\": [\"a\"]}}' > '$TMP/bad-ft.json' && '$BIN' finetune --config '$TMP/bad-ft.json' 2>&1 | grep -q 'task must be'"
 check "finetune bad subset" bash -c "printf '{\"model\": \"m\", \"data\": {\"train\": [\"a\"], \"max_val\": 4, \"subset\": \"random\"}}' > '$TMP/bad-ft2.json' && '$BIN' finetune --config '$TMP/bad-ft2.json' 2>&1 | grep -q 'data.subset: \"first\" or \"spread\", got \"random\"'"
+# report-data --max-per-report: at most N train records of one report text (val and test keep all)
+{ head -1 "$DATA/ecgqa/ptbxl_database_form.csv"
+  for id in 9 43 85 318; do
+    r="sinus rhythm. normal ecg."; [ $id = 318 ] && r="atrial fibrillation. otherwise normal ecg."
+    printf '%s,%s,1.0,50.0,0,,,,,,,%s,"{}",,,,,,,,,,,,,,1,,,\n' $id $id "$r"
+  done; } >"$TMP/rd-db.csv"
+printf 'ecg_id,split\n9,train\n43,train\n85,val\n318,train\n' >"$TMP/rd-split.csv"
+"$BIN" report-data --ptbxl-database "$TMP/rd-db.csv" --ecg-dir "$ECG" --split-file "$TMP/rd-split.csv" -o "$TMP/rd" \
+  --max-per-report 1 >"$TMP/rd.json" 2>/dev/null
+check "report-data --max-per-report exit 0" test $? -eq 0
+check "report-data caps a report text in train" test "$(grep -c 'sinus rhythm. normal ecg.' "$TMP/rd/train.jsonl")" -eq 1
+check "report-data keeps the other train reports" grep -q '"ecg_id":318' "$TMP/rd/train.jsonl"
+check "report-data does not cap val" grep -q '"ecg_id":85' "$TMP/rd/val.jsonl"
+check "report-data counts what the cap left out" test "$(json_get "$TMP/rd.json" "j['left_out']['over_max_per_report']")" = 1
+"$BIN" report-data --ptbxl-database "$TMP/rd-db.csv" --ecg-dir "$ECG" --split-file "$TMP/rd-split.csv" -o "$TMP/rd" \
+  >"$TMP/rd-all.json" 2>/dev/null
+check "report-data without a cap keeps every train report" test "$(wc -l <"$TMP/rd/train.jsonl")" -eq 3
 check "data parallel: bad RANK refused" bash -c "cd '$SRC' && WORLD_SIZE=2 RANK=5 '$BIN' pretrain --config configs/pretrain-tiny.json -o '$TMP/ddp-bad' 2>&1 | grep -q 'needs RANK in \[0, 1\]'"
 
 # qa / report / eval with the tiny stage-2 model and its stage-3 adapter (a stage-3 model/ stands for base + adapter)

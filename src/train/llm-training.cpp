@@ -16,6 +16,7 @@
 #include "diagecg/data/text-corpus.h"
 #include "diagecg/ecg/record-set.h"
 #include "diagecg/llm/llm-io.h"
+#include "diagecg/llm/lora.h"
 #include "diagecg/llm/peft-adapter.h"
 #include "diagecg/tokenizer/ecg-token-cache.h"
 #include "diagecg/train/distributed.h"
@@ -370,9 +371,10 @@ std::vector<size_t> spread_indices(size_t n, int64_t k) {
 namespace {
 
 // f32 master weights (bf16 via autocast); with QLoRA the GGUF's blocks are kept.
-LoadedModel load_training_model(const std::string& path, bool qlora, const std::string& device) {
+LoadedModel load_training_model(const std::string& path, bool qlora, const std::string& device, bool base_lora = true) {
     LoadOptions o{torch::kFloat, torch::kCPU};
     o.keep_quantized = qlora;
+    o.base_lora = base_lora;
     if (qlora && training_device(device).is_cuda())
         throw std::invalid_argument("qlora: quantized blocks train on the CPU only (set \"qlora\": false for CUDA)");
     LoadedModel m = load_model(path, o);
@@ -474,7 +476,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     for (const auto& [k, v] : j.items())
         if (k != "model" && k != "ecg_tokenizer" && k != "token_cache" && k != "task" && k != "data" && k != "prompt" &&
             k != "max_len" && k != "lora" && k != "train_norms" && k != "train_embeddings" && k != "precision" &&
-            k != "device" && k != "qlora" && k != "pack_per_ecg" && k != "train")
+            k != "device" && k != "qlora" && k != "pack_per_ecg" && k != "init_adapter" && k != "train")
             throw std::invalid_argument("unknown config key(s): " + path + "." + k);
     JsonObject o(j, path);
     if (!o.get("model", c.model) || c.model.empty()) throw std::invalid_argument(path + ".model: required");
@@ -484,6 +486,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
     parse_prompt_task(c.task);
     o.get("max_len", c.max_len);
     o.get("pack_per_ecg", c.pack_per_ecg);
+    o.get("init_adapter", c.init_adapter);
     o.get("train_norms", c.train_norms);
     o.get("train_embeddings", c.train_embeddings);
     o.get("precision", c.precision);
@@ -542,6 +545,7 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
     if (c.qlora) j["qlora"] = true;
     if (c.data.subset != "first") j["data"]["subset"] = c.data.subset;   // older runs' provenance stays as it was
     if (c.pack_per_ecg != 1) j["pack_per_ecg"] = c.pack_per_ecg;
+    if (!c.init_adapter.empty()) j["init_adapter"] = c.init_adapter;
     if (c.prompt.ecg_first) j["prompt"]["ecg_first"] = true;
     return j;
 }
@@ -571,7 +575,16 @@ TrainResult run_pretrain(const PretrainRunConfig& c, const std::string& run_dir,
 
 TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir, bool resume, const TrainHooks& hooks,
                          Distributed* dist) {
-    LoadedModel m = load_training_model(c.model, c.qlora, c.device);
+    // An init adapter that continued the model's own LoRA replaces it (as when the adapter is used for inference).
+    AdapterSpec init;
+    if (!c.init_adapter.empty()) {
+        init = read_adapter_spec(c.init_adapter);
+        const std::string base = adapter_base_model(c.init_adapter);
+        std::error_code ec;
+        if (!base.empty() && fs::exists(base) && fs::exists(c.model) && !fs::equivalent(base, c.model, ec))
+            throw std::invalid_argument("init_adapter " + c.init_adapter + " was trained on " + base + ", not on " + c.model);
+    }
+    LoadedModel m = load_training_model(c.model, c.qlora, c.device, !init.replaces_base_lora);
     const std::string tok_dir = c.ecg_tokenizer.empty() ? model_ecg_tokenizer_dir(c.model) : c.ecg_tokenizer;
     if (!fs::exists(fs::path(tok_dir) / "config.json"))
         throw std::runtime_error("no ECG tokenizer at " + tok_dir + " (set \"ecg_tokenizer\" or use a stage-2 model)");
@@ -590,28 +603,47 @@ TrainResult run_finetune(const FinetuneRunConfig& c, const std::string& run_dir,
     if (train_set.empty()) throw std::runtime_error("stage 3: no training example (see the warnings above)");
     if (c.max_len > m.model->config().max_position_embeddings)
         log::warn("max_len {} is beyond the model's context of {} tokens", c.max_len, m.model->config().max_position_embeddings);
+    // init_adapter: its LoRA attached, trainable (the model's own was left out at load when the adapter continued it).
+    if (!c.init_adapter.empty()) {
+        if (has_attached_lora(m.model))
+            throw std::invalid_argument("init_adapter " + c.init_adapter + " was trained on top of " + c.model +
+                                        "'s own LoRA, not as its continuation: one LoRA per layer can be trained");
+        apply_adapter(m.model, init, 1.0, /*attach=*/true);
+        log::info("starting from the adapter {} (r {}, {} whole tensors)", c.init_adapter, init.r, init.whole_tensors.size());
+    }
     // A stage-2 model on a GGUF base that trained a LoRA beside the blocks comes with it attached (qlora): stage 3
     // continues it (the adapter saved then replaces the base's own); otherwise it was merged at load and a fresh
     // adapter is added on top.
     const bool continues = has_attached_lora(m.model);
+    // The saved adapter replaces the model's own LoRA when it continues it, directly or through init_adapter.
+    const bool replaces_base_lora = c.init_adapter.empty() ? continues : init.replaces_base_lora;
     if (continues) {
         const LoraConfig have = attached_lora_config(m.model);
         auto sorted = [](std::vector<std::string> v) { std::sort(v.begin(), v.end()); return v; };
         if (have.rank != c.lora.rank || std::abs(have.alpha - c.lora.alpha) > 1e-9 ||
             sorted(have.targets) != sorted(c.lora.targets))
-            throw std::invalid_argument(c.model + " carries a stage-2 LoRA (r " + std::to_string(have.rank) + ", alpha " +
+            throw std::invalid_argument((c.init_adapter.empty() ? c.model + " carries a stage-2 LoRA"
+                                                                : "init_adapter " + c.init_adapter + " has a LoRA") +
+                                        " (r " + std::to_string(have.rank) + ", alpha " +
                                         fmt::format("{}", have.alpha) +
                                         ") that stage 3 continues under qlora: set \"lora\" to its rank, alpha and "
                                         "targets");
-        log::info("continuing the stage-2 LoRA of {} (r {}, alpha {})", c.model, have.rank, have.alpha);
+        if (c.init_adapter.empty()) log::info("continuing the stage-2 LoRA of {} (r {}, alpha {})", c.model, have.rank, have.alpha);
     } else {
         add_lora(m.model, c.lora, c.train.seed);
     }
     const auto extra = set_trainable(m.model, c.train_embeddings, c.train_norms, true);
+    // What the init adapter held whole must be trained and saved again, or the new adapter would silently drop it.
+    for (const auto& w : init.whole_tensors) {
+        const std::string hf = w.substr(init.whole_prefix.size());
+        if (std::none_of(extra.begin(), extra.end(), [&](const std::string& e) { return hf_tensor_name(e) == hf; }))
+            throw std::invalid_argument("init_adapter " + c.init_adapter + " holds " + hf +
+                                        ", which this run does not train (set train_norms / train_embeddings as its run did)");
+    }
     log_trainable(m.model);
     m.model->to(training_device(c.device));
     m.model->train();
-    FinetuneTask task(c, std::move(m), train_set, val_set, extra, c.model, continues);
+    FinetuneTask task(c, std::move(m), train_set, val_set, extra, c.model, replaces_base_lora);
     return train(task, c.train, finetune_run_config_to_json(c), run_dir, resume, hooks, dist);
 }
 

@@ -6,6 +6,10 @@
 // by a documented heuristic (ASCII only, at least one English marker word, no German/Swedish marker word);
 // --all-languages keeps every report. --all-records also writes the records left without a report, with no
 // "report" field: `eval --task report` scores those on their clinical labels only (training refuses them).
+// --max-per-report N keeps at most N train records of any one report text (most PTB-XL reports are a handful of
+// normal phrasings: "sinus rhythm. normal ecg." is 160 of the 507 English train reports), so that stage 3 does
+// not learn to write the commonest report for every ECG (the first N in the order records are written); val and
+// test keep every record.
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -33,6 +37,7 @@ struct ReportDataOptions {
     std::string out;
     bool all_languages = false;
     bool all_records = false;
+    int64_t max_per_report = 0;   // 0 = no cap
 };
 
 void run_report_data(const ReportDataOptions& o) {
@@ -41,7 +46,8 @@ void run_report_data(const ReportDataOptions& o) {
     const auto records = index_ecg_records(o.ecg_dir);
     std::map<std::string, std::string> lines;   // split -> JSONL
     std::map<std::string, int64_t> counts;
-    int64_t no_record = 0, no_report = 0, foreign = 0, unreported = 0;
+    int64_t no_record = 0, no_report = 0, foreign = 0, unreported = 0, capped = 0;
+    std::map<std::string, int64_t> train_per_report;
     for (const auto& [id_text, split] : splits) {
         const int64_t id = std::stoll(id_text);
         const auto it = db.find(id);
@@ -57,6 +63,10 @@ void run_report_data(const ReportDataOptions& o) {
             ++counts[split];
             continue;
         }
+        if (split == "train" && o.max_per_report > 0 && ++train_per_report[report] > o.max_per_report) {
+            ++capped;
+            continue;
+        }
         lines[split] += nlohmann::json{{"ecg_id", id}, {"report", report}}.dump() + "\n";
         ++counts[split];
     }
@@ -64,7 +74,7 @@ void run_report_data(const ReportDataOptions& o) {
     nlohmann::json summary = {
         {"out", o.out},
         {"splits", counts},
-        {"left_out", {{"no_record", no_record}, {"no_report", no_report}, {"not_english", foreign}}},
+        {"left_out", {{"no_record", no_record}, {"no_report", no_report}, {"not_english", foreign}, {"over_max_per_report", capped}}},
         {"written_without_report", unreported}};
     for (const auto& [split, text] : lines) write_file_atomic((fs::path(o.out) / (split + ".jsonl")).string(), text);
     print_result(summary.dump(2) + "\n");
@@ -83,6 +93,9 @@ void add_report_data(CLI::App& app, RunFn& run) {
     sub->add_flag(
         "--all-records", o->all_records,
         "also write the records left without a report (no \"report\" field): eval scores them on clinical labels only");
+    sub->add_option("--max-per-report", o->max_per_report,
+                    "keep at most N train records of any one report text (0 = all; val and test keep every record)")
+        ->check(CLI::NonNegativeNumber);
     sub->callback([&run, o] { run = [o] { run_report_data(*o); }; });
 }
 

@@ -99,6 +99,9 @@ struct FinetuneRunConfig {
     // sequences. 1: one example per sequence. Validation is never packed.
     int64_t pack_per_ecg = 1;
     LoraConfig lora;
+    // Start from an adapter of an earlier stage-3 run on this model (its LoRA pairs and whole tensors, e.g. the
+    // QA adapter before tuning for reports) instead of a fresh LoRA or the model's own; "" = off.
+    std::string init_adapter;
     bool train_norms = true;
     bool train_embeddings = false;      // also the embedding matrix / output head, stored whole in the adapter file
                                         // (off in the reference; needed when the backbone never learned EOS, as
