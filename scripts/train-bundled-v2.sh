@@ -21,8 +21,8 @@
 # was finetune-qa.json) and REPORT_CONFIG the report one (default finetune-report-from-qa.json: starts from the QA
 # adapter, at most 32 train records per report text; attempt 2's was finetune-report.json). The trainer is the LibTorch 2.x build
 # (build-torch2/, scripts/build.sh --torch pip: its bf16 matmuls are ~1.6x Debian's 1.13 here); BIN overrides it.
-# Run from anywhere; paths are taken from the repository root. About 2.5 hours on 2 CPU cores (attempt 3: stage 2
-# 45 min, QA 70, reports 31).
+# Run from anywhere; paths are taken from the repository root. About 2.8 hours on 2 CPU cores (attempt 3: stage 2
+# 45 min, QA 70, reports 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build-torch2/diagecg}
