@@ -191,6 +191,9 @@ PY
     "$TMP/qft.json" >"$TMP/qft-init-other.json"
   (cd "$SRC" && "$BIN" finetune --config "$TMP/qft-init-other.json" -o "$TMP/qft-init-other" >/dev/null 2>"$TMP/qft-init-other.err")
   check "init_adapter of another model: one error line" bash -c "test \$(grep -c '^diagecg: error:' '$TMP/qft-init-other.err') -eq 1 && grep -q 'was trained on .*qpre-lora/model, not on' '$TMP/qft-init-other.err'"
+  sed 's/"max_len": 1024,/"max_len": 1024, "train_norms": false,/' "$TMP/qft-init.json" >"$TMP/qft-init-nonorms.json"
+  (cd "$SRC" && "$BIN" finetune --config "$TMP/qft-init-nonorms.json" -o "$TMP/qft-init-nonorms" >/dev/null 2>"$TMP/qft-init-nonorms.err")
+  check "init_adapter holding norms the run would not train: one error line" bash -c "test \$(grep -c '^diagecg: error:' '$TMP/qft-init-nonorms.err') -eq 1 && grep -q 'holds model.layers.0.input_layernorm.weight, which this run does not train' '$TMP/qft-init-nonorms.err'"
   sed 's/"rank": 4, "alpha": 8/"rank": 8, "alpha": 8/' "$TMP/qft.json" >"$TMP/qft-r8.json"
   (cd "$SRC" && "$BIN" finetune --config "$TMP/qft-r8.json" -o "$TMP/qft-r8" >/dev/null 2>"$TMP/qft-r8.err")
   check "stage 3 with another LoRA rank than stage 2's: one error line" bash -c "test \$(grep -c '^diagecg: error:' '$TMP/qft-r8.err') -eq 1 && grep -q 'carries a stage-2 LoRA (r 4, alpha 8)' '$TMP/qft-r8.err'"
