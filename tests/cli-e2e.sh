@@ -200,6 +200,17 @@ PY
   "$BIN" report -m "$TMP/qft/model" "$ECG/00318.hea" --json -n 12 >"$TMP/qft-report.json" 2>"$TMP/qft-report.err"
   check "report through the continued adapter exit 0" test $? -eq 0
   check "the base's own LoRA is not applied beside it" test "$(grep -c 'LoRA adapter' "$TMP/qft-report.err")" -eq 1
+  check "a model without the rhythm line prints none" python3 -c "import json,sys; sys.exit('rhythm' in json.load(open('$TMP/qft-report.json')))"
+  # stage 3 with each ECG's measured rhythm in the prompt (PromptOptions::rhythm): recorded in the adapter, used
+  # and shown by report --json, carried into eval's predictions
+  sed 's/"max_len": 1024,/"max_len": 1024, "prompt": {"rhythm": true},/' "$TMP/qft.json" >"$TMP/qft-rhythm.json"
+  (cd "$SRC" && "$BIN" --log-level warn finetune --config "$TMP/qft-rhythm.json" -o "$TMP/qft-rhythm" >/dev/null 2>&1)
+  check "stage 3 with rhythm lines records them in the adapter" python3 -c "import json,sys; sys.exit(json.load(open('$TMP/qft-rhythm/model/adapter.json'))['prompt'] != {'rhythm': True})"
+  "$BIN" report -m "$TMP/qft-rhythm/model" "$ECG/00318.hea" --json -n 4 >"$TMP/qft-rhythm-report.json" 2>/dev/null
+  check "report --json shows the measured rhythm the prompt carried" grep -Eq '"rhythm": "rate [0-9]{2,3}/min \((fast|slow|normal)\), RR variation [0-9]+% \((regular|irregular)\), shortest RR [0-9]+%"' "$TMP/qft-rhythm-report.json"
+  printf '{"record": "%s", "report": "sinus rhythm."}\n' "$ECG/00318.hea" >"$TMP/rhythm-eval.jsonl"
+  "$BIN" eval -m "$TMP/qft-rhythm/model" --task report --data "$TMP/rhythm-eval.jsonl" -n 4 -o "$TMP/rhythm-eval.out.jsonl" >/dev/null 2>&1
+  check "eval predictions carry the rhythm line" grep -q '"rhythm":"rate [0-9]*/min' "$TMP/rhythm-eval.out.jsonl"
   "$BIN" lora merge --lora "$TMP/qft/model/adapter" -o "$TMP/qft-merged" >/dev/null 2>&1
   "$BIN" report -m "$TMP/qft-merged" "$ECG/00318.hea" --json -n 12 >"$TMP/qft-merged.json" 2>/dev/null
   check "report through the adapter = report of the merged model" test "$(python3 -c "import json; print(json.load(open('$TMP/qft-report.json'))['report'] == json.load(open('$TMP/qft-merged.json'))['report'])")" = "True"

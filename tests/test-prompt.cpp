@@ -219,3 +219,37 @@ TEST(Prompt, EcgFirstPutsTheQuestionAfterTheEcgs) {
         EXPECT_EQ(build_prompt(tok, in, first), build_prompt(tok, in)) << family;
     }
 }
+
+// PromptOptions::rhythm: each ECG block is followed by its own rhythm line (before the question when the question
+// follows the ECG, so packed questions share it); without one line per ECG the prompt is refused.
+TEST(Prompt, RhythmLineFollowsEachEcg) {
+    PromptOptions rh;
+    rh.rhythm = true;
+    rh.ecg_first = true;
+    const auto tok = extended_tokenizer();
+    auto in = qa_input();
+    EXPECT_THROW(build_prompt(tok, in, rh), std::invalid_argument);   // no rhythm given
+    in.rhythm = {"rate 112/min, RR variation 3%, shortest RR 95%"};
+    EXPECT_THROW(build_prompt(tok, in, rh), std::invalid_argument);   // one line for two ECGs
+    in.rhythm.push_back("not measurable");
+    const auto ids = build_prompt(tok, in, rh);
+    const Vocab& v = tok.vocab();
+    const auto end1 = std::find(ids.begin(), ids.end(), v.end_ecg());
+    const auto start2 = std::find(end1, ids.end(), v.start_ecg());
+    ASSERT_NE(start2, ids.end());
+    EXPECT_NE(tok.decode(std::vector<int64_t>(end1 + 1, start2)).find("Rhythm: rate 112/min, RR variation 3%, shortest RR 95%"),
+              std::string::npos);
+    const std::string tail = tok.decode(after_ecgs(tok, ids));
+    const size_t r = tail.find("Rhythm: not measurable"), q = tail.find("Question: ");
+    ASSERT_NE(r, std::string::npos) << tail;
+    EXPECT_LT(r, q) << tail;
+    // the options off: the lines are ignored, the prompt is the one without them
+    auto plain = rh;
+    plain.rhythm = false;
+    auto bare = in;
+    bare.rhythm.clear();
+    EXPECT_EQ(build_prompt(tok, in, plain), build_prompt(tok, bare, plain));
+    // generation sees the training prefix
+    const auto ex = build_example(tok, in, "yes", rh);
+    EXPECT_TRUE(std::equal(ids.begin(), ids.end(), ex.ids.begin()));
+}

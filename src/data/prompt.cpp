@@ -21,20 +21,26 @@ const char* task_line(PromptTask t) {
 
 void append(std::vector<int64_t>& out, const std::vector<int64_t>& ids) { out.insert(out.end(), ids.begin(), ids.end()); }
 
-void check_input(const TextTokenizer& tok, const PromptInput& in) {
+void check_input(const TextTokenizer& tok, const PromptInput& in, const PromptOptions& opts) {
     const Vocab& v = tok.vocab();
     if (!v.extended()) throw std::invalid_argument("the model's vocabulary has no ECG tokens (run stage 2 or extend it first)");
     if (in.ecgs.empty()) throw std::invalid_argument("a prompt needs at least one ECG");
     if (in.task == PromptTask::kQa && in.question.empty()) throw std::invalid_argument("a QA prompt needs a question");
+    if (opts.rhythm && in.rhythm.size() != in.ecgs.size())
+        throw std::invalid_argument("the model reads a rhythm line per ECG: " + std::to_string(in.rhythm.size()) + " given for " +
+                                    std::to_string(in.ecgs.size()) + " ECG(s)");
     for (const auto& [what, text] : {std::pair<const char*, const std::string*>{"question", &in.question}, {"patient text", &in.patient}}) {
         if (text->find(kEcgSlot) != std::string::npos || tok.encode(*text, false, true) != tok.encode(*text, false, false))
             throw std::invalid_argument(std::string("the ") + what + " contains a special-token string (e.g. a chat or ECG marker)");
     }
 }
 
-std::vector<int64_t> ecg_ids(const Vocab& v, const std::vector<std::vector<int64_t>>& ecgs) {
+// The ECG blocks, each followed by its rhythm line when the options ask for one (a text segment of its own).
+std::vector<int64_t> ecg_ids(const TextTokenizer& tok, const PromptInput& in, const PromptOptions& opts) {
+    const Vocab& v = tok.vocab();
     std::vector<int64_t> ids;
-    for (const auto& codes : ecgs) {
+    for (size_t e = 0; e < in.ecgs.size(); ++e) {
+        const auto& codes = in.ecgs[e];
         if (codes.empty()) throw std::invalid_argument("an ECG without codes");
         ids.push_back(v.start_ecg());
         for (const int64_t c : codes) {
@@ -44,6 +50,7 @@ std::vector<int64_t> ecg_ids(const Vocab& v, const std::vector<std::vector<int64
             ids.push_back(v.ecg_id(c));
         }
         ids.push_back(v.end_ecg());
+        if (opts.rhythm) append(ids, tok.encode("\nRhythm: " + in.rhythm[e], false));
     }
     return ids;
 }
@@ -71,7 +78,7 @@ std::vector<int64_t> chat_ids(const TextTokenizer& tok, const ChatTemplate& tpl,
     if (slot == std::string::npos || prompt.find(kEcgSlot, slot + 1) != std::string::npos)
         throw std::logic_error("chat template " + tpl.name() + " lost the ECG slot");
     std::vector<int64_t> ids = tok.encode(prompt.substr(0, slot), false);   // the template writes BOS itself
-    append(ids, ecg_ids(tok.vocab(), in.ecgs));
+    append(ids, ecg_ids(tok, in, opts));
     append(ids, tok.encode(prompt.substr(slot + kEcgSlot.size()), false));
     if (n_prompt) *n_prompt = static_cast<int64_t>(ids.size());
     if (target) {
@@ -108,10 +115,10 @@ PromptTask parse_prompt_task(const std::string& s) {
 const char* prompt_task_name(PromptTask t) { return t == PromptTask::kQa ? "qa" : "report"; }
 
 std::vector<int64_t> build_prompt(const TextTokenizer& tok, const PromptInput& in, const PromptOptions& opts) {
-    check_input(tok, in);
+    check_input(tok, in, opts);
     if (const auto tpl = prompt_chat_template(tok)) return chat_ids(tok, *tpl, in, opts, nullptr, nullptr);
     std::vector<int64_t> ids = tok.encode("### Instruction:\n" + instruction_lines(in, opts) + "### ECG:\n", /*add_bos=*/true);
-    append(ids, ecg_ids(tok.vocab(), in.ecgs));
+    append(ids, ecg_ids(tok, in, opts));
     const std::string question = question_after_ecg(in, opts) ? "\nQuestion: " + in.question : "";
     append(ids, tok.encode(question + (in.task == PromptTask::kQa ? "\n### Answer:" : "\n### Report:"), false));
     return ids;
@@ -121,7 +128,7 @@ TokenizedExample build_example(const TextTokenizer& tok, const PromptInput& in, 
                                const PromptOptions& opts) {
     TokenizedExample ex;
     if (const auto tpl = prompt_chat_template(tok)) {
-        check_input(tok, in);
+        check_input(tok, in, opts);
         ex.ids = chat_ids(tok, *tpl, in, opts, &target, &ex.n_prompt);
         return ex;
     }

@@ -62,6 +62,7 @@ nlohmann::json prediction_to_json(const Prediction& p) {
         j["scores"] = scores_to_json(p.scores);
     if (!p.labels.is_null()) j["labels"] = p.labels;
     if (!p.signal_quality.is_null()) j["signal_quality"] = p.signal_quality;
+    if (!p.rhythm.is_null()) j["rhythm"] = p.rhythm;
     if (p.ecg_shuffled) j["ecg_shuffled"] = true;
     return j;
 }
@@ -87,6 +88,7 @@ Prediction prediction_from_json(const nlohmann::json& j) {
         p.labels.at("scorable").get<std::vector<std::string>>();
     }
     if (j.contains("signal_quality")) p.signal_quality = j.at("signal_quality");
+    if (j.contains("rhythm")) p.rhythm = j.at("rhythm");
     p.ecg_shuffled = j.value("ecg_shuffled", false);
     return p;
 }

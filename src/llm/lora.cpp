@@ -166,6 +166,7 @@ AdapterSpec read_our_adapter(const std::string& path) {
     if (const auto it = meta.find("prompt"); it != meta.end()) {
         if (!it->is_object()) throw std::runtime_error(json_path + ": \"prompt\" must be an object");
         s.prompt_ecg_first = it->value("ecg_first", false);
+        s.prompt_rhythm = it->value("rhythm", false);
     }
     return s;
 }

@@ -23,6 +23,7 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
     }
     std::map<std::string, std::vector<int64_t>> codes;
     std::map<std::string, SignalQuality> quality;
+    std::map<std::string, std::string> rhythm;
     std::map<std::string, std::string> why_failed;   // by path
     for (auto& [key, g] : groups) {
         auto& paths = g.second;
@@ -30,11 +31,13 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
         paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
         std::vector<std::pair<std::string, std::string>> failed;
         std::vector<SignalQuality> q;
-        auto c = llm.codes(paths, &failed, opts.input, &q, g.first);
+        std::vector<std::string> rh;
+        auto c = llm.codes(paths, &failed, opts.input, &q, g.first, &rh);
         for (size_t i = 0; i < paths.size(); ++i) {
             if (c[i].empty()) continue;
             codes[key + "\n" + paths[i]] = std::move(c[i]);
             quality[key + "\n" + paths[i]] = q[i];
+            rhythm[key + "\n" + paths[i]] = rh[i];
         }
         for (const auto& [p, why] : failed) {
             log::warn("record {} cannot be read ({}): its samples are skipped", p, why);
@@ -63,6 +66,7 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
                 break;
             }
             in.ecgs.push_back(it->second);
+            in.rhythm.push_back(rhythm[it->first]);
         }
         if (!missing.empty()) {
             const auto w = why_failed.find(config_key(item) + "\n" + missing);
@@ -94,7 +98,10 @@ BatchRun answer_in_batches(EcgLlm& llm, const std::vector<BatchItem>& items, con
             BatchAnswer a;
             a.index = prompts[i].index;
             a.result = std::move(results[i - b0]);
-            for (const auto& r : items[a.index].records) a.quality.push_back(quality.at(config_key(items[a.index]) + "\n" + r));
+            for (const auto& r : items[a.index].records) {
+                a.quality.push_back(quality.at(config_key(items[a.index]) + "\n" + r));
+                if (llm.prompt_options(true).rhythm) a.rhythm.push_back(rhythm.at(config_key(items[a.index]) + "\n" + r));
+            }
             answers.push_back(std::move(a));
         }
         on_batch(answers);

@@ -45,6 +45,7 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
     for (const auto& [file, scale] : adapters) {
         const AdapterSpec spec = read_adapter_spec(file);
         ecg_first_ = ecg_first_ || spec.prompt_ecg_first;
+        rhythm_ = rhythm_ || spec.prompt_rhythm;
         apply_adapter(model_.model, spec, scale);
     }
     const std::string tok = model_ecg_tokenizer_dir(base);
@@ -65,14 +66,21 @@ PromptOptions EcgLlm::prompt_options(bool patient_features) const {
     PromptOptions po;
     po.patient_features = patient_features;
     po.ecg_first = ecg_first_;
+    po.rhythm = rhythm_;
     return po;
 }
 
 std::vector<std::vector<int64_t>> EcgLlm::codes(const std::vector<std::string>& paths,
                                                 std::vector<std::pair<std::string, std::string>>* failed,
                                                 const RecordInput& input, std::vector<SignalQuality>* quality,
-                                                const PreprocessConfig* preprocess) {
-    return cache_->codes(paths, failed, 16, input, quality, preprocess);
+                                                const PreprocessConfig* preprocess, std::vector<std::string>* rhythm) {
+    std::vector<RhythmMeasure> m;
+    auto c = cache_->codes(paths, failed, 16, input, quality, preprocess, rhythm ? &m : nullptr);
+    if (rhythm) {
+        rhythm->clear();
+        for (const auto& r : m) rhythm->push_back(rhythm_text(r));
+    }
+    return c;
 }
 
 std::vector<GenerateResult> EcgLlm::answer(const std::vector<std::vector<int64_t>>& prompts, int64_t n_predict,

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 
 // FNV-1a 64 over the files, streamed.
 uint64_t fnv1a_files(const std::vector<std::string>& paths) {
@@ -117,6 +117,10 @@ void EcgTokenCache::load() {
             e.quality.reasons.emplace_back(reinterpret_cast<const char*>(bytes.data() + off), rl);
             off += rl;
         }
+        get(e.rhythm.n_beats);
+        get(e.rhythm.rate_bpm);
+        get(e.rhythm.rr_variation);
+        get(e.rhythm.shortest_rr);
         entries_[path] = std::move(e);
     }
     log::info("token cache {}: {} ECGs", file_, entries_.size());
@@ -140,6 +144,10 @@ void EcgTokenCache::save() const {
             put(out, static_cast<uint32_t>(r.size()));
             out += r;
         }
+        put(out, e.rhythm.n_beats);
+        put(out, e.rhythm.rate_bpm);
+        put(out, e.rhythm.rr_variation);
+        put(out, e.rhythm.shortest_rr);
     }
     write_file_atomic(file_, out);
 }
@@ -148,7 +156,8 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
                                                        std::vector<std::pair<std::string, std::string>>* failed,
                                                        int64_t batch, const RecordInput& input,
                                                        std::vector<SignalQuality>* quality,
-                                                       const PreprocessConfig* preprocess) {
+                                                       const PreprocessConfig* preprocess,
+                                                       std::vector<RhythmMeasure>* rhythm) {
     if (batch <= 0) throw std::invalid_argument("token cache: batch must be > 0");
     // Entries are keyed by absolute path, plus the reader options when a record needed them (CSV/NPY).
     const ReadOptions& ro = input.read;
@@ -190,6 +199,7 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
             for (const auto& [p, why] : t.failed) bad[key_of[p]] = why;
             if (t.paths.empty()) continue;
             const auto c = model_.net->encode(t.x).codes.to(torch::kCPU, torch::kLong).contiguous();
+            const auto xs = t.x.to(torch::kCPU, torch::kFloat).contiguous();
             for (size_t i = 0; i < t.paths.size(); ++i) {
                 Entry e;
                 std::tie(e.size, e.mtime_ns) = file_stamp(t.paths[i]);
@@ -197,6 +207,7 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
                 e.codes.assign(row, row + n_steps_);
                 e.quality.verdict = t.quality[i].verdict;
                 e.quality.reasons = t.quality[i].reasons;
+                e.rhythm = measure_rhythm(xs[static_cast<int64_t>(i)].data_ptr<float>(), xs.size(1), xs.size(2), prep.sample_rate_hz);
                 entries_[key_of[t.paths[i]]] = std::move(e);
             }
             log::info("tokenized {}/{} ECGs ({:.1f} ECG/s)", b1, work.size(),
@@ -206,6 +217,7 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
     }
     std::vector<std::vector<int64_t>> out(paths.size());
     if (quality) quality->assign(paths.size(), SignalQuality{});
+    if (rhythm) rhythm->assign(paths.size(), RhythmMeasure{});
     for (size_t i = 0; i < paths.size(); ++i) {
         const auto it = entries_.find(keys[i]);
         if (it == entries_.end() || bad.count(keys[i])) {
@@ -214,6 +226,7 @@ std::vector<std::vector<int64_t>> EcgTokenCache::codes(const std::vector<std::st
         }
         out[i].assign(it->second.codes.begin(), it->second.codes.end());
         if (quality) (*quality)[i] = it->second.quality;
+        if (rhythm) (*rhythm)[i] = it->second.rhythm;
     }
     return out;
 }

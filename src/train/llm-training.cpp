@@ -294,7 +294,8 @@ public:
         meta["base_model"] = fs::absolute(base_dir_).lexically_normal().string();
         meta["task"] = c_.task;
         // the prompt layout it was tuned with, which inference must repeat (EcgLlm::prompt_options)
-        if (c_.prompt.ecg_first) meta["prompt"] = {{"ecg_first", true}};
+        if (c_.prompt.ecg_first) meta["prompt"]["ecg_first"] = true;
+        if (c_.prompt.rhythm) meta["prompt"]["rhythm"] = true;
         if (replaces_base_lora_) meta["replaces_base_lora"] = true;
         write_file_atomic((fs::path(dir) / "adapter.json").string(), meta.dump(2) + "\n");
         // The same adapter in Hugging Face PEFT's layout (adapter_config.json + adapter_model.safetensors)
@@ -321,10 +322,11 @@ std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vec
     std::vector<std::string> paths;
     for (const TaskSample* s : picked) paths.insert(paths.end(), s->records.begin(), s->records.end());
     std::vector<std::pair<std::string, std::string>> failed;
-    const auto codes = cache.codes(paths, &failed);
-    std::map<std::string, const std::vector<int64_t>*> by_path;
+    std::vector<RhythmMeasure> rhythm;
+    const auto codes = cache.codes(paths, &failed, 16, {}, nullptr, nullptr, &rhythm);
+    std::map<std::string, size_t> by_path;
     for (size_t i = 0; i < paths.size(); ++i)
-        if (!codes[i].empty()) by_path[paths[i]] = &codes[i];
+        if (!codes[i].empty()) by_path[paths[i]] = i;
     const PromptTask task = parse_prompt_task(c.task);
     std::vector<Example> out;
     int64_t too_long = 0, unreadable = 0;
@@ -338,7 +340,8 @@ std::vector<Example> tokenize_samples(const FinetuneRunConfig& c, const std::vec
         for (const auto& r : s.records) {
             const auto it = by_path.find(r);
             if (it == by_path.end()) { ok = false; break; }
-            in.ecgs.push_back(*it->second);
+            in.ecgs.push_back(codes[it->second]);
+            in.rhythm.push_back(rhythm_text(rhythm[it->second]));
         }
         if (!ok) { ++unreadable; continue; }
         in.patient = s.patient;
@@ -513,6 +516,7 @@ FinetuneRunConfig finetune_run_config_from_json(const nlohmann::json& j, const s
         JsonObject p(j["prompt"], path + ".prompt");
         p.get("patient_features", c.prompt.patient_features);
         p.get("ecg_first", c.prompt.ecg_first);
+        p.get("rhythm", c.prompt.rhythm);
         p.finish();
     }
     if (j.contains("lora")) c.lora = lora_config_from_json(j["lora"], path + ".lora");
@@ -547,6 +551,7 @@ nlohmann::json finetune_run_config_to_json(const FinetuneRunConfig& c) {
     if (c.pack_per_ecg != 1) j["pack_per_ecg"] = c.pack_per_ecg;
     if (!c.init_adapter.empty()) j["init_adapter"] = c.init_adapter;
     if (c.prompt.ecg_first) j["prompt"]["ecg_first"] = true;
+    if (c.prompt.rhythm) j["prompt"]["rhythm"] = true;
     return j;
 }
 

@@ -33,15 +33,21 @@ SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, co
     in.task = task;
     in.question = question;
     std::vector<SignalQuality> quality;
-    in.ecgs = llm.codes(records, &failed, read.input(), &quality, window && window->any() ? &prep : nullptr);
+    in.ecgs = llm.codes(records, &failed, read.input(), &quality, window && window->any() ? &prep : nullptr, &in.rhythm);
     if (!failed.empty()) throw std::runtime_error(failed[0].first + ": " + failed[0].second);
     in.patient = patient.text(&header);
     const PromptOptions po = llm.prompt_options(!no_patient);
     const auto r = llm.answer({build_prompt(llm.tokenizer(), in, po)}, n_predict).at(0);
     SingleAnswer a{r.text, po.patient_features ? in.patient : "", r.stop_reason, llm.description(), static_cast<int64_t>(r.tokens.size()),
                    quality, windows.size() == 1 ? windows[0] : windows};
+    if (po.rhythm) a.rhythm = in.rhythm;
     while (!a.text.empty() && a.text.front() == ' ') a.text.erase(a.text.begin());
     return a;
+}
+
+void SingleAnswer::add_rhythm(nlohmann::json& j) const {
+    if (rhythm.empty()) return;
+    j["rhythm"] = rhythm.size() == 1 ? nlohmann::json(rhythm[0]) : nlohmann::json(rhythm);
 }
 
 nlohmann::json SingleAnswer::quality_json() const {
@@ -110,11 +116,12 @@ void run_qa(const QaOptions& o) {
         if (o.strict) refuse_out_of_domain({BatchJob{"", o.records, o.question, domain}});
         const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kQa, o.records, o.question, o.n_predict, o.no_patient, &o.window);
         if (o.json) {
-            print_result(nlohmann::json{{"records", o.records}, {"question", o.question}, {"patient", a.patient}, {"answer", a.text},
-                                        {"answers", split_answer(a.text)}, {"stop_reason", a.stop_reason}, {"model", a.model},
-                                        {"signal_quality", a.quality_json()}, {"in_domain", domain["in_domain"]},
-                                        {"template_id", domain["template_id"]}, {"window", a.window}}
-                             .dump(2) + "\n");
+            nlohmann::json j{{"records", o.records}, {"question", o.question}, {"patient", a.patient}, {"answer", a.text},
+                             {"answers", split_answer(a.text)}, {"stop_reason", a.stop_reason}, {"model", a.model},
+                             {"signal_quality", a.quality_json()}, {"in_domain", domain["in_domain"]},
+                             {"template_id", domain["template_id"]}, {"window", a.window}};
+            a.add_rhythm(j);
+            print_result(j.dump(2) + "\n");
         } else {
             print_result(a.quality_note() + a.text + "\n");
         }

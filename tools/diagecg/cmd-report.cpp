@@ -29,10 +29,10 @@ void run_report(const ReportOptions& o) {
         return run_batch(PromptTask::kReport, record_jobs(o.records, ""), o.model, o.patient, o.read, o.window, o.no_patient, o.n_predict, o.batch);
     const auto a = answer_one(o.model, o.patient, o.read, PromptTask::kReport, o.records, "", o.n_predict, o.no_patient, &o.window);
     if (o.json) {
-        print_result(nlohmann::json{{"record", o.records[0]}, {"patient", a.patient}, {"report", a.text}, {"stop_reason", a.stop_reason},
-                                    {"n_tokens", a.n_tokens}, {"model", a.model}, {"signal_quality", a.quality_json()},
-                                    {"window", a.window}}
-                         .dump(2) + "\n");
+        nlohmann::json j{{"record", o.records[0]}, {"patient", a.patient}, {"report", a.text}, {"stop_reason", a.stop_reason},
+                         {"n_tokens", a.n_tokens}, {"model", a.model}, {"signal_quality", a.quality_json()}, {"window", a.window}};
+        a.add_rhythm(j);
+        print_result(j.dump(2) + "\n");
     } else {
         print_result(a.quality_note() + a.text + "\n");
     }

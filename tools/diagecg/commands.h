@@ -138,7 +138,9 @@ struct SingleAnswer {
     int64_t n_tokens = 0;
     std::vector<SignalQuality> quality;     // per record
     nlohmann::json window;                  // per record (describe_window): one object for one record, else a list
+    std::vector<std::string> rhythm;        // per record, the rhythm line the prompt carried (empty: the model reads none)
     nlohmann::json quality_json() const;    // one object for one record, else a list
+    void add_rhythm(nlohmann::json& j) const;   // j["rhythm"]: a string for one record, else a list; nothing when empty
     std::string quality_note() const;       // "" unless a record's quality is poor (read with --allow-poor-signal)
 };
 SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,

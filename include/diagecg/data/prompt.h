@@ -14,6 +14,9 @@
 //   ... "### ECG:\n" <|start_ecg|> .. <|end_ecg|> "\nQuestion: " <question> "\n### Answer:"
 // (chat: "ECG:\n" <ECG> "\nQuestion: " <question>, then the end of the user's turn).
 //
+// With PromptOptions::rhythm, each ECG block is followed by its measured rhythm (ecg/rhythm.h), one text line:
+//   <|end_ecg|> "\nRhythm: rate 72/min (normal), RR variation 3% (regular), shortest RR 95%"
+//
 // Text segments are tokenized separately and concatenated with the ECG ids, so no SentencePiece merge can
 // cross a segment boundary. Only the target (answer text + EOS) carries loss.
 //
@@ -49,6 +52,7 @@ struct PromptInput {
     std::string patient;                        // "age 56, female, ..." (empty: unknown)
     std::vector<std::vector<int64_t>> ecgs;     // ECG codes per ECG, each in [0, n_ecg_codes)
     std::string question;                       // QA only
+    std::vector<std::string> rhythm;            // per ECG, rhythm_text() of its window (PromptOptions::rhythm)
 };
 
 struct PromptOptions {
@@ -57,6 +61,9 @@ struct PromptOptions {
     // lets stage 3 hold an ECG's prompt prefix once for all its questions (train/prefix-pack.h). A model
     // records which layout it was tuned with (adapter.json "prompt"); EcgLlm::prompt_options applies it.
     bool ecg_first = false;
+    // Each ECG block followed by its measured rate and RR regularity (PromptInput::rhythm), which the codes carry
+    // poorly. Recorded like ecg_first (adapter.json "prompt": {"rhythm": true}).
+    bool rhythm = false;
 };
 
 struct TokenizedExample {

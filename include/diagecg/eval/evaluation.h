@@ -42,6 +42,7 @@ struct Prediction {
     nlohmann::json labels;              // report: {"source", "positive", "scorable"} or null (unknown)
     bool ecg_shuffled = false;          // the records are another sample's (eval --shuffle-ecgs)
     nlohmann::json signal_quality;      // the ECG(s)' signal-quality verdict and reasons (null if not recorded)
+    nlohmann::json rhythm;              // the rhythm line(s) the prompt carried (null: the model reads none)
 };
 nlohmann::json prediction_to_json(const Prediction& p);
 Prediction prediction_from_json(const nlohmann::json& j);

@@ -57,8 +57,10 @@ struct AdapterSpec {
     // It continued its base model's own LoRA (a stage-2 model on a GGUF base, base-model.json + lora.json): it
     // holds that LoRA's trained continuation, so the base is loaded without its own (LoadOptions::base_lora).
     bool replaces_base_lora = false;
-    // The prompt layout stage 3 tuned it with (adapter.json "prompt": {"ecg_first": true}; PromptOptions).
+    // The prompt layout stage 3 tuned it with (adapter.json "prompt": {"ecg_first": true, "rhythm": true};
+    // PromptOptions).
     bool prompt_ecg_first = false;
+    bool prompt_rhythm = false;
 };
 
 // Reads what an adapter argument names: PATH (our pair, PATH.json or PATH.safetensors), or a directory holding

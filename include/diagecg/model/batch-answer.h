@@ -28,6 +28,7 @@ struct BatchAnswer {
     size_t index = 0;                   // into the items
     GenerateResult result;
     std::vector<SignalQuality> quality; // per record of the item
+    std::vector<std::string> rhythm;    // per record, the rhythm line its prompt carried (empty: the model reads none)
 };
 
 struct BatchOptions {

@@ -37,11 +37,13 @@ public:
     // vector and an entry in `failed`.
     // Poor-quality records are refused (listed in `failed`) unless input.allow_poor_signal; `quality` (if given)
     // receives each record's signal-quality verdict and reasons.
-    // `preprocess` (if given) replaces the ECG tokenizer's recorded preprocessing (preprocess()).
+    // `preprocess` (if given) replaces the ECG tokenizer's recorded preprocessing (preprocess()). `rhythm` (if
+    // given) receives each record's rhythm_text() (ecg/rhythm.h), for prompts of a model that reads it.
     std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
                                             std::vector<std::pair<std::string, std::string>>* failed = nullptr,
                                             const RecordInput& input = {}, std::vector<SignalQuality>* quality = nullptr,
-                                            const PreprocessConfig* preprocess = nullptr);
+                                            const PreprocessConfig* preprocess = nullptr,
+                                            std::vector<std::string>* rhythm = nullptr);
     const PreprocessConfig& preprocess() const { return cache_->preprocess(); }
 
     // Greedy answers for a batch of prompts (rows may differ in length), at most n_predict new tokens each.
@@ -61,6 +63,7 @@ private:
     std::string description_;
     std::vector<int64_t> text_ids_;     // the ids answers may use: the text vocabulary
     bool ecg_first_ = false;            // an adapter was tuned with the question after the ECG (prompt.h)
+    bool rhythm_ = false;               // an adapter was tuned with a rhythm line per ECG (prompt.h)
 };
 
 }  // namespace diagecg

@@ -4,10 +4,11 @@
 // also redone when its record file's size or modification time changed.
 //
 // File layout (little-endian):
-//   1. magic "DGTC", u32 version (2), u32 P (codes per ECG), u64 number of entries
+//   1. magic "DGTC", u32 version (3), u32 P (codes per ECG), u64 number of entries
 //   2. per entry: u32 key length, key bytes (absolute path, then a tab and the reader options when the record
 //      needed them), u64 file size, i64 mtime (ns), P x u16 codes, u8 quality verdict, u32 number of quality
-//      reasons, each u32 length + bytes
+//      reasons, each u32 length + bytes, then the rhythm measurements (ecg/rhythm.h) of the window the codes
+//      came from: i64 beats, f64 rate, f64 RR variation, f64 shortest RR
 // A cache of another version is rebuilt.
 // The file is rewritten whole (temp + rename) after new records were tokenized.
 #pragma once
@@ -18,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "diagecg/ecg/rhythm.h"
 #include "diagecg/tokenizer/ecg-tokenizer-io.h"
 
 namespace diagecg {
@@ -32,12 +34,14 @@ public:
     // cannot be read, or whose signal quality is poor (unless input.allow_poor_signal), get an empty vector and an
     // entry in `failed` (path, why). `quality` (if given) receives each record's verdict and reasons (per-lead
     // figures are not cached). `preprocess` (if given) replaces the tokenizer's recorded preprocessing (inference-
-    // time flags, a time window); such entries are keyed by it too.
+    // time flags, a time window); such entries are keyed by it too. `rhythm` (if given) receives each record's
+    // rhythm measurements, taken on the same preprocessed window the codes come from.
     std::vector<std::vector<int64_t>> codes(const std::vector<std::string>& paths,
                                             std::vector<std::pair<std::string, std::string>>* failed = nullptr,
                                             int64_t batch = 16, const RecordInput& input = {},
                                             std::vector<SignalQuality>* quality = nullptr,
-                                            const PreprocessConfig* preprocess = nullptr);
+                                            const PreprocessConfig* preprocess = nullptr,
+                                            std::vector<RhythmMeasure>* rhythm = nullptr);
     const PreprocessConfig& preprocess() const { return model_.preprocess; }   // the tokenizer's recorded one
 
     int64_t n_steps() const { return n_steps_; }          // P
@@ -51,6 +55,7 @@ private:
         int64_t mtime_ns = 0;
         std::vector<uint16_t> codes;
         SignalQuality quality;      // verdict and reasons
+        RhythmMeasure rhythm;
     };
     void load();
     void save() const;
