@@ -25,8 +25,8 @@
 # (default finetune-report-rhythm.json: starts from the rhythm adapter, at most 32 train records per report text;
 # attempt 3's was finetune-report-from-qa.json, attempt 2's finetune-report.json). The trainer is the LibTorch 2.x build
 # (build-torch2/, scripts/build.sh --torch pip: its bf16 matmuls are ~1.6x Debian's 1.13 here); BIN overrides it.
-# Run from anywhere; paths are taken from the repository root. About 3.2 hours on 2 CPU cores (attempt 4: stage 2
-# 42 min, QA 70, rhythm pass 24, reports 50).
+# Run from anywhere; paths are taken from the repository root. About 3.4 hours on 2 CPU cores (stage 2 42 min, QA
+# 70 and reports 50 in attempt 3; the rhythm pass 40 in attempt 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build-torch2/diagecg}

@@ -302,7 +302,7 @@ void run_batch(PromptTask task, const std::vector<BatchJob>& jobs_in, const Mode
             l["stop_reason"] = a.result.stop_reason;
             l["n_tokens"] = a.result.tokens.size();
             l["signal_quality"] = quality_json(a.quality);
-            if (!a.rhythm.empty()) l["rhythm"] = a.rhythm.size() == 1 ? nlohmann::json(a.rhythm[0]) : nlohmann::json(a.rhythm);
+            if (!a.rhythm.empty()) l["rhythm"] = rhythm_json(a.rhythm);
             l["window"] = windows[a.index];
             for (auto& [k, v] : j.extra.items()) l[k] = v;
             lines.push_back(std::move(l));

@@ -278,7 +278,7 @@ void run_eval(const EvalOptions& o) {
                     if (a.quality.size() == 1) preds.back().signal_quality = qj;
                     else preds.back().signal_quality.push_back(qj);
                 }
-                if (!a.rhythm.empty()) preds.back().rhythm = a.rhythm.size() == 1 ? nlohmann::json(a.rhythm[0]) : nlohmann::json(a.rhythm);
+                preds.back().rhythm = rhythm_json(a.rhythm);
             }
             for (size_t i = 0; i < preds.size(); ++i) {
                 preds[i].ecg_shuffled = o.shuffle_ecgs >= 0;

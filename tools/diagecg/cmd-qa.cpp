@@ -45,9 +45,9 @@ SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, co
     return a;
 }
 
-void SingleAnswer::add_rhythm(nlohmann::json& j) const {
-    if (rhythm.empty()) return;
-    j["rhythm"] = rhythm.size() == 1 ? nlohmann::json(rhythm[0]) : nlohmann::json(rhythm);
+nlohmann::json rhythm_json(const std::vector<std::string>& rhythm) {
+    if (rhythm.empty()) return nullptr;
+    return rhythm.size() == 1 ? nlohmann::json(rhythm[0]) : nlohmann::json(rhythm);
 }
 
 nlohmann::json SingleAnswer::quality_json() const {
@@ -120,7 +120,7 @@ void run_qa(const QaOptions& o) {
                              {"answers", split_answer(a.text)}, {"stop_reason", a.stop_reason}, {"model", a.model},
                              {"signal_quality", a.quality_json()}, {"in_domain", domain["in_domain"]},
                              {"template_id", domain["template_id"]}, {"window", a.window}};
-            a.add_rhythm(j);
+            if (!a.rhythm.empty()) j["rhythm"] = rhythm_json(a.rhythm);
             print_result(j.dump(2) + "\n");
         } else {
             print_result(a.quality_note() + a.text + "\n");

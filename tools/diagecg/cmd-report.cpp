@@ -31,7 +31,7 @@ void run_report(const ReportOptions& o) {
     if (o.json) {
         nlohmann::json j{{"record", o.records[0]}, {"patient", a.patient}, {"report", a.text}, {"stop_reason", a.stop_reason},
                          {"n_tokens", a.n_tokens}, {"model", a.model}, {"signal_quality", a.quality_json()}, {"window", a.window}};
-        a.add_rhythm(j);
+        if (!a.rhythm.empty()) j["rhythm"] = rhythm_json(a.rhythm);
         print_result(j.dump(2) + "\n");
     } else {
         print_result(a.quality_note() + a.text + "\n");

@@ -140,9 +140,10 @@ struct SingleAnswer {
     nlohmann::json window;                  // per record (describe_window): one object for one record, else a list
     std::vector<std::string> rhythm;        // per record, the rhythm line the prompt carried (empty: the model reads none)
     nlohmann::json quality_json() const;    // one object for one record, else a list
-    void add_rhythm(nlohmann::json& j) const;   // j["rhythm"]: a string for one record, else a list; nothing when empty
     std::string quality_note() const;       // "" unless a record's quality is poor (read with --allow-poor-signal)
 };
+// The "rhythm" field of qa/report/eval output: the line for one record, a list for two; null when there is none.
+nlohmann::json rhythm_json(const std::vector<std::string>& rhythm);
 SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, const ReadFlags& read, PromptTask task,
                         const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient,
                         const InputWindowFlags* window = nullptr);
