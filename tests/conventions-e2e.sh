@@ -170,8 +170,9 @@ P=$TMP/prefix
 cmake --install "$BUILD" --prefix "$P" >"$TMP/install.log" 2>&1
 check "cmake --install exit 0" test $? -eq 0
 check "install: binary, shim, bundled models, docs" test -x "$P/bin/diagecg" -a -f "$P/lib/diagecg/libdiagecg_spm.so" \
-  -a -f "$P/share/diagecg/models/diagecg/base/model.safetensors" -a -f "$P/share/diagecg/models/diagecg/report/adapter.json" \
-  -a -f "$P/share/diagecg/models/diagecg/qa/adapter.json" -a -f "$P/share/diagecg/models/ecg-tokenizer/model.safetensors" \
+  -a -f "$P/share/diagecg/models/diagecg-v2/base/base-model.json" -a -f "$P/share/diagecg/models/diagecg-v2/report/adapter.json" \
+  -a -f "$P/share/diagecg/models/diagecg-v2/qa/adapter.json" -a -f "$P/share/diagecg/models/diagecg/report/adapter.json" \
+  -a -f "$P/share/diagecg/models/ecg-tokenizer/model.safetensors" \
   -a -f "$P/share/doc/diagecg/README.md" -a -f "$P/share/doc/diagecg/architecture.md"
 mkdir -p "$TMP/elsewhere"
 (cd "$TMP/elsewhere" && env -u DIAGECG_MODEL "$P/bin/diagecg" report "$ECG/00318.hea" --json >"$TMP/inst.json" 2>"$TMP/inst.err")
@@ -179,11 +180,11 @@ check "installed report from another cwd, no -m: exit 0" test $? -eq 0
 check "installed report used the prefix's model" python3 -c "
 import json, sys
 j = json.load(open('$TMP/inst.json'))
-sys.exit(0 if j['model'] == '$P/share/diagecg/models/diagecg/base + $P/share/diagecg/models/diagecg/report/adapter' and j['stop_reason'] == 'eos' and j['report'] else 1)"
-check "installed --help shows the prefix's model as the default" bash -c "'$P/bin/diagecg' report --help | grep -q -- '-m,--model TEXT=$P/share/diagecg/models/diagecg'"
+sys.exit(0 if j['model'] == '$P/share/diagecg/models/diagecg-v2/base + $P/share/diagecg/models/diagecg-v2/report/adapter' and j['stop_reason'] == 'eos' and j['report'] else 1)"
+check "installed --help shows the prefix's model as the default" bash -c "'$P/bin/diagecg' report --help | grep -q -- '-m,--model TEXT=$P/share/diagecg/models/diagecg-v2'"
 (cd "$TMP/elsewhere" && "$P/bin/diagecg" tokenize "$ECG/00318.hea" --json >"$TMP/inst-tok.json" 2>/dev/null)
 check "installed tokenize, no -m: the prefix's ECG tokenizer" test "$(python3 -c "import json; print(json.load(open('$TMP/inst-tok.json'))['n_tokens'])")" = "313"
-ln -s "$ROOT/models/diagecg" "$TMP/env-model"
+ln -s "$ROOT/models/diagecg-v2" "$TMP/env-model"
 (cd "$TMP/elsewhere" && DIAGECG_MODEL="$TMP/env-model" "$P/bin/diagecg" report "$ECG/00318.hea" --json >"$TMP/env.json" 2>/dev/null)
 check "DIAGECG_MODEL overrides the default" test "$(python3 -c "import json; print(json.load(open('$TMP/env.json'))['model'])")" = "$TMP/env-model/base + $TMP/env-model/report/adapter"
 check "DIAGECG_MODEL: the same report" test "$(python3 -c "import json; print(json.load(open('$TMP/env.json'))['report'] == json.load(open('$TMP/inst.json'))['report'])")" = "True"
@@ -194,10 +195,11 @@ check "DIAGECG_MODEL pointing nowhere is named" grep -q "^diagecg: error: .*$TMP
 check "-m overrides DIAGECG_MODEL" test $? -eq 0
 # README's install example, verbatim, with HOME in the temp dir
 mkdir -p "$TMP/readme-install/home" && ln -s "$BUILD" "$TMP/readme-install/build" && ln -s "$ROOT/models/diagecg" "$TMP/readme-install/home/my-model"
-HOME=$TMP/readme-install/home run_readme_block install "$TMP/readme-install" >"$TMP/readme-install.out" 2>"$TMP/readme-install.err"
+# (the v2 base GGUF stays where scripts/setup-python.sh put it: DIAGECG_CACHE names the real cache)
+DIAGECG_CACHE=${DIAGECG_CACHE:-$HOME/.cache/diagecg} HOME=$TMP/readme-install/home run_readme_block install "$TMP/readme-install" >"$TMP/readme-install.out" 2>"$TMP/readme-install.err"
 check "README install block runs" test $? -eq 0
 check "README install block: two reports" test "$(grep -c 'sinus rhythm' "$TMP/readme-install.out")" -eq 2
-check "README install block: the prefix's model, then DIAGECG_MODEL's" bash -c "grep 'applied LoRA adapter' '$TMP/readme-install.err' | sed 's/.*applied LoRA adapter \([^ ]*\) .*/\1/' | tr '\n' ' ' | grep -qx '$TMP/readme-install/home/.local/share/diagecg/models/diagecg/report/adapter $TMP/readme-install/home/my-model/report/adapter '"
+check "README install block: the prefix's model, then DIAGECG_MODEL's" bash -c "grep 'applied LoRA adapter' '$TMP/readme-install.err' | sed 's/.*applied LoRA adapter \([^ ]*\) .*/\1/' | tr '\n' ' ' | grep -qx '$TMP/readme-install/home/.local/share/diagecg/models/diagecg-v2/report/adapter $TMP/readme-install/home/my-model/report/adapter '"
 
 # README and the docs cite only files in the repository: no REFERENCE file (it is not shipped; the paper is
 # cited as arXiv 2508.15338), and every relative markdown link resolves

@@ -19,7 +19,7 @@ using RunFn = std::function<void()>;
 
 // The bundled models, found from the binary's location (default-paths.cpp): <prefix>/share/diagecg/models/NAME when
 // installed, else the build tree's models/NAME; $DIAGECG_MODEL overrides the DiagECG model.
-std::string default_model_dir();        // models/diagecg
+std::string default_model_dir();        // models/diagecg-v2
 std::string default_tokenizer_dir();    // models/ecg-tokenizer
 
 void add_inspect(CLI::App& app, RunFn& run);

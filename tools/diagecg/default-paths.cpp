@@ -30,7 +30,7 @@ std::string bundled_model(const std::string& name) {
 
 std::string default_model_dir() {
     if (const char* env = std::getenv("DIAGECG_MODEL"); env && *env) return env;
-    return bundled_model("diagecg");
+    return bundled_model("diagecg-v2");  // v1 stays loadable as models/diagecg
 }
 
 std::string default_tokenizer_dir() {
