@@ -9,6 +9,8 @@ DATA=$(cd "$DATA" && pwd)   # absolute: some checks run from other directories
 ECG=$DATA/ecg
 SRC=$(cd "$DATA/../.." && pwd)
 MODEL=$SRC/models/diagecg
+# scripted-use mechanics on the small v1 model (fast at -t 1); the default model (v2) is bundled-model-e2e's
+export DIAGECG_MODEL=$MODEL
 B=$DATA/batch
 SHARED=$SRC/../shared/data
 D="$BIN -t 1"
