@@ -26,7 +26,7 @@
 # attempt 3's was finetune-report-from-qa.json, attempt 2's finetune-report.json). The trainer is the LibTorch 2.x build
 # (build-torch2/, scripts/build.sh --torch pip: its bf16 matmuls are ~1.6x Debian's 1.13 here); BIN overrides it.
 # Run from anywhere; paths are taken from the repository root. About 3.4 hours on 2 CPU cores (the bundled run:
-# stage 2 42 min, QA 70, the rhythm pass 40, reports ~45 undisturbed); the eval stage about 1.5 hours more.
+# stage 2 42 min, QA 70, the rhythm pass 40, reports ~45 undisturbed); the eval stage about 1.1 hours more (v2 60 min, v1 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build-torch2/diagecg}
