@@ -287,8 +287,8 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool att
             .to(torch::kFloat);
     };
     torch::NoGradGuard ng;
-    std::vector<std::pair<LinearImpl*, torch::Tensor>> deltas;
-    std::vector<std::tuple<LinearImpl*, torch::Tensor, torch::Tensor>> pairs;   // attach: kept unmerged
+    // read and checked before the model changes; merged one projection at a time (one f32 delta alive, not 210)
+    std::vector<std::tuple<LinearImpl*, torch::Tensor, torch::Tensor>> pairs;
     for (const auto& [name, lin] : target_layers(model, spec.targets)) {
         if (!layers.empty() && !layers.count(layer_index(name))) continue;
         const auto a = read(peft_name(name, "lora_A"), {r, lin->in_features()});
@@ -297,10 +297,7 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool att
         if (!attach && lin->qweight.defined())
             throw std::runtime_error(path + ": a LoRA adapter cannot be merged into weights held in quantized blocks "
                                             "(load the model with --dtype f32 or bf16)");
-        if (attach)
-            pairs.emplace_back(lin, a, b);
-        else
-            deltas.emplace_back(lin, b.matmul(a) * (spec.scaling * scale));
+        pairs.emplace_back(lin, a, b);
     }
     auto params = model->named_parameters(true);
     std::vector<std::pair<torch::Tensor, torch::Tensor>> whole;
@@ -336,17 +333,24 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool att
         for (const auto& p : problems) msg += "\n  " + p;
         throw std::runtime_error(msg);
     }
-    for (auto& [lin, delta] : deltas)
-        lin->weight.copy_((lin->weight.to(torch::kFloat) + delta.to(lin->weight.device())).to(lin->weight.scalar_type()));
+    const size_t n_pairs = pairs.size();
     for (auto& [lin, a, b] : pairs) {
+        if (!attach) {
+            const auto delta = b.matmul(a).mul_(spec.scaling * scale).to(lin->weight.device());
+            if (lin->weight.scalar_type() == torch::kFloat)
+                lin->weight.add_(delta);
+            else
+                lin->weight.copy_((lin->weight.to(torch::kFloat) + delta).to(lin->weight.scalar_type()));
+            continue;
+        }
         lin->attach_lora(r, spec.scaling * static_cast<double>(r), spec.dropout);
         lin->lora_a.copy_(a.to(lin->lora_a.device()));
         lin->lora_b.copy_(b.to(lin->lora_b.device()));
     }
+    pairs.clear();
     for (auto& [dst, src] : whole) dst.copy_(src.to(dst.device(), dst.scalar_type()));
     log::info("{} LoRA adapter {} (r {}, scaling {}, scale {}) to {} projections, {} whole tensors",
-              attach ? "attached" : "applied", path, r, spec.scaling, scale, attach ? pairs.size() : deltas.size(),
-              whole.size());
+              attach ? "attached" : "applied", path, r, spec.scaling, scale, n_pairs, whole.size());
 }
 
 std::pair<std::string, double> parse_lora_arg(const std::string& arg) {
