@@ -138,5 +138,23 @@ import sys; sys.exit(0 if s - n < 50 * 1024 else 1)"
 check "missing model exit 1" test $? -eq 1
 check "missing model message" grep -q "does not exist" "$TMP/none.err"
 
+# --dtype native: the base's Q4_1 blocks stay quantized and the adapter is attached beside them (as QLoRA trained
+# it): a well-formed report in less memory than the dense f32 model's
+/usr/bin/time -f %M "$BIN" report "$ECG/00318.hea" --dtype native --json >"$TMP/native.json" 2>"$TMP/native.err"
+check "report --dtype native exit 0" test $? -eq 0
+/usr/bin/time -f %M "$BIN" report "$ECG/00318.hea" --json >/dev/null 2>"$TMP/dense.err"
+check "report --dtype native well-formed and in less memory than f32" py "
+import json, sys
+j = json.load(open('$TMP/native.json'))
+n = int(open('$TMP/native.err').read().split()[-1]); d = int(open('$TMP/dense.err').read().split()[-1])
+print(f'peak RSS: native {n} KiB, f32 {d} KiB', file=sys.stderr)
+sys.exit(0 if j['stop_reason'] == 'eos' and len(j['report'].split()) >= 3 and n < d else 1)"
+MODEL=$(cd "$DATA/../.." && pwd)/models/diagecg-v2
+"$BIN" qa "$ECG/00318.hea" -q "Is this a normal ECG?" --dtype native --lora "$MODEL/qa/adapter:0.5" >/dev/null 2>"$TMP/scaled.err"
+check "a scaled adapter on kept blocks: exit 1, one error line" test $? -eq 1 -a "$(grep -c "error" "$TMP/scaled.err")" -eq 1
+check "a scaled adapter on kept blocks: message" grep -q "use --dtype f32 or bf16" "$TMP/scaled.err"
+"$BIN" qa "$ECG/00318.hea" -q "Is this a normal ECG?" --dtype q2_k >/dev/null 2>"$TMP/dtype.err"
+check "unknown --dtype: exit 1 and the list" grep -q "unknown dtype \"q2_k\" (f32, bf16" "$TMP/dtype.err"
+
 echo "bundled-model-e2e: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

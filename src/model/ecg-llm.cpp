@@ -37,16 +37,22 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
         adapters.emplace_back(adapter, 1.0);
     }
     for (const auto& a : opts.loras) adapters.push_back(parse_lora_arg(a));
-    LoadOptions lo{opts.dtype, opts.device};
+    LoadOptions lo = opts.load;
+    lo.base_lora = true;
     for (const auto& a : adapters) lo.base_lora = lo.base_lora && !adapter_replaces_base_lora(a.first);
     model_ = load_model(base, lo);
     if (!model_.vocab.extended())
         throw std::runtime_error(base + " has no ECG tokens: it is a base LLM, not a DiagECG model (run stage 2 first)");
+    bool blocks = model_.model->tied_head_q.defined() || model_.model->embed_q.defined();
+    for (const auto& kv : model_.model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) blocks = true;
     for (const auto& [file, scale] : adapters) {
         const AdapterSpec spec = read_adapter_spec(file);
         ecg_first_ = ecg_first_ || spec.prompt_ecg_first;
         rhythm_ = rhythm_ || spec.prompt_rhythm;
-        apply_adapter(model_.model, spec, scale);
+        if (blocks && scale != 1.0)
+            throw std::runtime_error(file + ": an adapter with a scale (FILE:SCALE) is merged into dense weights: use --dtype f32 or bf16");
+        apply_adapter(model_.model, spec, scale, /*attach=*/blocks);
     }
     const std::string tok = model_ecg_tokenizer_dir(base);
     if (!fs::exists(fs::path(tok) / "config.json"))

@@ -182,7 +182,7 @@ void run_batch(PromptTask task, const std::vector<BatchJob>& jobs_in, const Mode
     settings["options"]["preprocess"] = window.settings();
 
     log::info("{}: loading the model once for {} samples", name, jobs_in.size());
-    EcgLlm llm(model.model_dir, {model.loras, parse_dtype_flag(model.dtype), parse_device(model.device), model.token_cache, name});
+    EcgLlm llm(model.model_dir, {model.loras, parse_load_dtype(model.dtype, parse_device(model.device)), model.token_cache, name});
     const PreprocessConfig prep = window.resolve(llm.preprocess());
     // Each record's header once: patient features, length (windows).
     std::map<std::string, std::optional<EcgRecord>> headers;

@@ -246,7 +246,7 @@ void run_eval(const EvalOptions& o) {
     int64_t n_run = 0;
     std::vector<std::string> skipped;   // ids of samples whose record could not be read or whose prompt is too long
     if (!todo.empty()) {
-        EcgLlm llm(o.model.model_dir, {o.model.loras, parse_dtype_flag(o.model.dtype), parse_device(o.model.device), o.model.token_cache,
+        EcgLlm llm(o.model.model_dir, {o.model.loras, parse_load_dtype(o.model.dtype, parse_device(o.model.device)), o.model.token_cache,
                                        o.task});
         std::map<int64_t, PtbxlRecord> meta;
         if (!o.ptbxl_database.empty()) meta = read_ptbxl_database(o.ptbxl_database);

@@ -23,7 +23,7 @@ SingleAnswer answer_one(const ModelFlags& model, const PatientFlags& patient, co
                         const std::vector<std::string>& records, const std::string& question, int64_t n_predict, bool no_patient,
                         const InputWindowFlags* window) {
     const EcgRecord header = read_ecg(records.at(0), read.options());   // patient fields; also checks the file early
-    EcgLlm llm(model.model_dir, {model.loras, parse_dtype_flag(model.dtype), parse_device(model.device), model.token_cache,
+    EcgLlm llm(model.model_dir, {model.loras, parse_load_dtype(model.dtype, parse_device(model.device)), model.token_cache,
                                  prompt_task_name(task)});
     const PreprocessConfig prep = window ? window->resolve(llm.preprocess()) : llm.preprocess();
     nlohmann::json windows = nlohmann::json::array();

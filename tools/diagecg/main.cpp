@@ -167,7 +167,8 @@ void ModelFlags::add(CLI::App* sub) {
                     "default: $DIAGECG_MODEL, else the bundled model beside the binary")
         ->capture_default_str();
     sub->add_option("--lora", loras, "extra LoRA adapter FILE or FILE:SCALE (repeatable)");
-    sub->add_option("--dtype", dtype, "weights dtype: f32 or bf16")->capture_default_str();
+    sub->add_option("--dtype", dtype, "weights: f32, bf16, or native (the base GGUF's blocks kept quantized, adapters attached beside them: "
+                    "less memory, int8-activation arithmetic; figures on the model cards are f32/bf16)")->capture_default_str();
     add_device_flag(sub, device);
     sub->add_option("--token-cache", token_cache, "directory caching ECG codes between runs (default: none)");
 }

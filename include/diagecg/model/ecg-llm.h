@@ -23,8 +23,9 @@ namespace diagecg {
 
 struct EcgLlmOptions {
     std::vector<std::string> loras;     // extra adapters, "FILE" or "FILE:SCALE", applied in order
-    torch::Dtype dtype = torch::kFloat;
-    torch::Device device = torch::kCPU;
+    // dtype and device (parse_load_dtype); with kept or quantized blocks ("native", q8_0, ...) the adapters are
+    // attached unmerged beside the blocks, as QLoRA trained them, instead of merged into dense weights
+    LoadOptions load;
     std::string token_cache;            // codes cache directory ("" = in memory)
     std::string task;                   // "qa" | "report": picks DIR/<task> of a bundle directory
 };
