@@ -375,11 +375,8 @@ void save_gguf_based_model(const LoadedModel& m, const std::string& dir) {
 
 void save_model(const LoadedModel& m, const std::string& dir) {
     if (!m.base_gguf.empty()) return save_gguf_based_model(m, dir);
-    if (m.model->tied_head_q.defined())
+    if (has_quantized_weights(m.model))
         throw std::invalid_argument("a model with quantized weights cannot be saved as a directory (load it with --dtype f32)");
-    for (const auto& kv : m.model->named_modules("", false))
-        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined())
-            throw std::invalid_argument("a model with quantized weights cannot be saved as a directory (load it with --dtype f32)");
     fs::create_directories(dir);
     // Attached LoRA adapters are merged into the weights written (the model itself is left as it is).
     std::map<std::string, const LinearImpl*> adapted;

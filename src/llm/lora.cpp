@@ -221,6 +221,13 @@ bool has_attached_lora(const Llama& model) {
     return false;
 }
 
+bool has_quantized_weights(const Llama& model) {
+    if (model->tied_head_q.defined()) return true;
+    for (const auto& kv : model->named_modules("", false))
+        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) return true;
+    return false;
+}
+
 LoraConfig attached_lora_config(Llama& model) {
     LoraConfig c;
     c.targets.clear();
@@ -333,7 +340,6 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool att
         for (const auto& p : problems) msg += "\n  " + p;
         throw std::runtime_error(msg);
     }
-    const size_t n_pairs = pairs.size();
     for (auto& [lin, a, b] : pairs) {
         if (!attach) {
             const auto delta = b.matmul(a).mul_(spec.scaling * scale).to(lin->weight.device());
@@ -347,10 +353,9 @@ void apply_adapter(Llama& model, const AdapterSpec& spec, double scale, bool att
         lin->lora_a.copy_(a.to(lin->lora_a.device()));
         lin->lora_b.copy_(b.to(lin->lora_b.device()));
     }
-    pairs.clear();
     for (auto& [dst, src] : whole) dst.copy_(src.to(dst.device(), dst.scalar_type()));
     log::info("{} LoRA adapter {} (r {}, scaling {}, scale {}) to {} projections, {} whole tensors",
-              attach ? "attached" : "applied", path, r, spec.scaling, scale, n_pairs, whole.size());
+              attach ? "attached" : "applied", path, r, spec.scaling, scale, pairs.size(), whole.size());
 }
 
 std::pair<std::string, double> parse_lora_arg(const std::string& arg) {

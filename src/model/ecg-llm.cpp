@@ -38,14 +38,11 @@ EcgLlm::EcgLlm(const std::string& model_arg, const EcgLlmOptions& opts) {
     }
     for (const auto& a : opts.loras) adapters.push_back(parse_lora_arg(a));
     LoadOptions lo = opts.load;
-    lo.base_lora = true;
     for (const auto& a : adapters) lo.base_lora = lo.base_lora && !adapter_replaces_base_lora(a.first);
     model_ = load_model(base, lo);
     if (!model_.vocab.extended())
         throw std::runtime_error(base + " has no ECG tokens: it is a base LLM, not a DiagECG model (run stage 2 first)");
-    bool blocks = model_.model->tied_head_q.defined() || model_.model->embed_q.defined();
-    for (const auto& kv : model_.model->named_modules("", false))
-        if (const auto* l = kv.value()->as<LinearImpl>(); l && l->qweight.defined()) blocks = true;
+    const bool blocks = has_quantized_weights(model_.model);
     for (const auto& [file, scale] : adapters) {
         const AdapterSpec spec = read_adapter_spec(file);
         ecg_first_ = ecg_first_ || spec.prompt_ecg_first;

@@ -80,6 +80,9 @@ bool adapter_replaces_base_lora(const std::string& path);
 
 // Whether any Linear of `model` has a LoRA attached (unmerged).
 bool has_attached_lora(const Llama& model);
+// Whether `model` holds matrices in quantized blocks (a Linear's qweight or the tied output projection's): an
+// adapter can then only be attached beside them, not merged.
+bool has_quantized_weights(const Llama& model);
 // The rank, alpha, dropout and targets of the adapters attached to `model` (throws if none, or if they differ).
 LoraConfig attached_lora_config(Llama& model);
 
