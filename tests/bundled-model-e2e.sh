@@ -156,5 +156,31 @@ check "a scaled adapter on kept blocks: message" grep -q "use --dtype f32 or bf1
 "$BIN" qa "$ECG/00318.hea" -q "Is this a normal ECG?" --dtype q2_k >/dev/null 2>"$TMP/dtype.err"
 check "unknown --dtype: exit 1 and the list" grep -q "unknown dtype \"q2_k\" (f32, bf16" "$TMP/dtype.err"
 
+# tools/adapter-mix.py (how qa/ was made from two rhythm adapters) on the bundled adapters: T=0 gives the first
+# unchanged, T=1 the second, T=0.25 three quarters of the way back (tensor by tensor); a T outside [0, 1] is an
+# error. The mix of qa/ with itself is qa/ again: the same answer as the bundled model.
+PYV=$("$MODEL/../../scripts/setup-python.sh" --print-python)
+for t in 0 1 0.25; do "$PYV" "$MODEL/../../tools/adapter-mix.py" "$MODEL/qa/adapter.safetensors" "$MODEL/report/adapter.safetensors" $t "$TMP/mix-$t.safetensors"; done
+check "adapter-mix: T=0, 1 and 0.25 of qa/ and report/" "$PYV" -c "
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location('m', '$MODEL/../../tools/safetensors_io.py'); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+x, y = m.read_f32('$MODEL/qa/adapter.safetensors')[0], m.read_f32('$MODEL/report/adapter.safetensors')[0]
+t0, t1, tq = (m.read_f32('$TMP/mix-%s.safetensors' % t)[0] for t in ('0', '1', '0.25'))
+import numpy as np
+ok = len(x) == len(t0) == len(y) > 400 and all((t0[k] == x[k]).all() and (t1[k] == y[k]).all() for k in x)
+ok = ok and all(np.allclose(tq[k], 0.75 * x[k] + 0.25 * y[k], rtol=0, atol=1e-7) for k in x)
+ok = ok and any((x[k] != y[k]).any() for k in x)
+sys.exit(0 if ok else 1)"
+"$PYV" "$MODEL/../../tools/adapter-mix.py" "$MODEL/qa/adapter.safetensors" "$MODEL/report/adapter.safetensors" 1.5 "$TMP/bad.safetensors" 2>"$TMP/mix-bad.err"
+check "adapter-mix: T outside [0, 1] is an error" bash -c "test $? -eq 1 && grep -q 'T must be in \[0, 1\]' '$TMP/mix-bad.err' && test ! -e '$TMP/bad.safetensors'"
+mkdir -p "$TMP/mixed/qa" && ln -s "$MODEL/base" "$TMP/mixed/base" && cp "$MODEL/qa/adapter.json" "$TMP/mixed/qa/"
+"$PYV" "$MODEL/../../tools/adapter-mix.py" "$MODEL/qa/adapter.safetensors" "$MODEL/qa/adapter.safetensors" 0.5 "$TMP/mixed/qa/adapter.safetensors"
+"$BIN" qa "$ECG/00318.hea" -q "What rhythm-related symptoms does this ECG show?" --json >"$TMP/q-bundled.json" 2>/dev/null
+"$BIN" qa "$ECG/00318.hea" -q "What rhythm-related symptoms does this ECG show?" -m "$TMP/mixed" --json >"$TMP/q-mixed.json" 2>/dev/null
+check "adapter-mix: qa/ mixed with itself answers as qa/" py "
+import json, sys
+a, b = json.load(open('$TMP/q-bundled.json')), json.load(open('$TMP/q-mixed.json'))
+sys.exit(0 if a['answer'] and a['answer'] == b['answer'] else 1)"
+
 echo "bundled-model-e2e: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -7,12 +7,11 @@ Used by scripts/train-bundled-v2.sh to assemble the bundled model: its r=64 adap
 and 37 MB in BF16. diagecg reads either (the adapter is merged in f32 at load). Needs numpy (the venv of
 scripts/setup-python.sh). The output is written to OUT.tmp and renamed; tensors of other dtypes are copied.
 """
-import json
-import os
-import struct
 import sys
 
 import numpy as np
+
+import safetensors_io
 
 
 def to_bf16(a):
@@ -26,33 +25,17 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip().split("\n\n")[1].strip())
     src, dst = sys.argv[1:]
-    with open(src, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    data = memoryview(blob)[8 + n:]
-    out_header, parts, off = {}, [], 0
+    header, data = safetensors_io.read(src)
+    tensors = []
     for name, info in header.items():
         if name == "__metadata__":
-            out_header[name] = info
             continue
         b, e = info["data_offsets"]
-        raw = data[b:e]
+        raw = bytes(data[b:e])
         if info["dtype"] == "F32":
-            raw = to_bf16(np.frombuffer(raw, dtype="<f4")).astype("<u2").tobytes()
-            info = dict(info, dtype="BF16")
-        out_header[name] = dict(info, data_offsets=[off, off + len(raw)])
-        parts.append(bytes(raw))
-        off += len(raw)
-    h = json.dumps(out_header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = dst + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for p in parts:
-            f.write(p)
-    os.replace(tmp, dst)
+            raw, info = to_bf16(np.frombuffer(raw, dtype="<f4")).astype("<u2").tobytes(), dict(info, dtype="BF16")
+        tensors.append((name, info, raw))
+    safetensors_io.write(dst, tensors, header.get("__metadata__"))
 
 
 if __name__ == "__main__":

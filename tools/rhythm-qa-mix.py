@@ -10,6 +10,10 @@ questions. --val-in/--val-out: the same selection from the validation questions,
 
   tools/rhythm-qa-mix.py runs/data/ecgqa-v2/train.json -o runs/data/ecgqa-v2-rhythm/train.json \
       --val-in runs/data/ecgqa-v2/valid.json --val-out runs/data/ecgqa-v2-rhythm/valid.json
+
+--template10 instead: only the template-10 question ("which rhythm") of each record, every record whose answer is
+not "sinus rhythm" and as many (seeded) whose answer is; --val-in/--val-out then take every template-10 question
+of the validation records (bundled v2's attempt 7).
 """
 import argparse
 import collections
@@ -47,12 +51,22 @@ def main():
     ap.add_argument("--per-record", type=int, default=16, help="questions per record at most")
     ap.add_argument("--abnormal-share", type=float, default=0.6, help="share of the records not in plain sinus rhythm, at most")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--template10", action="store_true", help="template-10 questions only, half not sinus rhythm")
     ap.add_argument("--val-in", help="ECG-QA valid.json")
     ap.add_argument("--val-out", help="where the rhythm validation questions go")
     a = ap.parse_args()
     if bool(a.val_in) != bool(a.val_out):
         sys.exit("rhythm-qa-mix: --val-in and --val-out go together")
     data = load(a.train)
+    if a.template10:
+        out, n_ab = template10(data, a.seed)
+        write(a.out, out)
+        print(f"{a.out}: {len(out)} template-10 questions ({n_ab} not 'sinus rhythm')")
+        if a.val_in:
+            val = [q for q in load(a.val_in) if q["template_id"] == 10 and len(q["ecg_id"]) == 1]
+            write(a.val_out, val)
+            print(f"{a.val_out}: {len(val)} template-10 questions")
+        return
     out, n_keep, n_ab = select(data, a.max_records, a.abnormal_share, a.others, a.per_record, a.seed, RHYTHM_TEMPLATES | {-1})
     write(a.out, out)
     print(f"{a.out}: {len(out)} questions on {n_keep} records ({n_ab} with a rhythm other than sinus rhythm "
@@ -77,6 +91,19 @@ def write(path, rows):
     with open(tmp, "w") as f:
         json.dump(rows, f)
     os.replace(tmp, path)
+
+
+def template10(data, seed):
+    """(questions, of them not "sinus rhythm"): every single-ECG template-10 question whose answer is not
+    ["sinus rhythm"], as many (seeded sample) whose answer is, shuffled."""
+    t = [q for q in data if q["template_id"] == 10 and len(q["ecg_id"]) == 1]
+    ab = [q for q in t if q["answer"] != ["sinus rhythm"]]
+    sr = [q for q in t if q["answer"] == ["sinus rhythm"]]
+    rng = random.Random(seed)
+    rng.shuffle(sr)
+    out = ab + sr[: len(ab)]
+    rng.shuffle(out)
+    return out, len(ab)
 
 
 def select(data, max_records, abnormal_share, others, per_record, seed, templates, balance=False):
