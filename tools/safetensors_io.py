@@ -3,7 +3,8 @@
 read(path) -> (header, data): the parsed JSON header and the bytes after it; read_f32(path) -> ({name: f32
 array}, metadata) for F32 and BF16 tensors; write(path, tensors, metadata) writes (name, info, raw bytes) entries
 (info: the header entry, dtype and shape; its data_offsets are set, in place if present, so a file read and
-written back keeps its header's bytes) to path.tmp and renames it. Needs numpy for read_f32 (the venv of scripts/setup-python.sh).
+written back keeps its header's bytes) to path.tmp and renames it. read_f32 needs numpy (the venv of
+scripts/setup-python.sh).
 """
 import json
 import os
