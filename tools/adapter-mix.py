@@ -6,7 +6,7 @@
 Weight-space interpolation of two fine-tunes of one start (as in WiSE-FT / model soups): bundled v2's attempt 8
 mixes the rhythm pass (X, which over-calls sinus tachycardia) with its rhythm-only continuation (Y, which never
 calls it), with T chosen on validation questions. Every tensor of X must be in Y with the same shape; BF16 and
-F32 inputs are read, the output is F32. Copy X's adapter.json beside OUT. Needs numpy (the venv of
+F32 inputs are read, the output is F32. Copy the adapter.json of X or Y (the two must agree) beside OUT. Needs numpy (the venv of
 scripts/setup-python.sh). The output is written to OUT.tmp and renamed.
 """
 import sys

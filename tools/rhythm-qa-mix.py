@@ -63,7 +63,7 @@ def main():
         write(a.out, out)
         print(f"{a.out}: {len(out)} template-10 questions ({n_ab} not 'sinus rhythm')")
         if a.val_in:
-            val = [q for q in load(a.val_in) if q["template_id"] == 10 and len(q["ecg_id"]) == 1]
+            val = template10_questions(load(a.val_in))
             write(a.val_out, val)
             print(f"{a.val_out}: {len(val)} template-10 questions")
         return
@@ -93,10 +93,14 @@ def write(path, rows):
     os.replace(tmp, path)
 
 
+def template10_questions(data):
+    return [q for q in data if q["template_id"] == 10 and len(q["ecg_id"]) == 1]
+
+
 def template10(data, seed):
     """(questions, of them not "sinus rhythm"): every single-ECG template-10 question whose answer is not
     ["sinus rhythm"], as many (seeded sample) whose answer is, shuffled."""
-    t = [q for q in data if q["template_id"] == 10 and len(q["ecg_id"]) == 1]
+    t = template10_questions(data)
     ab = [q for q in t if q["answer"] != ["sinus rhythm"]]
     sr = [q for q in t if q["answer"] == ["sinus rhythm"]]
     rng = random.Random(seed)
