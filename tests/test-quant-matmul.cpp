@@ -176,6 +176,50 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
     EXPECT_THROW(quantize_weight(torch::randn({4, 64}), GgmlType::kQ5_K), std::invalid_argument);
 }
 
+// The activation quantizer's AVX-512 loop gives the portable loop's bytes (Q8_0 and Q8_1): on random rows, rows
+// whose products fall on .5 (round half to even: 0.5 -> 0, 1.5 -> 2, -2.5 -> -2), an all-zero block and huge and
+// tiny magnitudes; and they are not all the same bytes (the test would pass on a quantizer that wrote nothing).
+TEST(QuantMatmul, ActivationQuantizerPathsGiveTheSameBytes) {
+    const bool avx512 = quant_isa_available(QuantIsa::kAvx512Vnni);
+    if (!avx512) std::cout << "[ SKIPPED  ] the AVX-512 activation loop: this CPU lacks AVX-512 VNNI\n";
+    torch::manual_seed(23);
+    const int64_t k = 5632;  // TinyLlama's feed-forward width: 176 blocks
+    std::vector<torch::Tensor> rows{torch::randn({k}), torch::randn({k}) * 1e4, torch::randn({k}) * 1e-6};
+    // amax 127 in every block: then id = 1 and each product is x itself, so halves reach the rounding
+    auto ties = (torch::randint(-254, 255, {k}) / 2.0).to(torch::kFloat);
+    ties.view({-1, 32}).select(1, 0).fill_(127.f);
+    rows.push_back(ties);
+    auto zeros = torch::randn({k});
+    zeros.narrow(0, 64, 32).zero_();  // block 2 all zero: d = 0, id = 0
+    rows.push_back(zeros);
+    for (const GgmlType act : {GgmlType::kQ8_0, GgmlType::kQ8_1}) {
+        SCOPED_TRACE(ggml_type_name(act));
+        const size_t bytes = static_cast<size_t>(k / 32) * (act == GgmlType::kQ8_0 ? 34 : 36);
+        const size_t block = act == GgmlType::kQ8_0 ? 34 : 36, head = act == GgmlType::kQ8_0 ? 2 : 4;
+        for (size_t r = 0; r < rows.size(); ++r) {
+            const float* x = rows[r].data_ptr<float>();
+            std::vector<uint8_t> portable(bytes), fast(bytes, 0xAA);
+            quantize_activation_row(act, x, k, portable.data(), QuantIsa::kPortable);
+            EXPECT_NE(portable, std::vector<uint8_t>(bytes)) << "row " << r;
+            if (r == 3) {  // the ties: id = 1, so q = round-half-even(x) in every block
+                int wrong = 0;
+                for (int64_t i = 0; i < k; ++i)
+                    wrong += static_cast<int8_t>(portable[i / 32 * block + head + i % 32]) !=
+                             static_cast<int8_t>(std::nearbyint(x[i]));
+                EXPECT_EQ(wrong, 0);
+            }
+            if (!avx512) continue;
+            quantize_activation_row(act, x, k, fast.data(), QuantIsa::kAvx512Vnni);
+            EXPECT_EQ(fast, portable) << "row " << r;
+            std::vector<uint8_t> autos(bytes);
+            quantize_activation_row(act, x, k, autos.data());
+            EXPECT_EQ(autos, portable) << "row " << r;
+        }
+    }
+    // the ties really exercise half-to-even: some block holds x.5 values
+    EXPECT_GT((ties - ties.round()).abs().eq(0.5).sum().item<int64_t>(), 1000);
+}
+
 // The interleaved layout (AVX-512 decode): the same bytes reordered within each row (back to ggml's exactly, the
 // same dequantized values), products within float rounding of the ggml-layout kernels for whole groups of 16
 // blocks, a short group, and both; any other ISA on interleaved weights gives that ISA's own bits; QLoRA's

@@ -76,10 +76,13 @@ QuantWeight interleave_weight(const QuantWeight& w, void* dst = nullptr, std::sh
 QuantWeight interleave_for_cpu(const QuantWeight& w);
 QuantWeight ggml_layout(const QuantWeight& w);
 
-// One row of k floats (k a multiple of the block size) -> its activation blocks of type Q8_0, Q8_1 or Q8_K at `out`.
-void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out);
-
 enum class QuantIsa { kAuto, kPortable, kAvx2, kAvx512Vnni };
+
+// One row of k floats (k a multiple of the block size) -> its activation blocks of type Q8_0, Q8_1 or Q8_K at `out`.
+// Q8_0/Q8_1 run an AVX-512 loop where the CPU has AVX-512 BW (isa kAuto or kAvx512Vnni), else the portable one: the
+// same bytes either way.
+void quantize_activation_row(GgmlType act, const float* x, int64_t k, void* out, QuantIsa isa = QuantIsa::kAuto);
+
 bool quant_isa_available(QuantIsa isa);
 const char* quant_isa_name(QuantIsa isa);
 QuantIsa quant_isa_auto();  // the fastest available
