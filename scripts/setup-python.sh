@@ -27,14 +27,21 @@ model_only=0; [ "${1:-}" = "--model" ] && model_only=1
 py="$venv/bin/python"; [ "$model_only" = 1 ] && ! [ -x "$py" ] && py=python3
 req=scripts/python-requirements.txt
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$req" | cut -d' ' -f1)
+# llama.cpp's AMX kernels (compiled in by -march=native on a Xeon with AMX) crash in llama_decode on the Xeon
+# these sessions run on (SIGSEGV in ggml_backend_amx_mul_mat, llama-cpp-python 0.3.36), so the reference is built
+# without them: its AVX-512 VNNI/BF16 paths, as on every other CPU here
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+cmake_args=${CMAKE_ARGS:--DGGML_NATIVE=ON \"-DCMAKE_C_FLAGS=$no_amx\" \"-DCMAKE_CXX_FLAGS=$no_amx\"}
+want=$( (cat "$req"; echo "$cmake_args") | sha256sum | cut -d' ' -f1)
 if [ "$model_only" = 0 ] && { ! [ -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; }; then
   mkdir -p "$cache"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
   echo "setup-python: installing $(grep -cv '^\s*\(#\|$\)' "$req") pinned packages into $venv" >&2
-  export CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=ON}
+  export CMAKE_ARGS=$cmake_args
   export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" >&2
+  # a llama.cpp built with other flags (an older stamp) is rebuilt, not taken from pip's wheel cache
+  "$venv/bin/python" -m pip uninstall -q -y llama-cpp-python >/dev/null 2>&1 || true
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir -r "$req" >&2
   echo "$want" > "$stamp"
 fi
 if ! [ -s "$model" ]; then
