@@ -350,11 +350,13 @@ template <int M>
 struct F32Seq {
     static constexpr auto fn = rows_f32_seq<M>;
 };
-// One row at a time for 1-4 inputs, two rows per x load for more (measured, bench llm --batch 2 4 8: R = 2
-// was slower at batch 4, faster at 8).
+// One input (decode): eight weight rows per x load, eight streams and independent sums (the 1.1B shape's BF16
+// decode went from 63-65% to 82-87% of the bandwidth bound against one row at a time, R = 4 81-85%, R = 2 75-85%;
+// alternating bench llm runs, 2026-12-05, Xeon). 2-4 inputs: one row at a time; more: two rows per x load
+// (measured, bench llm --batch 2 4 8: R = 2 was slower at batch 4, faster at 8).
 template <int M>
 struct Bf16Dot {
-    static constexpr auto fn = rows_bf16_dot<M, (M <= 4 ? 1 : 2)>;
+    static constexpr auto fn = rows_bf16_dot<M, (M == 1 ? 8 : M <= 4 ? 1 : 2)>;
 };
 
 enum class Isa { kNone, kAvx2, kAvx512, kAvx512Bf16 };
