@@ -27,9 +27,9 @@ model_only=0; [ "${1:-}" = "--model" ] && model_only=1
 py="$venv/bin/python"; [ "$model_only" = 1 ] && ! [ -x "$py" ] && py=python3
 req=scripts/python-requirements.txt
 stamp="$venv/.requirements.sha256"
-# llama.cpp's AMX kernels (compiled in by -march=native on a Xeon with AMX) crash in llama_decode on the Xeon
-# these sessions run on (SIGSEGV in ggml_backend_amx_mul_mat, llama-cpp-python 0.3.36), so the reference is built
-# without them: its AVX-512 VNNI/BF16 paths, as on every other CPU here
+# llama.cpp's AMX kernels (compiled in by -march=native on a Xeon with AMX) crashed in every llama_decode on such a
+# host here (SIGSEGV in ggml_backend_amx_mul_mat, llama-cpp-python 0.3.36, 2026-12-05), so the reference is built
+# without them: its AVX-512 VNNI/BF16 paths, as on every other CPU here. A CMAKE_ARGS of your own replaces this.
 no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 cmake_args=${CMAKE_ARGS:--DGGML_NATIVE=ON \"-DCMAKE_C_FLAGS=$no_amx\" \"-DCMAKE_CXX_FLAGS=$no_amx\"}
 want=$( (cat "$req"; echo "$cmake_args") | sha256sum | cut -d' ' -f1)

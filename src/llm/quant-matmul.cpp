@@ -720,8 +720,8 @@ __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))) vo
     const int64_t ahead = ng > 0 ? (W * w_stride + ng - 1) / ng : 0;
     for (int64_t g = 0; g < ng; ++g) {
         // the group's share of prefetches, spread over its W x kChunks loads (a few per load, not all at the
-        // group's start: that burst stalled on the fill buffers, TinyLlama-shape Q4_0 decode 75% -> 82-84% of the
-        // bandwidth bound in 3 alternating rounds; the distance rescanned with it: 8-48 rows, 16 best)
+        // group's start: that burst stalled on the fill buffers, TinyLlama-shape Q4_0 decode 77-79% -> 83-84% of the
+        // bandwidth bound in 3 alternating rounds on a Xeon; the distance rescanned with it: 8-48 rows, 16 best)
         const char* const pf = next + g * ahead;
         const int64_t pf_lines = (ahead + 63) / 64;
         const auto prefetch_slot = [pf, pf_lines](int slot) {
