@@ -178,7 +178,8 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
 
 // The activation quantizer's AVX-512 loop gives the portable loop's bytes (Q8_0 and Q8_1): on random rows, rows
 // whose products fall on .5 (round half to even: 0.5 -> 0, 1.5 -> 2, -2.5 -> -2), an all-zero block and huge and
-// tiny magnitudes; and they are not all the same bytes (the test would pass on a quantizer that wrote nothing).
+// tiny magnitudes. The portable bytes are not all zero and the fast path's buffer starts as 0xAA, so a path that
+// wrote nothing would fail.
 TEST(QuantMatmul, ActivationQuantizerPathsGiveTheSameBytes) {
     const bool avx512 = quant_isa_available(QuantIsa::kAvx512Vnni);
     if (!avx512) std::cout << "[ SKIPPED  ] the AVX-512 activation loop: this CPU lacks AVX-512 VNNI\n";
