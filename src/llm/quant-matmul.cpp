@@ -438,8 +438,8 @@ DotFn<F> pick_dot(QuantIsa isa) {
 // llama.cpp's x86 quantize_row_q8_0/q8_1, one block: d = amax / 127, q = round-half-even(x * (127 / amax)); emit(b,
 // qs, d, sum of qs) per block b. The AVX-512 loop gives the portable one's bytes (the same products, and
 // vcvtps2dq rounds half to even as nearbyint does in the default rounding mode; tested): a decode step quantizes
-// ~12k floats a layer on one thread, and the scalar loop (nearbyint is a libm call on x86-64's baseline) took
-// ~2.5 ns a float, ~3% of a TinyLlama-shape Q4_0 step.
+// ~12k floats a layer on one thread while the other waits, and the scalar loop (nearbyint is a libm call on
+// x86-64's baseline) took ~2.5 ns a float, ~2% of a TinyLlama-shape Q4_0 step.
 template <typename Emit>
 void q8_blocks_portable(const float* x, int64_t nb, const Emit& emit) {
     int8_t qs[kQk];
@@ -492,7 +492,7 @@ void q8_blocks(const float* x, int64_t k, QuantIsa isa, const Emit& emit) {
 }
 
 template <bool kSum>
-void quantize_q8(const float* x, int64_t k, void* out, QuantIsa isa = QuantIsa::kAuto) {
+void quantize_q8(const float* x, int64_t k, void* out, QuantIsa isa) {
     auto* o = static_cast<uint8_t*>(out);
     constexpr size_t kBytes = kSum ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
     q8_blocks(x, k, isa, [&](int64_t b, const int8_t* qs, float d, int32_t sum) {
