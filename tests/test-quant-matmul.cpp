@@ -176,6 +176,49 @@ TEST(QuantMatmul, EveryPathEqualsPortableAndTracksDequantizedF32) {
     EXPECT_THROW(quantize_weight(torch::randn({4, 64}), GgmlType::kQ5_K), std::invalid_argument);
 }
 
+// Q8_0 from weights that were themselves quantized (a Q4_0 or Q8_0 GGUF loaded with --dtype q8_0, or its f32
+// export): every block comes back exactly; any other block gets ggml's reference bytes unless a grid step
+// reproduces it exactly (a few Q4_1 blocks whose offset falls on a whole step); a model's own weights: always the reference.
+TEST(QuantMatmul, Q8_0KeepsCoarserGridsExact) {
+    torch::manual_seed(11);
+    const auto roundtrip = [](const torch::Tensor& w, GgmlType t) { return dequantize_weight(quantize_weight(w, t)); };
+    const auto w = torch::randn({48, 256}) * 0.05;
+    for (const GgmlType src : {GgmlType::kQ4_0, GgmlType::kQ8_0}) {
+        const auto grid = roundtrip(w, src);
+        EXPECT_TRUE(torch::equal(roundtrip(grid, GgmlType::kQ8_0), grid)) << ggml_type_name(src);
+    }
+    // ggml's reference Q8_0 of one block of 32, dequantized
+    const auto reference = [](const float* x, float* y) {
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+        const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f, dh = fp16_to_fp32(fp32_to_fp16(d));
+        for (int j = 0; j < 32; ++j) y[j] = dh * std::round(x[j] * id);
+    };
+    for (const GgmlType src : {GgmlType::kF32, GgmlType::kQ4_1}) {
+        const auto x = (src == GgmlType::kF32 ? w : roundtrip(w, src)).contiguous();
+        const auto ours = roundtrip(x, GgmlType::kQ8_0).contiguous();
+        int64_t not_ref = 0, neither = 0;   // blocks: not the reference's; neither the reference's nor exact
+        for (int64_t b = 0; b < x.numel() / 32; ++b) {
+            float ref[32];
+            reference(x.data_ptr<float>() + b * 32, ref);
+            bool is_ref = true, exact = true;
+            for (int j = 0; j < 32; ++j) {
+                is_ref = is_ref && ref[j] == ours.data_ptr<float>()[b * 32 + j];
+                exact = exact && x.data_ptr<float>()[b * 32 + j] == ours.data_ptr<float>()[b * 32 + j];
+            }
+            not_ref += !is_ref;
+            neither += !is_ref && !exact;
+        }
+        EXPECT_EQ(neither, 0) << ggml_type_name(src);
+        if (src == GgmlType::kF32) EXPECT_EQ(not_ref, 0);   // a model's own weights: the reference's bytes
+    }
+    // the grid test is what makes the difference: the reference itself is not exact on Q4_0 blocks
+    const auto q40 = roundtrip(w, GgmlType::kQ4_0).contiguous();
+    std::vector<float> ref(static_cast<size_t>(q40.numel()));
+    for (int64_t b = 0; b < q40.numel() / 32; ++b) reference(q40.data_ptr<float>() + b * 32, ref.data() + b * 32);
+    EXPECT_FALSE(torch::equal(torch::from_blob(ref.data(), q40.sizes()), q40));
+}
+
 // The activation quantizer's AVX-512 loop gives the portable loop's bytes (Q8_0 and Q8_1): on random rows, rows
 // whose products fall on .5 (round half to even: 0.5 -> 0, 1.5 -> 2, -2.5 -> -2), an all-zero block and huge and
 // tiny magnitudes. The portable bytes are not all zero and the fast path's buffer starts as 0xAA, so a path that

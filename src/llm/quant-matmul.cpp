@@ -874,6 +874,70 @@ int nearest(float x) {
     return static_cast<int>(std::nearbyint(x));
 }
 
+// One Q8_0 block from 32 floats: ggml's reference (d = amax / 127, q = round(x / d)), except for a block whose
+// values all lie on a coarser evenly spaced grid lo + g k that a step g / a (a = 1, 2, ... while the block still
+// fits in +-127) reproduces exactly, as a block dequantized from Q4_0 or Q8_0 does: there the reference step cuts
+// across the grid (each level off by up to half a step) and that step is kept instead, so re-quantizing such
+// weights to Q8_0 loses nothing. Other blocks keep the reference's bytes: a model's own weights fail the grid test
+// within a few values; a Q4_1 block's offset rarely falls on a whole step, and taking the closest inexact grid
+// step there (2.5x lower RMS weight error on SmolLM2-135M's Q4_1 matrices) did not lower perplexity (measured:
+// +0.42% vs f32 where the reference gave +0.24%, 15,281 held-out tokens), so it is not used.
+void quantize_block_q8_0(const float* x, BlockQ8_0& o) {
+    float amax = 0, lo = x[0];
+    for (int j = 0; j < kQk; ++j) {
+        amax = std::max(amax, std::fabs(x[j]));
+        lo = std::min(lo, x[j]);
+    }
+    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    o.d = h16(d);
+    for (int j = 0; j < kQk; ++j) o.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+    if (amax == 0.f || !std::isfinite(amax)) return;
+    // the grid's step g: the greatest common divisor of the distances from the lowest value (Euclid's algorithm
+    // with a tolerance for float rounding), given up once it is finer than the reference step (then it cannot
+    // help; a model's own weights get there within a few values)
+    const float tol = amax * 1e-4f;
+    float g = 0;
+    for (int j = 0; j < kQk && (g == 0 || g >= d * 0.99f); ++j) {
+        float b = x[j] - lo;
+        if (b <= tol) continue;
+        float a = g;
+        if (a == 0) {
+            g = b;
+            continue;
+        }
+        if (a < b) std::swap(a, b);
+        while (b > tol) {
+            float r = std::fmod(a, b);
+            if (b - r <= tol) r = 0;
+            a = b;
+            b = r;
+        }
+        g = a;
+    }
+    if (g < d * 0.99f) return;
+    for (int j = 0; j < kQk; ++j) {   // every value a whole number of steps from the lowest
+        const float u = (x[j] - lo) / g;
+        if (std::fabs(u - std::nearbyint(u)) > 1e-3f) return;
+    }
+    for (int a = 1; g / a >= d * 0.99f; ++a) {
+        const uint16_t dh = h16(g / a);
+        const float s = fp16_to_fp32(dh);
+        if (!(s > 0) || !std::isfinite(s)) continue;
+        int8_t q[kQk];
+        bool exact = true;
+        for (int j = 0; j < kQk && exact; ++j) {
+            const float r = std::nearbyint(x[j] / s);
+            exact = std::fabs(r) <= 127.f && s * r == x[j];
+            q[j] = static_cast<int8_t>(r);
+        }
+        if (exact) {
+            o.d = dh;
+            std::copy(q, q + kQk, o.qs);
+            return;
+        }
+    }
+}
+
 // One Q4_K super-block from 256 floats. Each sub-block of 32 gets the affine range [min(0, lo), hi] in 15 steps;
 // the 8 steps and the 8 -mins are then coded in 6 bits against the super-block's largest (d, dmin), and the
 // values rounded against the coded step and min. (A plain range fit: ggml's reference searches each
@@ -1009,13 +1073,8 @@ QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t) {
     at::parallel_for(0, n * nb, 256, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             const float* x = src + b * kQk;
-            if (t == GgmlType::kQ8_0) {  // quantize_row_q8_0_ref
-                float amax = 0;
-                for (int j = 0; j < kQk; ++j) amax = std::max(amax, std::fabs(x[j]));
-                const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
-                auto& o = reinterpret_cast<BlockQ8_0*>(dst)[b];
-                o.d = h16(d);
-                for (int j = 0; j < kQk; ++j) o.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+            if (t == GgmlType::kQ8_0) {
+                quantize_block_q8_0(x, reinterpret_cast<BlockQ8_0*>(dst)[b]);
             } else if (t == GgmlType::kQ4_0) {  // quantize_row_q4_0_ref
                 float amax = 0, max = 0;
                 for (int j = 0; j < kQk; ++j)

@@ -1,6 +1,6 @@
 // A model as a GGUF file that llama.cpp loads (`diagecg quantize`): architecture `llama`, the Q/K rows
-// interleaved per head as llama.cpp's converter writes them, 2-D weights in one ggml type (Q8_0, Q4_0, Q4_1 with
-// ggml's reference quantizers, or F16/BF16/F32), norms in F32. The tokenizer is the GGUF metadata the model came
+// interleaved per head as llama.cpp's converter writes them, 2-D weights in one ggml type (Q8_0, Q4_0, Q4_1, Q4_K,
+// Q6_K by quantize_weight, or F16/BF16/F32), norms in F32. The tokenizer is the GGUF metadata the model came
 // with (a .gguf, a directory with tokenizer.gguf, or a directory on a GGUF base); an ECG-extended model's
 // extra ids are appended to its token list as user-defined tokens (<ecg_0000> .. <|pad|>, as diagecg spells
 // them) and its config.json goes along as `diagecg.config`.

@@ -19,7 +19,7 @@ struct LoadOptions {
     // the rest is loaded in `dtype`. Model directories ignore it.
     bool keep_quantized = false;
     // Quantize every Linear whose rows are whole blocks of 32 (and tied embeddings, for the output projection)
-    // to this type at load (Q4_0, Q4_1 or Q8_0; ggml's reference quantizers), from any model; F32 = off.
+    // to this type at load (Q4_0, Q4_1, Q8_0, Q4_K or Q6_K; quantize_weight's quantizers), from any model; F32 = off.
     GgmlType quantize_to = GgmlType::kF32;
     // A directory on a GGUF base may hold its own LoRA (lora.json + lora.safetensors: stage 2 trained one beside
     // the blocks). true: it is merged into dense weights, or attached unmerged (trainable) to kept blocks;
@@ -27,7 +27,7 @@ struct LoadOptions {
     bool base_lora = true;
 };
 
-// The model's Linear layers (and tied output projection) quantized to `t` with ggml's reference quantizers;
+// The model's Linear layers (and tied output projection) quantized to `t` (quantize_weight, quant-matmul.h);
 // layers whose input size is not a multiple of 32 stay as they are. Returns the number quantized.
 int64_t quantize_linear_layers(Llama& model, GgmlType t);
 

@@ -51,8 +51,10 @@ GgmlType quant_type_for_cols(GgmlType t, int64_t cols);
 // quantized or a row length that is not a multiple of 32.
 QuantWeight quant_weight_from_blocks(GgmlType t, int64_t rows, int64_t cols, const void* data,
                                      std::shared_ptr<const void> owner = nullptr);
-// f32/bf16 [N, K] -> blocks: Q4_0/Q4_1/Q8_0 with ggml's reference quantizers (quantize_row_*_ref); Q4_K/Q6_K
-// with a plain range fit per sub-block (quant-matmul.cpp; valid ggml blocks, not ggml's search).
+// f32/bf16 [N, K] -> blocks: Q4_0/Q4_1 with ggml's reference quantizers (quantize_row_*_ref); Q8_0 with the
+// reference too, except a block of 32 that a step putting its values' evenly spaced grid on whole steps reproduces
+// exactly (weights dequantized from Q4_0 or Q8_0 blocks): it keeps that step and comes back unchanged
+// (quant-matmul.cpp); Q4_K/Q6_K with a plain range fit per sub-block (valid ggml blocks, not ggml's search).
 QuantWeight quantize_weight(const torch::Tensor& w, GgmlType t);
 // Blocks -> f32 [N, K] (ggml's dequantizers).
 torch::Tensor dequantize_weight(const QuantWeight& w);
