@@ -394,12 +394,13 @@ bool linear_kernel_available(LinearKernel kernel, torch::Dtype weight_dtype) {
 LinearKernel auto_linear_kernel(torch::Dtype weight_dtype, int64_t rows, int64_t weight_elements) {
     const auto can = [&](LinearKernel k) { return linear_kernel_available(k, weight_dtype); };
     if (weight_dtype == torch::kBFloat16) {
-        // With bf16 instructions LibTorch's own bf16 matmul (oneDNN) is the faster one from 5 rows on for large
-        // weights (measured on AMD Zen 5: batch 8 87 vs 92 ms per TinyLlama step, batch 16 111-120 vs 172-176;
-        // batch 4: 53 ms with the dot kernel vs 85 with LibTorch); for small ones its fixed cost dominates
+        // With bf16 instructions the dot kernel up to 8 rows, LibTorch's own bf16 matmul (oneDNN) beyond for large
+        // weights. Measured per TinyLlama-shape step (bench llm --kernel bf16-dot auto): AMD Zen 5, batch 4 53 ms
+        // vs 85 with LibTorch, batch 8 92 vs 87, batch 16 172-176 vs 111-120; Intel Xeon (AMX host), batch 8
+        // 137-138 vs 246-251 (2 alternating rounds). For small weights LibTorch's fixed cost dominates
         // (stories260K, batch 8: 0.56 ms per step with the dot kernel, 0.85 with LibTorch).
         if (can(LinearKernel::kBf16Dot)) {
-            return rows <= 4 || weight_elements < (int64_t(1) << 20) ? LinearKernel::kBf16Dot : LinearKernel::kLibTorch;
+            return rows <= 8 || weight_elements < (int64_t(1) << 20) ? LinearKernel::kBf16Dot : LinearKernel::kLibTorch;
         }
         // The paired loads win while the weight stream is the cost (few rows); with more rows the x reloads of
         // the [even | odd] layout cost more than the saved conversions (measured: bench llm, batch 1 vs 8).

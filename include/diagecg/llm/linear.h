@@ -81,8 +81,8 @@ constexpr int64_t kFastLinearMaxRows = 16;
 // The fast path's kernels (src/llm/linear.cpp): kRows streams a few adjacent weight rows per x load (AVX-512F or
 // AVX2+FMA, bf16 widened by a shift); kF32Seq and kBf16Pairs read one row at a time as one sequential stream
 // (AVX-512F); kBf16Dot multiplies bf16 by bf16 with the AVX512_BF16 pair dot product. kAuto picks per dtype and
-// batch from measurements (diagecg bench llm --kernel), LibTorch itself for bf16 from 5 rows on CPUs with
-// AVX512_BF16.
+// batch from measurements (diagecg bench llm --kernel), LibTorch itself for bf16 from 9 rows on (large weights)
+// on CPUs with AVX512_BF16.
 // kLibTorch: no fast path (LibTorch's matmul), the baseline.
 enum class LinearKernel { kAuto, kLibTorch, kRows, kF32Seq, kBf16Pairs, kBf16Dot };
 bool linear_kernel_available(LinearKernel kernel, torch::Dtype weight_dtype);
