@@ -3,10 +3,14 @@
 
 usage: perplexity-llamacpp.py --diagecg BIN --source MODEL --text FILE --work DIR
                               [--types f32,bf16,f16,q8_0,q4_0,q4_1,q4_k,q6_k,llamacpp:q4_k_m] [--max-docs N]
+                              [--batch-size B]
 For each type, `diagecg quantize -m SOURCE --type T` writes DIR/model.T.gguf (a type "llamacpp:NAME", e.g.
 llamacpp:q4_k_m, is made by llama.cpp's own quantizer from the f32 export instead); `diagecg perplexity` scores the
 documents of FILE (one per line, each on its own) on it and writes the token ids it scored; llama.cpp loads the
-same GGUF (n_threads 2, f32 KV cache) and scores those ids. Prints a Markdown table: perplexity per engine, their
+same GGUF (n_threads 2, f32 KV cache) and scores those ids. --batch-size is diagecg's -b (16, its default, puts 16
+documents in one forward pass: for kept quantized blocks that is a prompt of hundreds of rows, which diagecg runs on
+a dense bf16/f32 GEMM of the dequantized weights; 1 keeps every document below that and on the int8 kernels, the
+arithmetic llama.cpp runs). Prints a Markdown table: perplexity per engine, their
 difference, and each type's change from f32. Exits 1 when an engine fails.
 Run with "$(scripts/setup-python.sh --print-python)".
 """
@@ -69,6 +73,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--types", default="f32,bf16,f16,q8_0,q4_0,q4_1")
     ap.add_argument("--max-docs", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=16)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     rows = []
@@ -84,7 +89,7 @@ def main():
             run([a.diagecg, "--log-level", "warn", "quantize", "-m", a.source, "-o", gguf, "--type", t])
         toks = os.path.join(a.work, f"tokens.{t.replace(':', '-')}.jsonl")
         ours = json.loads(run([a.diagecg, "-t", "2", "--log-level", "warn", "perplexity", "-m", gguf, "-f", a.text,
-                               "--max-docs", str(a.max_docs), "--tokens-out", toks]))
+                               "--max-docs", str(a.max_docs), "-b", str(a.batch_size), "--tokens-out", toks]))
         with open(toks) as f:
             docs = [json.loads(line)["tokens"] for line in f]
         nll, n = llamacpp_nll(gguf, docs)
@@ -93,7 +98,7 @@ def main():
         rows.append((t, os.path.getsize(gguf), ours["perplexity"], float(np.exp(nll / n)), ours["documents"], n))
         print(f"{t}: diagecg {rows[-1][2]:.4f}  llama.cpp {rows[-1][3]:.4f}", file=sys.stderr, flush=True)
     ref = {r[0]: r for r in rows}.get("f32")
-    print(f"{rows[0][4]} documents, {rows[0][5]} predicted tokens ({a.text})\n")
+    print(f"{rows[0][4]} documents, {rows[0][5]} predicted tokens ({a.text}), diagecg -b {a.batch_size}\n")
     print("| type | GGUF MB | diagecg | llama.cpp | diagecg / llama.cpp - 1 | diagecg vs f32 | llama.cpp vs f32 |")
     print("|---|---|---|---|---|---|---|")
     for t, size, po, pl, _, _ in rows:
