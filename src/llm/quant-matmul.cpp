@@ -914,7 +914,7 @@ void quantize_block_q8_0(const float* x, BlockQ8_0& o) {
         }
         g = a;
     }
-    if (g < d * 0.99f) return;
+    if (!(g >= d * 0.99f)) return;   // also a NaN g
     for (int j = 0; j < kQk; ++j) {   // every value a whole number of steps from the lowest
         const float u = (x[j] - lo) / g;
         if (std::fabs(u - std::nearbyint(u)) > 1e-3f) return;
