@@ -352,8 +352,9 @@ struct F32Seq {
 };
 // One input (decode): eight weight rows per x load, eight streams and independent sums (the 1.1B shape's BF16
 // decode, share of the bandwidth bound in alternating bench llm runs, 2026-12-05, Xeon: one row 63-65% vs four
-// 79-82%; two / four / eight 75-85% / 81-85% / 82-87%; one vs eight 60-61% vs 73-74% on a slower moment). 2-4 inputs: one row at a time; more: two rows per x load
-// (measured, bench llm --batch 2 4 8: R = 2 was slower at batch 4, faster at 8).
+// 79-82%; two / four / eight 75-85% / 81-85% / 82-87%; one vs eight 60-61% vs 73-74% on a slower moment).
+// 2-4 inputs: one row at a time; more: two rows per x load (measured, bench llm --batch 2 4 8: R = 2 was slower
+// at batch 4, faster at 8).
 template <int M>
 struct Bf16Dot {
     static constexpr auto fn = rows_bf16_dot<M, (M == 1 ? 8 : M <= 4 ? 1 : 2)>;
